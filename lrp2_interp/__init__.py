@@ -1,0 +1,42 @@
+"""lrp2_interp: neuron-level interpretability for multilingual language models.
+
+LRP2 (Xu, Li, Xiong, EMNLP 2023) language representation projection on
+TransformerLens hook points, typed mLAMA probing, and knowledge neurons
+(Dai et al. 2022) computed with Captum integrated gradients.
+
+Importing the package does no work: the public names below are resolved lazily
+from their modules on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API: dict[str, str] = {
+    "InputError": "errors",
+    "load_model": "models",
+    "LanguageModel": "models",
+    "resid_post_hook": "models",
+    "mlp_post_hook": "models",
+    "RandomModelConfig": "tiny",
+    "build_random_model": "tiny",
+    "load_facts": "mlama",
+    "FactSet": "mlama",
+    "Fact": "mlama",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'lrp2_interp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

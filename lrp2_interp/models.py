@@ -1,0 +1,204 @@
+"""Loading models through TransformerLens and the one place hook names are built.
+
+:func:`load_model` accepts a hub name (users with internet) or a local directory
+made with ``save_pretrained``.  It loads the HF model and tokenizer with
+``transformers`` and wraps them with
+``TransformerBridge.boot_transformers(name, hf_model=..., tokenizer=...)`` so every
+analysis in the package runs on TransformerLens hook points.
+
+Hook points used by the package (and only built here):
+
+* ``blocks.{l}.hook_resid_post`` -- the residual stream after block ``l``
+  (BERT: after the block's output LayerNorm; pre-norm decoders: the raw residual);
+* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+
+from .errors import InputError, check_layer
+
+ModelKind = Literal["masked", "causal"]
+HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
+FwdHooks = list[tuple[str, HookFn]]
+
+_MASKED_SUFFIXES = ("ForMaskedLM",)
+_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+
+
+def resid_post_hook(layer: int) -> str:
+    """Name of the residual-stream hook after block ``layer``."""
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def mlp_post_hook(layer: int) -> str:
+    """Name of the FFN post-activation hook of block ``layer`` (the knowledge neurons)."""
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch of token ids."""
+
+    input_ids: torch.Tensor  # [batch, pos] long
+    attention_mask: torch.Tensor  # [batch, pos] long, 1 = real token
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device))
+
+
+@dataclass
+class LanguageModel:
+    """A TransformerLens-wrapped masked or causal LM and what the package needs to know of it."""
+
+    name: str
+    kind: ModelKind
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any  # transformers.PreTrainedTokenizerBase
+    device: torch.device
+    dtype: torch.dtype
+    n_layers: int
+    d_model: int
+    d_mlp: int
+    special_ids: frozenset[int] = field(default_factory=frozenset)
+
+    # ---- hook names (delegating to the module functions, with range checks) ----
+    def resid_post(self, layer: int) -> str:
+        return resid_post_hook(check_layer(layer, self.n_layers))
+
+    def mlp_post(self, layer: int) -> str:
+        return mlp_post_hook(check_layer(layer, self.n_layers))
+
+    # ---- tokens ----
+    @property
+    def mask_token(self) -> str:
+        tok = self.tokenizer.mask_token
+        if self.kind != "masked" or tok is None:
+            raise InputError(
+                f"model '{self.name}' has no mask token: it is a {self.kind} LM and cannot be "
+                "probed as a masked LM (use it as a causal LM)",
+                field="mask_token",
+            )
+        return tok
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(self.mask_token)
+
+    def token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens (for object labels)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> Batch:
+        """Tokenize and right-pad ``texts``."""
+        enc = self.tokenizer(
+            list(texts),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=add_special_tokens,
+        )
+        return Batch(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+
+    def pad_ids(self, rows: Sequence[Sequence[int]]) -> Batch:
+        """Right-pad already tokenized rows."""
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+            mask[i, : len(r)] = 1
+        return Batch(ids.to(self.device), mask.to(self.device))
+
+    # ---- forward ----
+    def logits(self, batch: Batch, fwd_hooks: FwdHooks | None = None) -> torch.Tensor:
+        """Logits ``[batch, pos, vocab]`` with optional TransformerLens forward hooks."""
+        if fwd_hooks:
+            return self.bridge.run_with_hooks(
+                batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=list(fwd_hooks)
+            )
+        return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+
+    def real_token_mask(self, batch: Batch) -> torch.Tensor:
+        """``[batch, pos]`` bool: real (non-padding, non-special) tokens."""
+        keep = batch.attention_mask.bool()
+        if self.special_ids:
+            special = torch.tensor(sorted(self.special_ids), device=batch.input_ids.device)
+            keep &= ~torch.isin(batch.input_ids, special)
+        return keep
+
+
+def _model_kind(architectures: Sequence[str] | None, name: str) -> ModelKind:
+    for arch in architectures or ():
+        if arch.endswith(_MASKED_SUFFIXES):
+            return "masked"
+        if arch.endswith(_CAUSAL_SUFFIXES):
+            return "causal"
+    raise InputError(
+        f"cannot tell whether '{name}' is a masked or causal LM from its config "
+        f"(architectures={list(architectures or [])}); pass kind='masked' or kind='causal'",
+        field="architectures",
+    )
+
+
+def load_model(
+    name_or_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    kind: ModelKind | None = None,
+    hf_model: Any = None,
+    tokenizer: Any = None,
+) -> LanguageModel:
+    """Load a HF masked/causal LM (hub name or local directory) as a :class:`LanguageModel`.
+
+    ``hf_model``/``tokenizer`` may be passed to wrap objects already in memory.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    from transformer_lens.model_bridge import TransformerBridge
+
+    name = str(name_or_dir)
+    if not Path(name).is_dir() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise InputError(f"model directory '{name}' does not exist", file=name)
+    try:
+        config = hf_model.config if hf_model is not None else AutoConfig.from_pretrained(name)
+    except OSError as err:
+        hint = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise InputError(f"cannot load model config for '{name}'{hint}: {err}", file=name) from None
+    kind = kind or _model_kind(getattr(config, "architectures", None), name)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    if hf_model is None:
+        cls = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
+        hf_model = cls.from_pretrained(name, torch_dtype=dtype)
+    hf_model = hf_model.to(device=device, dtype=dtype).eval()
+    bridge = TransformerBridge.boot_transformers(
+        name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+    )
+    bridge.eval()
+    cfg = bridge.cfg
+    special = {i for i in tokenizer.all_special_ids if i is not None}
+    lm = LanguageModel(
+        name=name,
+        kind=kind,
+        bridge=bridge,
+        tokenizer=tokenizer,
+        device=torch.device(device),
+        dtype=dtype,
+        n_layers=int(cfg.n_layers),
+        d_model=int(cfg.d_model),
+        d_mlp=int(cfg.d_mlp),
+        special_ids=frozenset(special),
+    )
+    if kind == "masked":
+        lm.mask_token  # raises a clear InputError when the tokenizer has no mask token
+    return lm

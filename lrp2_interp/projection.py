@@ -1,0 +1,95 @@
+"""LRP2: language representation projection as TransformerLens hooks.
+
+* LIRP at layer ``m``: ``h <- h - v_l^m + v_en^m`` (language l -> English-like);
+* LSRP at layer ``n``: ``h <- h - v_en^n + v_l^n`` (back to language l), ``n > m``.
+
+Both act on ``blocks.{i}.hook_resid_post``.  ``m == n`` is allowed and applies the
+two shifts as one combined shift at that layer (which is the identity: LSRP
+undoes LIRP).  ``positions="all"`` (the paper) shifts every position; a tuple of
+ints (negative = from the end) shifts only those.
+
+Use :func:`lrp2_hooks` for a ``fwd_hooks`` list that composes with other hooks,
+or :func:`lrp2` as a context manager.  ``control="random"`` replaces each shift
+by a random direction of the same norm (seeded): the random-direction control.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import torch
+
+from .errors import InputError, check_layer
+from .models import FwdHooks, LanguageModel
+from .vectors import LanguageVectors
+
+
+@dataclass(frozen=True)
+class LRP2Config:
+    m: int
+    n: int
+    source: str = "en"  # the pivot language the knowledge is transferred from
+    positions: Literal["all"] | tuple[int, ...] = "all"
+    control: Literal["none", "random"] = "none"
+    seed: int = 0
+
+    def validate(self, n_layers: int) -> None:
+        check_layer(self.m, n_layers, field="m")
+        check_layer(self.n, n_layers, field="n")
+        if self.m > self.n:
+            raise InputError(f"LIRP layer m={self.m} must not come after LSRP layer n={self.n} (need m <= n)",
+                             field="m")
+        if self.positions != "all" and not (
+            isinstance(self.positions, tuple) and all(isinstance(p, int) for p in self.positions)
+        ):
+            raise InputError(f"positions must be 'all' or a tuple of ints, got {self.positions!r}", field="positions")
+
+
+def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[int, torch.Tensor]:
+    """Layer -> ``[d_model]`` vector added to the residual stream at that layer."""
+    v_l, v_src = vectors[language], vectors[config.source]
+    lirp = v_src[config.m] - v_l[config.m]  # to English-like
+    lsrp = v_l[config.n] - v_src[config.n]  # back to language l
+    if config.control == "random":
+        gen = torch.Generator().manual_seed(config.seed)
+        d = lirp.shape[-1]
+        r1, r2 = torch.randn(d, generator=gen), torch.randn(d, generator=gen)
+        lirp = r1 / r1.norm() * lirp.norm()
+        lsrp = r2 / r2.norm() * lsrp.norm()
+    if config.m == config.n:
+        return {config.m: lirp + lsrp}
+    return {config.m: lirp, config.n: lsrp}
+
+
+def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...]):
+    def hook(resid: torch.Tensor, hook=None) -> torch.Tensor:  # resid: [batch, pos, d_model]
+        d = delta.to(device=resid.device, dtype=resid.dtype)
+        if positions == "all":
+            return resid + d
+        out = resid.clone()
+        idx = torch.tensor(positions, device=resid.device) % resid.shape[1]
+        out[:, idx] = out[:, idx] + d
+        return out
+
+    return hook
+
+
+def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> FwdHooks:
+    """Forward hooks implementing LRP2 for queries in ``language``.
+
+    For the pivot language itself the shifts are zero (English is unchanged).
+    """
+    config.validate(lm.n_layers)
+    vectors.check_model(lm)
+    return [(lm.resid_post(layer), _shift_hook(delta, config.positions))
+            for layer, delta in shifts(vectors, language, config).items()]
+
+
+@contextmanager
+def lrp2(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> Iterator[LanguageModel]:
+    """Context manager: every forward pass of ``lm.bridge`` inside runs with LRP2."""
+    hooks = lrp2_hooks(lm, vectors, language, config)
+    with lm.bridge.hooks(fwd_hooks=hooks):
+        yield lm

@@ -1,0 +1,121 @@
+"""Random models built from config objects: for tests, notebooks and benchmarks.
+
+:func:`build_random_model` creates a randomly initialised model of a supported
+family (BERT, BLOOM, GPT-2, Qwen2) with a tokenizer trained in milliseconds on a
+word list, saves both with ``save_pretrained`` and returns the directory, so the
+ordinary :func:`lrp2_interp.models.load_model` path is exercised end to end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Literal
+
+import torch
+
+Family = Literal["bert", "bloom", "gpt2", "qwen2"]
+FAMILIES: tuple[Family, ...] = ("bert", "bloom", "gpt2", "qwen2")
+
+_BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_CAUSAL_SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+
+
+@dataclass(frozen=True)
+class RandomModelConfig:
+    family: Family = "bert"
+    n_layers: int = 2
+    d_model: int = 32
+    n_heads: int = 4
+    d_mlp: int = 64
+    max_positions: int = 128
+    vocab_size: int | None = None  # None: size of the trained tokenizer; larger pads the vocab
+    seed: int = 0
+
+
+def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 2000):
+    """Train a fast tokenizer on ``corpus``; WordPiece for BERT, byte-level BPE otherwise."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+
+    corpus = list(corpus)
+    if family == "bert":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_BERT_SPECIALS)
+        tok.train_from_iterator(corpus, trainer)
+        cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
+        tok.decoder = decoders.WordPiece()
+        return BertTokenizerFast(tokenizer_object=tok)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=_CAUSAL_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer) -> object:
+    """A transformers config object of the requested family and size."""
+    from transformers import BertConfig, BloomConfig, GPT2Config, Qwen2Config
+
+    common = dict(pad_token_id=tokenizer.pad_token_id)
+    if cfg.family == "bert":
+        return BertConfig(
+            vocab_size=vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads, intermediate_size=cfg.d_mlp,
+            max_position_embeddings=cfg.max_positions, architectures=["BertForMaskedLM"], **common,
+        )
+    if cfg.family == "bloom":
+        return BloomConfig(
+            vocab_size=vocab_size, hidden_size=cfg.d_model, n_layer=cfg.n_layers, n_head=cfg.n_heads,
+            architectures=["BloomForCausalLM"], bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, **common,
+        )  # BLOOM's FFN is fixed at 4 x d_model
+    if cfg.family == "gpt2":
+        return GPT2Config(
+            vocab_size=vocab_size, n_embd=cfg.d_model, n_layer=cfg.n_layers, n_head=cfg.n_heads,
+            n_inner=cfg.d_mlp, n_positions=cfg.max_positions, architectures=["GPT2LMHeadModel"],
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **common,
+        )
+    if cfg.family == "qwen2":
+        return Qwen2Config(
+            vocab_size=vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads, num_key_value_heads=max(1, cfg.n_heads // 2),
+            intermediate_size=cfg.d_mlp, max_position_embeddings=cfg.max_positions,
+            architectures=["Qwen2ForCausalLM"], tie_word_embeddings=False, **common,
+        )
+    raise ValueError(f"unknown family {cfg.family!r}; choose one of {FAMILIES}")
+
+
+def build_random_model(cfg: RandomModelConfig, corpus: Iterable[str], directory: str | Path,
+                       tokenizer_vocab_size: int = 2000) -> Path:
+    """Build, randomly initialise (seeded) and ``save_pretrained`` a model + tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    directory = Path(directory)
+    tokenizer = train_tokenizer(cfg.family, corpus, tokenizer_vocab_size)
+    vocab = max(len(tokenizer), cfg.vocab_size or 0)
+    config = hf_config(cfg, vocab, tokenizer)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(cfg.seed)
+    try:
+        auto = AutoModelForMaskedLM if cfg.family == "bert" else AutoModelForCausalLM
+        model = auto.from_config(config).eval()
+    finally:
+        torch.random.set_rng_state(gen_state)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,0 +1,158 @@
+"""Language vectors: per layer, the mean over sentences of the mean token state.
+
+``v_l^i = mean_s ( mean_{t in s} h_i(t) )`` with ``h_i`` read at
+``blocks.{i}.hook_resid_post``.  Padding and special tokens ([CLS], [SEP],
+[MASK], BOS/EOS, PAD) are excluded from the token mean: they carry no language
+identity and would otherwise pull every language's vector towards the same
+special-token states.  Sentences with no remaining token are skipped.
+
+The default corpus is the probe prompts themselves (``prompt_corpus``); any list
+of sentences or a text file per language (one sentence a line) also works.  The
+corpus description travels with the vectors.  Saved as safetensors plus a JSON
+sidecar naming the model and its sizes, so vectors of another model are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import InputError
+from .io import atomic_path, write_json
+from .mlama import FactSet, render_masked, render_prefix
+from .models import LanguageModel
+
+
+@dataclass(frozen=True)
+class LanguageVectors:
+    """Per-language ``[n_layers, d_model]`` mean states of one model."""
+
+    model_name: str
+    n_layers: int
+    d_model: int
+    vectors: Mapping[str, torch.Tensor] = field(repr=False)  # lang -> [n_layers, d_model]
+    corpus: Mapping[str, str] = field(default_factory=dict)  # lang -> description
+    n_sentences: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self.vectors))
+
+    def __getitem__(self, language: str) -> torch.Tensor:
+        if language not in self.vectors:
+            raise InputError(f"no language vector for '{language}' (have: {', '.join(self.languages)})",
+                             field="language")
+        return self.vectors[language]
+
+    def check_model(self, lm: LanguageModel) -> None:
+        """Refuse vectors computed for another model or of another size."""
+        if self.d_model != lm.d_model or self.n_layers != lm.n_layers:
+            raise InputError(
+                f"language vectors are for a model with {self.n_layers} layers x d_model {self.d_model}, "
+                f"but '{lm.name}' has {lm.n_layers} x {lm.d_model} (mismatched hidden size)", field="d_model")
+        if Path(self.model_name).name != Path(lm.name).name:
+            raise InputError(f"language vectors were computed for model '{self.model_name}', not '{lm.name}'",
+                             field="model_name")
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path).with_suffix(".safetensors")
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous().float() for k, v in self.vectors.items()}, str(tmp))
+        write_json(path.with_suffix(".json"), {
+            "model_name": self.model_name, "n_layers": self.n_layers, "d_model": self.d_model,
+            "corpus": dict(self.corpus), "n_sentences": dict(self.n_sentences),
+        })
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LanguageVectors":
+        from safetensors.torch import load_file
+
+        path = Path(path).with_suffix(".safetensors")
+        meta_path = path.with_suffix(".json")
+        for p in (path, meta_path):
+            if not p.is_file():
+                raise InputError("language-vector file not found", file=p)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise InputError(f"malformed JSON ({err.msg})", file=meta_path, line=err.lineno) from None
+        for key in ("model_name", "n_layers", "d_model"):
+            if key not in meta:
+                raise InputError("missing field", file=meta_path, field=key)
+        vectors = load_file(str(path))
+        for lang, v in vectors.items():
+            if tuple(v.shape) != (meta["n_layers"], meta["d_model"]):
+                raise InputError(f"vector '{lang}' has shape {tuple(v.shape)}, expected "
+                                 f"({meta['n_layers']}, {meta['d_model']})", file=path, field=lang)
+        return cls(meta["model_name"], int(meta["n_layers"]), int(meta["d_model"]), vectors,
+                   meta.get("corpus", {}), meta.get("n_sentences", {}))
+
+
+def prompt_corpus(facts: FactSet, language: str, lm: LanguageModel) -> list[str]:
+    """The probe prompts of ``language``: masked queries (masked LMs) or query prefixes (causal LMs)."""
+    out = []
+    for fact in facts.iter_facts(language):
+        tpl = facts.template(language, fact.relation).template
+        if lm.kind == "masked":
+            out.append(render_masked(tpl, fact.sub_label, 1, lm.mask_token))
+        else:
+            out.append(render_prefix(tpl, fact.sub_label))
+    return out
+
+
+def read_sentences(path: str | Path, limit: int | None = None) -> list[str]:
+    """One sentence per non-empty line of a UTF-8 text file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("sentence file not found", file=path)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not lines:
+        raise InputError("sentence file is empty", file=path)
+    return lines[:limit] if limit else lines
+
+
+@torch.no_grad()
+def mean_states(lm: LanguageModel, sentences: Sequence[str], *, batch_size: int = 32,
+                progress: bool = False, fwd_hooks=None) -> torch.Tensor:
+    """``[n_sentences, n_layers, d_model]``: each sentence's mean real-token state per layer."""
+    layers = range(lm.n_layers)
+    out = []
+    for start in tqdm(range(0, len(sentences), batch_size), disable=not progress, leave=False, desc="states"):
+        batch = lm.encode(sentences[start : start + batch_size])
+        keep = lm.real_token_mask(batch).to(lm.dtype)  # [b, pos]
+        means: dict[int, torch.Tensor] = {}
+
+        def grab(x: torch.Tensor, hook, layer: int = 0) -> None:
+            means[layer] = (x * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+
+        hooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in layers]
+        lm.logits(batch, list(fwd_hooks or []) + hooks)
+        states = torch.stack([means[i] for i in layers], dim=1)  # [b, n_layers, d_model]
+        out.append(states[keep.sum(1) > 0].float().cpu())
+    return torch.cat(out) if out else torch.empty(0, lm.n_layers, lm.d_model)
+
+
+def compute_language_vectors(lm: LanguageModel, sentences: Mapping[str, Sequence[str]], *,
+                             corpus: Mapping[str, str] | None = None, batch_size: int = 32,
+                             progress: bool = True) -> LanguageVectors:
+    """Language vectors of every language in ``sentences`` (lang -> list of sentences)."""
+    vectors, counts = {}, {}
+    for lang, sents in sentences.items():
+        if not sents:
+            raise InputError(f"no sentences for language '{lang}'", field="sentences")
+        states = mean_states(lm, list(sents), batch_size=batch_size, progress=progress)
+        if len(states) == 0:
+            raise InputError(f"every sentence of '{lang}' is empty after removing special tokens",
+                             field="sentences")
+        vectors[lang] = states.mean(0)
+        counts[lang] = int(len(states))
+    desc = dict(corpus or {lang: "user sentences" for lang in sentences})
+    return LanguageVectors(lm.name, lm.n_layers, lm.d_model, vectors, desc, counts)
