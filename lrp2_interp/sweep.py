@@ -1,0 +1,157 @@
+"""LRP2 (m, n) sweep: accuracy for every layer pair, held-out selection, heatmap.
+
+Every pair ``m < n`` (optionally ``m == n``) is probed on all facts of the
+language; each pair is one resumable unit of a :class:`~lrp2_interp.store.ShardStore`
+(and, under ``torchrun``, one rank's share).  Facts are split by line id into a
+*dev* part (selection) and a *test* part (evaluation):
+
+* ``oracle``: the pair with the best accuracy on all facts (the paper's choice);
+* ``heldout``: the pair with the best *dev* accuracy, reported on *test* facts
+  next to the baseline's test accuracy -- the honest estimate of the gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .distributed import Dist
+from .errors import InputError
+from .mlama import FactSet
+from .models import LanguageModel
+from .probing import ProbeConfig, probe
+from .projection import LRP2Config, lrp2_hooks
+from .store import ShardStore
+from .vectors import LanguageVectors
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    language: str
+    source: str = "en"
+    layers: tuple[int, ...] | None = None  # candidate layers for m and n; None = all
+    include_equal: bool = False  # m == n is the identity; include it as a sanity row
+    dev_fraction: float = 0.5
+    seed: int = 0
+    control: str = "none"  # "random": random directions of the same norms
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+
+    def pairs(self, n_layers: int) -> list[tuple[int, int]]:
+        layers = sorted(self.layers) if self.layers is not None else list(range(n_layers))
+        for layer in layers:
+            if not 0 <= layer < n_layers:
+                raise InputError(f"layer {layer} out of range (model has {n_layers})", field="layers")
+        return [(m, n) for m in layers for n in layers if m < n or (self.include_equal and m == n)]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    config: SweepConfig
+    model_name: str
+    facts_table: pd.DataFrame  # one row per (condition, fact): condition, m, n, lineid, relation, correct, rank
+    dev_ids: frozenset[int]
+
+    def accuracy_table(self) -> pd.DataFrame:
+        """One row per condition: acc (all facts), dev_acc, test_acc and gains over the baseline (points)."""
+        t = self.facts_table.assign(split=self.facts_table["lineid"].isin(self.dev_ids).map({True: "dev", False: "test"}))
+        acc = t.groupby(["condition", "m", "n"], dropna=False)["correct"].mean().mul(100).rename("acc")
+        by_split = t.groupby(["condition", "m", "n", "split"], dropna=False)["correct"].mean().mul(100).unstack("split")
+        out = pd.concat([acc, by_split.rename(columns={"dev": "dev_acc", "test": "test_acc"})], axis=1).reset_index()
+        base = out[out["condition"] == BASELINE].iloc[0]
+        for col in ("acc", "dev_acc", "test_acc"):
+            if col in out:
+                out[f"{col.replace('acc', 'gain')}"] = out[col] - base[col]
+        return out
+
+    def pairs_table(self) -> pd.DataFrame:
+        return self.accuracy_table().query("condition != @BASELINE").reset_index(drop=True)
+
+    def baseline(self) -> pd.Series:
+        return self.accuracy_table().query("condition == @BASELINE").iloc[0]
+
+    def oracle(self) -> pd.Series:
+        """The pair with the best accuracy on all facts (the paper's selection)."""
+        t = self.pairs_table()
+        return t.loc[t["acc"].idxmax()]
+
+    def heldout(self) -> pd.Series:
+        """The pair with the best dev accuracy; evaluate it on ``test_acc``."""
+        t = self.pairs_table()
+        return t.loc[t["dev_acc"].idxmax()]
+
+    def gain_matrix(self, column: str = "gain") -> pd.DataFrame:
+        """``[m, n]`` matrix of a column (default: accuracy gain over baseline, points)."""
+        return self.pairs_table().pivot(index="m", columns="n", values=column)
+
+    def correct_of(self, m: int | None, n: int | None) -> pd.Series:
+        """Per-fact correctness (indexed by (relation, lineid)) of one condition."""
+        t = self.facts_table
+        sel = t["condition"] == BASELINE if m is None else (t["m"] == m) & (t["n"] == n)
+        return t[sel].set_index(["relation", "lineid"])["correct"].sort_index()
+
+
+def _condition_frame(result_table: pd.DataFrame, condition: str, m: int | None, n: int | None) -> pd.DataFrame:
+    out = result_table[["relation", "lineid", "correct", "rank"]].copy()
+    out.insert(0, "n", n)
+    out.insert(0, "m", m)
+    out.insert(0, "condition", condition)
+    return out
+
+
+def run_sweep(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: SweepConfig, *,
+              store_dir: str | Path | None = None, dist: Dist = Dist(), progress: bool = True) -> SweepResult | None:
+    """Probe the baseline and every (m, n) pair; resumable when ``store_dir`` is given.
+
+    Under torchrun every rank computes its share; only rank 0 returns the result
+    (other ranks return ``None``).
+    """
+    if config.language not in facts.languages:
+        raise InputError(f"language '{config.language}' not in the fact set", field="language")
+    vectors.check_model(lm)
+    vectors[config.language], vectors[config.source]  # clear error if a vector is missing
+    pairs = config.pairs(lm.n_layers)
+    if not pairs:
+        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
+
+    def unit(m: int | None, n: int | None):
+        def compute() -> pd.DataFrame:
+            hooks = None
+            if m is not None:
+                lrp = LRP2Config(m, n, source=config.source, control=config.control, seed=config.seed)
+                hooks = lrp2_hooks(lm, vectors, config.language, lrp)
+            res = probe(lm, facts, config.language, config.probe, fwd_hooks=hooks)
+            return _condition_frame(res.table, BASELINE if m is None else f"m{m}_n{n}", m, n)
+        return compute
+
+    units = [(f"{config.language}-{BASELINE}", unit(None, None))]
+    units += [(f"{config.language}-m{m:03d}_n{n:03d}", unit(m, n)) for m, n in pairs]
+    bar = tqdm(total=len(units), desc=f"sweep {config.language}", disable=not progress)
+    if store_dir is None:
+        frames = []
+        for _, compute in units:
+            frames.append(compute())
+            bar.update()
+        table = pd.concat(frames, ignore_index=True)
+    else:
+        store = ShardStore(Path(store_dir))
+        keys = store.run(units, rank=dist.rank, world=dist.world, progress=lambda k, done: bar.update())
+        dist.barrier()
+        if not dist.is_main:
+            bar.close()
+            return None
+        table = store.merge(keys)
+    bar.close()
+    dev, _ = facts.split(config.dev_fraction, seed=config.seed)
+    return SweepResult(config, lm.name, table, frozenset(dev.lineids(config.language)))
+
+
+def sweep_languages(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, languages: Sequence[str],
+                    base: SweepConfig, **kw) -> dict[str, SweepResult]:
+    """Run :func:`run_sweep` for several languages with the same settings."""
+    return {lang: run_sweep(lm, facts, vectors, replace(base, language=lang), **kw) for lang in languages}

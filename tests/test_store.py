@@ -1,0 +1,118 @@
+"""Resumable shard store, sharded sweeps under torchrun, and resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lrp2_interp.store import ShardStore
+
+
+def test_store_skips_finished_units(tmp_path):
+    store = ShardStore(tmp_path)
+    calls = []
+
+    def unit(i):
+        def compute():
+            calls.append(i)
+            return pd.DataFrame({"i": [i]})
+        return compute
+
+    keys = store.run([(f"u{i}", unit(i)) for i in range(4)])
+    assert calls == [0, 1, 2, 3]
+    store.path("u2").unlink()  # as if the run had died before unit 2 was written
+    store.run([(f"u{i}", unit(i)) for i in range(4)])
+    assert calls == [0, 1, 2, 3, 2]
+    assert store.merge(keys)["i"].tolist() == [0, 1, 2, 3]
+
+
+def test_store_shards_units_by_rank(tmp_path):
+    store = ShardStore(tmp_path)
+    units = [(f"u{i}", (lambda i=i: pd.DataFrame({"i": [i]}))) for i in range(5)]
+    store.run(units, rank=1, world=2)
+    assert store.keys() == ["u1", "u3"]
+    store.run(units, rank=0, world=2)
+    assert store.merge([k for k, _ in units])["i"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_merge_reports_missing_shards(tmp_path):
+    with pytest.raises(FileNotFoundError, match="1 shard"):
+        ShardStore(tmp_path).merge(["nope"])
+
+
+def test_bad_shard_key_rejected(tmp_path):
+    with pytest.raises(ValueError):
+        ShardStore(tmp_path).path("../escape")
+
+
+# ------------------------------------------------------------------ end to end (slow)
+SWEEP = ["sweep", "--language", "fr", "--relations", "P36", "P30", "P17", "--max-facts", "10"]
+
+
+def _sweep_cmd(model: Path, out: Path, torchrun: int = 0) -> list[str]:
+    args = [*SWEEP, "--model", str(model), "--out", str(out)]
+    if torchrun:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}",
+                "-m", "lrp2_interp.cli", *args]
+    return [sys.executable, "-m", "lrp2_interp.cli", *args]
+
+
+@pytest.fixture(scope="module")
+def bloom_dir(tmp_path_factory) -> Path:
+    from lrp2_interp.cli import REPO_DATA
+    from lrp2_interp.mlama import load_facts
+    from lrp2_interp.tiny import RandomModelConfig, build_random_model
+
+    fs = load_facts(REPO_DATA)
+    corpus = [fs.template(lg, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
+              for lg in fs.languages for f in fs.iter_facts(lg)]
+    return build_random_model(RandomModelConfig(family="bloom", n_layers=4), corpus,
+                              tmp_path_factory.mktemp("store") / "bloom")
+
+
+def _env() -> dict:
+    return dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def _final(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "sweep_fr.csv").sort_values(["condition"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_single_process(bloom_dir, tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    subprocess.run(_sweep_cmd(bloom_dir, single), check=True, env=_env(), capture_output=True, timeout=600)
+    proc = subprocess.run(_sweep_cmd(bloom_dir, multi, torchrun=2), env=_env(), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pd.testing.assert_frame_equal(_final(single), _final(multi))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
+    ref, resumed = tmp_path / "ref", tmp_path / "resumed"
+    subprocess.run(_sweep_cmd(bloom_dir, ref), check=True, env=_env(), capture_output=True, timeout=600)
+    proc = subprocess.Popen(_sweep_cmd(bloom_dir, resumed), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    shards = resumed / "shards"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(shards.glob("[!.]*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(list(shards.glob("[!.]*.parquet")))
+    assert 3 <= n_before < 7, "the run must be killed mid-way (baseline + 6 pairs in all)"
+    assert not (resumed / "sweep_fr.csv").exists()
+    finished = {p.name: p.stat().st_mtime_ns for p in shards.glob("[!.]*.parquet")}
+    out = subprocess.run(_sweep_cmd(bloom_dir, resumed), check=True, env=_env(), capture_output=True,
+                         text=True, timeout=600)
+    pd.testing.assert_frame_equal(_final(ref), _final(resumed))
+    for name, mtime in finished.items():  # finished shards were skipped, not recomputed
+        assert (shards / name).stat().st_mtime_ns == mtime
