@@ -81,7 +81,8 @@ def cmd_probe(args) -> None:
     from .vectors import LanguageVectors
 
     t0, out = time.time(), Path(args.out)
-    lm, facts = _load(args), _facts(args)
+    facts = _facts(args)  # bad fact input fails before the model is loaded
+    lm = _load(args)
     cfg = _probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     if args.lrp2 and vectors is None:
@@ -140,8 +141,8 @@ def cmd_sweep(args) -> None:
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
-    lm = _load(args)
     facts = _facts(args, [args.source, args.language]).parallel()
+    lm = _load(args)
     if args.vectors:
         vectors = LanguageVectors.load(args.vectors)
     else:
@@ -152,7 +153,7 @@ def cmd_sweep(args) -> None:
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
     if res is not None:
         write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
-        plot_sweep(res, out / f"sweep_{args.language}.png")
+        plot_sweep(res, out / f"sweep_{args.language}_gain.png")
         o, h = res.oracle(), res.heldout()
         write_json(out / "run.json", run_metadata(cfg, command="sweep", model_name=lm.name, facts=args.facts,
                                                   oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world))
@@ -169,9 +170,9 @@ def cmd_run(args) -> None:
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
-    lm = _load(args)
     langs = tuple(args.languages or ())
     facts = _facts(args, [args.source, *langs] if langs else None)
+    lm = _load(args)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = ExperimentConfig(languages=langs, source=args.source, layers=tuple(args.layers) if args.layers else None,
@@ -236,6 +237,9 @@ def _extra_commands() -> list[Callable]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own tqdm bars report progress
     try:
         args.func(args)
     except InputError as err:

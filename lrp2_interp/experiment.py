@@ -9,7 +9,7 @@ Results folder::
     run.json                      config, package version, git commit, model, seed, timings
     vectors.safetensors/.json     language vectors (+ corpus description)
     probe_baseline.csv            per-fact rows of every language without LRP2
-    sweep_{lang}.parquet/.csv     per-fact / per-pair tables; sweep_{lang}.png gain heatmap
+    sweep_{lang}.parquet/.csv     per-fact / per-pair tables; sweep_{lang}_gain.png gain heatmap
     summary.csv, summary.md       one row per language with CIs
     shards/                       resumable units (a restarted run skips finished ones)
 """
@@ -151,7 +151,7 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
         sweeps[lang], controls[lang] = sw, ctl
         write_table(out / f"sweep_{lang}.csv", sw.accuracy_table())
         write_table(out / f"sweep_{lang}.parquet", sw.facts_table)
-        plot_sweep(sw, out / f"sweep_{lang}.png")
+        plot_sweep(sw, out / f"sweep_{lang}_gain.png")
         rows.append(summarize_language(sw, en, ctl, config.n_boot, config.seed))
     if not dist.is_main:
         return None
@@ -163,7 +163,7 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
     write_table(out / "summary.csv", summary.astype(str))
     meta["seconds"] = round(time.time() - t0, 1)
     write_json(out / "run.json", meta)
-    write_text(out / "summary.md", summary_markdown(summary.fillna(""), meta))
+    write_text(out / "summary.md", summary_markdown(summary.astype(object).fillna(""), meta))
     return ExperimentResult(config, out, summary, sweeps)
 
 

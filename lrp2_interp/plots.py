@@ -1,0 +1,154 @@
+"""Seaborn heatmaps and line plots, each saved as a PNG plus the CSV of the plotted table.
+
+Figures are built on a :class:`matplotlib.figure.Figure` with an explicit Agg
+(non-interactive) canvas inside each function: nothing touches pyplot's global
+state or backend, so the functions work the same in scripts, tests, threads and
+notebooks (where the lead may display the returned PNG).  Both files are written
+atomically (:func:`~lrp2_interp.io.save_figure`, :func:`~lrp2_interp.io.write_table`);
+the CSV has the PNG's name with ``.csv``.
+
+Generic: :func:`heatmap`, :func:`line_plot`.  Specific (the three heatmaps of the
+neuron analysis): :func:`shared_neurons_heatmap`, :func:`overlap_gain_heatmap`,
+:func:`attribution_heatmap`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import save_figure, write_table
+
+MAX_ANNOTATED_CELLS = 400
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _png(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(".png")
+
+
+def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: float | None = None,
+            fmt: str = ".2f", *, annot: bool | pd.DataFrame | None = None, cmap: str | None = None,
+            xlabel: str | None = None, ylabel: str | None = None, cbar_label: str | None = None) -> Path:
+    """Heatmap of a pivoted table (rows x columns); writes ``path`` (PNG) and ``path.with_suffix('.csv')``.
+
+    ``center`` switches to a diverging colormap (``RdBu_r``) centred there, with
+    limits symmetric around it.  ``annot``: ``True``/``False`` to write the values
+    (default: only when the table has at most 400 cells), or a same-shape frame of
+    labels (written as text).  NaN cells are left blank.  Returns the PNG path.
+    """
+    import seaborn as sns
+
+    if df_pivot.empty:
+        raise InputError("nothing to plot: the table is empty", field="df_pivot")
+    path = _png(path)
+    data = df_pivot.apply(pd.to_numeric, errors="coerce")
+    n_rows, n_cols = data.shape
+    fig, ax = _figure(min(24.0, 1.6 + 0.55 * n_cols), min(24.0, 1.4 + 0.4 * n_rows))
+    kw: dict[str, Any] = {"cmap": cmap or ("RdBu_r" if center is not None else "viridis")}
+    if center is not None:
+        span = np.nanmax(np.abs(data.to_numpy(float) - center)) if data.notna().any().any() else 1.0
+        span = span if span > 0 else 1.0
+        kw.update(center=center, vmin=center - span, vmax=center + span)
+    if isinstance(annot, pd.DataFrame):
+        kw.update(annot=annot.reindex(index=data.index, columns=data.columns).astype(str).to_numpy(), fmt="")
+    else:
+        kw.update(annot=(data.size <= MAX_ANNOTATED_CELLS) if annot is None else annot, fmt=fmt)
+    with warnings.catch_warnings():  # seaborn's centred colormap uses a deprecated matplotlib setter
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label or ""}, **kw)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel if xlabel is not None else str(data.columns.name or ""))
+    ax.set_ylabel(ylabel if ylabel is not None else str(data.index.name or ""))
+    save_figure(path, fig)
+    write_table(path.with_suffix(".csv"), df_pivot.reset_index())
+    return path
+
+
+def line_plot(df: pd.DataFrame, x: str, y: str, hue: str | None, path: str | Path, title: str = "", *,
+              style: str | None = None, ylabel: str | None = None) -> Path:
+    """Seaborn line plot of ``y`` vs ``x`` (markers on); writes the PNG and the CSV of ``df``."""
+    import seaborn as sns
+
+    missing = [c for c in (x, y, hue, style) if c is not None and c not in df.columns]
+    if missing:
+        raise InputError(f"columns {missing} not in the table (have {list(df.columns)})", field="columns")
+    if df.empty:
+        raise InputError("nothing to plot: the table is empty", field="df")
+    path = _png(path)
+    fig, ax = _figure(7.0, 4.2)
+    sns.lineplot(data=df, x=x, y=y, hue=hue, style=style, markers=True, dashes=True, ax=ax, errorbar=None)
+    ax.set_title(title)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    save_figure(path, fig)
+    write_table(path.with_suffix(".csv"), df)
+    return path
+
+
+# ------------------------------------------------------------------ the analysis heatmaps
+def shared_neurons_heatmap(by_layer: pd.DataFrame, path: str | Path, *, condition: str = "baseline",
+                           value: str = "n_shared", agg: str = "mean", title: str | None = None) -> Path:
+    """Layer x language: ``value`` (default: neurons shared with English) aggregated over units.
+
+    ``by_layer`` is :func:`lrp2_interp.overlap.overlap_by_layer`'s table.
+    """
+    sub = by_layer[by_layer["condition"] == condition]
+    if sub.empty:
+        raise InputError(f"no rows with condition {condition!r} (have {sorted(by_layer['condition'].unique())})",
+                         field="condition")
+    pivot = sub.pivot_table(index="layer", columns="language", values=value, aggfunc=agg)
+    return heatmap(pivot, path, title or f"{value} with English per layer ({agg} over units, {condition})",
+                   fmt=".1f" if value.startswith("n_") else ".2f", cbar_label=value)
+
+
+def overlap_gain_heatmap(by_layer: pd.DataFrame, path: str | Path, *, value: str = "jaccard",
+                         baseline: str = "baseline", treated: str = "lrp2", title: str | None = None) -> Path:
+    """Layer x language: mean over units of ``value(treated) - value(baseline)``, diverging around 0."""
+    from .overlap import overlap_gain
+
+    gain = overlap_gain(by_layer, baseline=baseline, treated=treated, value=value)
+    pivot = gain.pivot_table(index="layer", columns="language", values="gain", aggfunc="mean")
+    return heatmap(pivot, path, title or f"{value} gain ({treated} - {baseline}) per layer", center=0.0,
+                   cbar_label=f"{value} gain")
+
+
+def attribution_heatmap(scores: Any, path: str | Path, *, layers: Sequence[int] | None = None, top: int = 10,
+                        title: str = "attribution of one fact") -> Path:
+    """Layer x neuron rank: the ``top`` highest attribution scores of every layer, annotated with the neuron index.
+
+    ``scores``: ``[n_rows, d_mlp]`` (or an attribution result / several prompts,
+    averaged).  The CSV is the long table (layer, rank, neuron, score).
+    """
+    from .neurons import score_tensor
+
+    t, rows = score_tensor(scores, layers)  # [P, R, D]
+    mean = t.mean(0)  # [R, D]
+    k = min(top, mean.shape[1])
+    vals, idx = mean.topk(k, dim=-1)  # [R, k]
+    index = pd.Index(rows, name="layer")
+    columns = pd.Index(range(1, k + 1), name="neuron rank")
+    values = pd.DataFrame(vals.numpy(), index=index, columns=columns)
+    labels = pd.DataFrame(idx.numpy(), index=index, columns=columns)
+    out = heatmap(values, path, title, center=0.0 if (vals < 0).any() else None, annot=labels,
+                  cbar_label="attribution score")
+    long = pd.DataFrame({"layer": np.repeat(rows, k), "rank": np.tile(np.arange(1, k + 1), len(rows)),
+                         "neuron": idx.flatten().numpy(), "score": vals.flatten().numpy()})
+    write_table(out.with_suffix(".csv"), long)
+    return out

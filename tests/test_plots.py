@@ -1,0 +1,86 @@
+"""Heatmaps and line plots: a PNG and the CSV of the plotted table, written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.neurons import NeuronSet
+from lrp2_interp.overlap import overlap_by_layer
+from lrp2_interp.plots import attribution_heatmap, heatmap, line_plot, overlap_gain_heatmap, shared_neurons_heatmap
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_heatmap_writes_png_and_csv(tmp_path):
+    pivot = pd.DataFrame([[1.0, -2.0, np.nan], [0.5, 3.0, 1.0]], index=pd.Index([0, 1], name="m"),
+                         columns=pd.Index([1, 2, 3], name="n"))
+    out = heatmap(pivot, tmp_path / "sweep.png", title="gain", center=0.0)
+    assert out == tmp_path / "sweep.png" and _is_png(out)
+    csv = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(csv.columns) == ["m", "1", "2", "3"]
+    np.testing.assert_allclose(csv[["1", "2", "3"]].to_numpy(), pivot.to_numpy())
+    assert not list(tmp_path.glob("*.tmp*")), "temporary files left behind"
+
+
+def test_heatmap_options_and_no_pyplot_figures_leak(tmp_path):
+    big = pd.DataFrame(np.random.default_rng(0).random((30, 20)))
+    assert _is_png(heatmap(big, tmp_path / "big", fmt=".1f"))  # suffix added, no annotations (600 cells)
+    labels = pd.DataFrame([["a", "b"]], columns=[0, 1])
+    assert _is_png(heatmap(pd.DataFrame([[1, 2]]), tmp_path / "lab.png", annot=labels, cmap="mako"))
+    with pytest.raises(InputError, match="empty"):
+        heatmap(pd.DataFrame(), tmp_path / "empty.png")
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+
+
+def test_line_plot_writes_png_and_csv(tmp_path):
+    df = pd.DataFrame({"layer": [0, 1, 2] * 2, "cosine": [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
+                       "condition": ["baseline"] * 3 + ["lrp2"] * 3, "language": "fr"})
+    out = line_plot(df, "layer", "cosine", "condition", tmp_path / "sim.png", "similarity", style="language")
+    assert _is_png(out)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sim.csv"), df)
+    with pytest.raises(InputError, match="not in the table"):
+        line_plot(df, "layer", "nope", None, tmp_path / "x.png")
+
+
+def _sets() -> dict:
+    en = NeuronSet(frozenset({(0, 1), (0, 2), (1, 3), (2, 4)}))
+    return {("en", "baseline", "u1"): en,
+            ("fr", "baseline", "u1"): NeuronSet(frozenset({(0, 1), (1, 5)})),
+            ("fr", "lrp2", "u1"): NeuronSet(frozenset({(0, 1), (1, 3)})),
+            ("ru", "baseline", "u1"): NeuronSet(frozenset({(2, 6)})),
+            ("ru", "lrp2", "u1"): NeuronSet(frozenset({(2, 4)}))}
+
+
+def test_neuron_heatmaps(tmp_path):
+    by_layer = overlap_by_layer(_sets(), 3)
+    shared = shared_neurons_heatmap(by_layer, tmp_path / "shared.png")
+    assert _is_png(shared)
+    table = pd.read_csv(tmp_path / "shared.csv").set_index("layer")
+    assert table.loc[0, "fr"] == 1 and table.loc[1, "fr"] == 0 and table.loc[2, "ru"] == 0
+    gain = overlap_gain_heatmap(by_layer, tmp_path / "gain.png", value="n_shared")
+    assert _is_png(gain)
+    g = pd.read_csv(tmp_path / "gain.csv").set_index("layer")
+    assert g.loc[1, "fr"] == 1 and g.loc[2, "ru"] == 1 and g.loc[0, "fr"] == 0
+    with pytest.raises(InputError, match="condition"):
+        shared_neurons_heatmap(by_layer, tmp_path / "x.png", condition="nope")
+
+
+def test_attribution_heatmap_top_neurons_per_layer(tmp_path):
+    scores = torch.zeros(2, 8)
+    scores[0, 5], scores[0, 2], scores[1, 7] = 3.0, 2.0, 1.0
+    out = attribution_heatmap(scores, tmp_path / "attr.png", layers=(4, 9), top=3)
+    assert _is_png(out)
+    long = pd.read_csv(tmp_path / "attr.csv")
+    assert list(long.columns) == ["layer", "rank", "neuron", "score"] and len(long) == 6
+    first = long[long["rank"] == 1].set_index("layer")
+    assert first.loc[4, "neuron"] == 5 and first.loc[9, "neuron"] == 7 and first.loc[4, "score"] == 3.0
