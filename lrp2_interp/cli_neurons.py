@@ -1,7 +1,153 @@
-"""CLI commands for the knowledge neurons."""
+"""CLI commands for knowledge neurons: ``attribute``, ``neurons``, ``similarity``."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _pairs(items: list[str] | None) -> dict[str, tuple[int, int]]:
+    """Parse ``fr=2,4 zh=1,3`` into {lang: (m, n)}."""
+    out = {}
+    for item in items or []:
+        try:
+            lang, mn = item.split("=")
+            m, n = (int(x) for x in mn.split(","))
+        except ValueError:
+            raise InputError(f"expected LANG=M,N (e.g. fr=2,4), got {item!r}", field="--lrp2") from None
+        out[lang] = (m, n)
+    return out
+
+
+def _attribution_config(args):
+    from .attribution import AttributionConfig
+
+    return AttributionConfig(n_steps=args.steps, method=args.method, log_prob=args.log_prob,
+                             target_token=args.target_token, progress=True)
+
+
+def _vectors(args, lm, facts):
+    from .vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+
+    if args.vectors:
+        return LanguageVectors.load(args.vectors)
+    return compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in facts.languages},
+                                    corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages})
+
+
+def cmd_attribute(args) -> None:
+    from .attribution import attribute_neurons
+    from .cli import _done, _load
+    from .io import run_metadata, write_json, write_table
+    from .plots import attribution_heatmap
+
+    t0, out = time.time(), Path(args.out)
+    lm = _load(args)
+    cfg = _attribution_config(args)
+    res = attribute_neurons(lm, args.prompt, args.target, cfg)
+    import pandas as pd
+
+    rows = [{"layer": layer, "neuron": i, "score": s} for layer, i, s in res.top(args.top)]
+    write_table(out / "top_neurons.csv", pd.DataFrame(rows))
+    write_table(out / "deltas.csv", pd.DataFrame({"layer": res.layers, "delta": res.deltas.tolist(),
+                                                  "f_input": res.f_input.tolist(),
+                                                  "f_baseline": res.f_baseline.tolist()}))
+    attribution_heatmap(res, out / "attribution.png", title=f"{args.prompt} -> {args.target}")
+    write_json(out / "run.json", run_metadata(cfg, command="attribute", model_name=lm.name, prompt=args.prompt,
+                                              target=args.target, path=res.path))
+    print(pd.DataFrame(rows).head(10).to_string(index=False))
+    print(f"max |completeness delta| = {res.deltas.abs().max():.2e} ({res.path} path)")
+    _done(out, t0)
+
+
+def cmd_neurons(args) -> None:
+    from .cli import _done, _facts, _load
+    from .distributed import init_distributed
+    from .io import run_metadata, write_json
+    from .knowledge import KnowledgeConfig, run_knowledge_analysis
+    from .neurons import NeuronConfig
+
+    t0, out = time.time(), Path(args.out)
+    dist = init_distributed(args.device)
+    lrp = _pairs(args.lrp2)
+    langs = tuple(args.languages)
+    missing = [lg for lg in langs if lg not in lrp]
+    if missing:
+        raise InputError(f"give --lrp2 LANG=M,N for {', '.join(missing)} (e.g. the held-out pair of a sweep)",
+                         field="--lrp2")
+    facts = _facts(args, [args.source, *langs]).parallel()
+    lm = _load(args)
+    vectors = _vectors(args, lm, facts)
+    neurons = NeuronConfig.paper(top_k=args.top_k) if args.paper else NeuronConfig(threshold=args.threshold)
+    cfg = KnowledgeConfig(languages=langs, lrp2=lrp, source=args.source,
+                          attribution=_attribution_config(args), neurons=neurons, n_perm=args.n_perm,
+                          seed=args.seed, causal=None if args.no_causal else KnowledgeConfig.__dataclass_fields__[
+                              "causal"].default_factory())
+    res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
+    if res is not None:
+        write_json(out / "run.json", run_metadata(cfg, command="neurons", model_name=lm.name, facts=args.facts,
+                                                  seconds=round(time.time() - t0, 1)))
+        print(res.overlap_summary.to_string(index=False))
+        _done(out, t0)
+    dist.close()
+
+
+def cmd_similarity(args) -> None:
+    from .cli import _done, _facts, _load
+    from .io import write_table
+    from .projection import LRP2Config
+    from .similarity import plot_similarity, similarity_table
+
+    t0, out = time.time(), Path(args.out)
+    lrp = _pairs(args.lrp2)
+    facts = _facts(args, [args.source, *args.languages]).parallel()
+    lm = _load(args)
+    vectors = _vectors(args, lm, facts)
+    table = similarity_table(lm, facts, list(args.languages), vectors,
+                             {lg: LRP2Config(m, n, source=args.source) for lg, (m, n) in lrp.items()} or None)
+    write_table(out / "similarity.csv", table)
+    plot_similarity(table, out / "similarity.png")
+    _done(out, t0)
+
 
 def register(sub) -> None:
-    return None
+    from .cli import _facts_args, _model_args
+
+    def ig_args(p):
+        p.add_argument("--steps", type=int, default=20)
+        p.add_argument("--method", default="riemann_left")
+        p.add_argument("--log-prob", action="store_true", help="attribute log p(gold) instead of p(gold)")
+        p.add_argument("--target-token", choices=("first", "sum"), default="first")
+
+    p = sub.add_parser("attribute", help="knowledge-neuron integrated gradients for one prompt")
+    _model_args(p), ig_args(p)
+    p.add_argument("--prompt", required=True, help="masked-LM prompt with [MASK] or a causal-LM prefix")
+    p.add_argument("--target", required=True, help="gold object text")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_attribute)
+
+    p = sub.add_parser("neurons", help="knowledge neurons: EN-vs-l overlap with/without LRP2, control, causal")
+    _model_args(p), _facts_args(p, languages=False), ig_args(p)
+    p.add_argument("--languages", nargs="+", required=True, help="target languages")
+    p.add_argument("--lrp2", nargs="+", required=True, metavar="LANG=M,N")
+    p.add_argument("--source", default="en")
+    p.add_argument("--vectors", default=None)
+    p.add_argument("--threshold", type=float, default=0.2, help="coarse selection: score >= t x max")
+    p.add_argument("--paper", action="store_true", help="top-k per layer, then most frequent per relation")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--n-perm", type=int, default=1000)
+    p.add_argument("--no-causal", action="store_true")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_neurons)
+
+    p = sub.add_parser("similarity", help="cosine similarity to English per layer, with/without LRP2")
+    _model_args(p), _facts_args(p, languages=False)
+    p.add_argument("--languages", nargs="+", required=True)
+    p.add_argument("--lrp2", nargs="*", default=None, metavar="LANG=M,N")
+    p.add_argument("--source", default="en")
+    p.add_argument("--vectors", default=None)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_similarity)

@@ -85,6 +85,12 @@ class FactSet:
         facts = {k: tuple(f for f in v if f.lineid in keep) for k, v in self.facts.items()}
         return FactSet(self.root, self.languages, self.relations, self.templates, facts, self.candidate_sets)
 
+    def restrict_relations(self, relations: Sequence[str]) -> "FactSet":
+        """The same set keeping only ``relations``."""
+        keep = tuple(r for r in self.relations if r in set(relations))
+        facts = {k: v for k, v in self.facts.items() if k[1] in keep}
+        return FactSet(self.root, self.languages, keep, self.templates, facts, self.candidate_sets)
+
     def parallel(self, languages: Sequence[str] | None = None) -> "FactSet":
         """Keep only facts present (same ``lineid``) in every one of ``languages``."""
         langs = list(languages or self.languages)
@@ -247,3 +253,17 @@ def render_filled(template: str, subject: str, obj: str) -> str:
 def render_prefix(template: str, subject: str) -> str:
     """The text before the object slot (causal-LM query prompt), stripped of trailing space."""
     return template.replace(SUBJECT, subject).split(OBJECT)[0].rstrip()
+
+
+def render_query(template: str, subject: str, kind: str, mask_token: str | None = None) -> str:
+    """The query text a model reads for a fact (language vectors, similarity).
+
+    Masked LMs: the template with one mask in the object slot.  Causal LMs: the
+    text before the object slot; when the template starts with the object (e.g.
+    French ``[Y] est la capitale de [X] .``) that prefix is empty, and the whole
+    template without the object is used instead.
+    """
+    if kind == "masked":
+        return render_masked(template, subject, 1, mask_token or "[MASK]")
+    prefix = render_prefix(template, subject)
+    return prefix if prefix else " ".join(template.replace(SUBJECT, subject).replace(OBJECT, " ").split())

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
-from .mlama import FactSet, render_masked, render_prefix
+from .mlama import FactSet, render_query
 from .models import Batch, FwdHooks, LanguageModel
 from .projection import LRP2Config, lrp2_hooks
 from .vectors import LanguageVectors, mean_states
@@ -59,8 +59,7 @@ def parallel_prompts(lm: LanguageModel, facts: FactSet, languages: Sequence[str]
         prompts = []
         for rel, lineid in keys:
             fact, tpl = by_lang[lang][(rel, lineid)], facts.template(lang, rel).template
-            prompts.append(render_masked(tpl, fact.sub_label, 1, lm.mask_token) if lm.kind == "masked"
-                           else render_prefix(tpl, fact.sub_label))
+            prompts.append(render_query(tpl, fact.sub_label, lm.kind, lm.mask_token if lm.kind == "masked" else None))
         out[lang] = prompts
     return out
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .errors import InputError
 from .io import atomic_path, write_json
-from .mlama import FactSet, render_masked, render_prefix
+from .mlama import FactSet, render_query
 from .models import LanguageModel
 
 
@@ -97,15 +97,10 @@ class LanguageVectors:
 
 
 def prompt_corpus(facts: FactSet, language: str, lm: LanguageModel) -> list[str]:
-    """The probe prompts of ``language``: masked queries (masked LMs) or query prefixes (causal LMs)."""
-    out = []
-    for fact in facts.iter_facts(language):
-        tpl = facts.template(language, fact.relation).template
-        if lm.kind == "masked":
-            out.append(render_masked(tpl, fact.sub_label, 1, lm.mask_token))
-        else:
-            out.append(render_prefix(tpl, fact.sub_label))
-    return out
+    """The probe prompts of ``language`` (:func:`~lrp2_interp.mlama.render_query`): masked queries or prefixes."""
+    mask = lm.mask_token if lm.kind == "masked" else None
+    return [render_query(facts.template(language, f.relation).template, f.sub_label, lm.kind, mask)
+            for f in facts.iter_facts(language)]
 
 
 def read_sentences(path: str | Path, limit: int | None = None) -> list[str]:

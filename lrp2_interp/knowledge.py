@@ -1,0 +1,227 @@
+"""The knowledge-neuron analysis end to end: attribution -> neurons -> overlap, similarity, causal.
+
+For a parallel fact set, English and each language l are attributed (integrated
+gradients, :mod:`lrp2_interp.attribution`) without and -- for l -- with LRP2 at the
+language's (m, n).  Knowledge neurons are selected per fact (coarse threshold)
+and per relation (shared across the relation's facts); their overlap with
+English is compared between the two conditions, against a permutation control.
+Representation similarity per layer and the causal suppress/enhance check
+complete the picture.  Attribution runs in resumable units (chunks of facts per
+language and condition), so an interrupted analysis picks up where it stopped,
+and under ``torchrun`` the units are shared between ranks.
+
+Results folder (``out_dir``)::
+
+    attribution_summary.csv        per prompt: max |completeness delta|, f(x), top neuron
+    neurons_fact.csv / neurons_relation.csv   selected sets (language, condition, unit, layer, neuron)
+    overlap_fact.csv, overlap_relation.csv, overlap_by_layer.csv, overlap_summary.csv
+    permutation_control.csv        per unit: chance level of the shared-neuron count, z and p
+    permutation_summary.csv        per language and condition: observed vs chance means, share with p < 0.05
+    similarity.csv + similarity.png
+    causal.csv, causal_summary.csv
+    heatmap_shared_neurons_{baseline,lrp2}.png, heatmap_overlap_gain.png, heatmap_attribution_one_fact.png
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .attribution import AttributionConfig, attribute_many
+from .causal import CausalConfig, causal_effect, gold_query, summarize_causal
+from .distributed import Dist
+from .errors import InputError
+from .io import write_table
+from .mlama import FactSet, render_masked, render_prefix
+from .models import LanguageModel
+from .neurons import NeuronConfig, NeuronSet, select_grouped, sets_to_frame
+from .overlap import overlap_by_layer, overlap_table, permutation_control, summarize_overlap
+from .plots import attribution_heatmap, overlap_gain_heatmap, shared_neurons_heatmap
+from .projection import LRP2Config, lrp2_hooks
+from .similarity import plot_similarity, similarity_table
+from .store import ShardStore
+from .vectors import LanguageVectors
+
+BASELINE, LRP2 = "baseline", "lrp2"
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    languages: tuple[str, ...]  # target languages (English is always attributed)
+    lrp2: Mapping[str, tuple[int, int]]  # language -> (m, n)
+    source: str = "en"
+    attribution: AttributionConfig = field(default_factory=lambda: AttributionConfig(progress=False))
+    neurons: NeuronConfig = field(default_factory=NeuronConfig)
+    n_perm: int = 1000
+    n_boot: int = 1000
+    chunk: int = 16  # facts per resumable unit
+    causal: CausalConfig | None = field(default_factory=lambda: CausalConfig(n_random=3))
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class KnowledgeResult:
+    config: KnowledgeConfig
+    out_dir: Path
+    scores: Mapping[tuple[str, str], torch.Tensor]  # (language, condition) -> [n_facts, n_layers, d_mlp]
+    keys: tuple[tuple[str, int], ...]  # (relation, lineid) of each score row
+    fact_sets: Mapping[tuple, NeuronSet]
+    relation_sets: Mapping[tuple, NeuronSet]
+    overlap_summary: pd.DataFrame
+    control: pd.DataFrame
+
+
+def attribution_queries(lm: LanguageModel, facts: FactSet, language: str) -> list[tuple[str, list[int]]]:
+    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix)."""
+    out = []
+    for fact in facts.iter_facts(language):
+        tpl = facts.template(language, fact.relation).template
+        gold = list(gold_query(lm, tpl, fact, "all").gold)
+        prompt = render_masked(tpl, fact.sub_label, len(gold), lm.mask_token) if lm.kind == "masked" \
+            else render_prefix(tpl, fact.sub_label)
+        out.append((prompt, gold))
+    return out
+
+
+def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
+    out = [(config.source, BASELINE)]
+    for lang in config.languages:
+        out += [(lang, BASELINE), (lang, LRP2)]
+    return out
+
+
+def _lrp2_config(config: KnowledgeConfig, language: str) -> LRP2Config:
+    if language not in config.lrp2:
+        raise KeyError(f"no (m, n) given for language '{language}'")
+    m, n = config.lrp2[language]
+    return LRP2Config(int(m), int(n), source=config.source)
+
+
+def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
+                    store: ShardStore, dist: Dist = Dist()) -> tuple[dict, tuple, pd.DataFrame] | None:
+    """Attribution of every (language, condition) in resumable chunks; rank 0 gets the merged scores."""
+    keys = tuple((f.relation, f.lineid) for f in facts.iter_facts(config.source))
+    units = []
+    for lang, cond in _conditions(config):
+        queries = attribution_queries(lm, facts, lang)
+        hooks = lrp2_hooks(lm, vectors, lang, _lrp2_config(config, lang)) if cond == LRP2 else None
+        for start in range(0, len(keys), config.chunk):
+            def compute(lang=lang, cond=cond, hooks=hooks, start=start, queries=queries) -> pd.DataFrame:
+                part = queries[start : start + config.chunk]
+                res = attribute_many(lm, [p for p, _ in part], [g for _, g in part], config.attribution,
+                                     extra_hooks=hooks)
+                return pd.DataFrame({
+                    "language": lang, "condition": cond,
+                    "relation": [k[0] for k in keys[start : start + config.chunk]],
+                    "lineid": [k[1] for k in keys[start : start + config.chunk]],
+                    "max_abs_delta": [float(r.deltas.abs().max()) for r in res],
+                    "f_input": [float(r.f_input[0]) for r in res],
+                    "scores": [r.scores.flatten().float().numpy() for r in res],
+                })
+            units.append((f"ig-{lang}-{cond}-{start:06d}", compute))
+    done = store.run(units, rank=dist.rank, world=dist.world)
+    dist.barrier()
+    if not dist.is_main:
+        return None
+    table = store.merge(done)
+    n_layers = len(config.attribution.layers or range(lm.n_layers))
+    scores = {}
+    for (lang, cond), g in table.groupby(["language", "condition"], sort=False):
+        scores[(lang, cond)] = torch.from_numpy(np.stack(g["scores"].to_list()).reshape(len(g), n_layers, -1))
+    return scores, keys, table.drop(columns=["scores"])
+
+
+def _select(scores: Mapping, keys, config: KnowledgeConfig, level: str) -> dict[tuple, NeuronSet]:
+    neuron_cfg = NeuronConfig(**{**config.neurons.__dict__, "level": level})
+    out = {}
+    layers = config.attribution.layers
+    for (lang, cond), s in scores.items():
+        for unit, ns in select_grouped(s, list(keys), neuron_cfg, layers=layers, label=f"{lang}/{cond}").items():
+            out[(lang, cond, unit)] = ns
+    return out
+
+
+def attributable_relations(lm: LanguageModel, facts: FactSet, languages) -> tuple[str, ...]:
+    """Relations whose query has a target position in every language.
+
+    A causal LM predicts the object from the text before it; a template that starts
+    with the object (French ``[Y] est la capitale de [X] .``) leaves nothing to
+    condition on, so such relations are left out of the neuron analysis.
+    """
+    if lm.kind == "masked":
+        return facts.relations
+    return tuple(rel for rel in facts.relations
+                 if all((lang, rel) not in facts.templates
+                        or render_prefix(facts.template(lang, rel).template, "x") for lang in languages))
+
+
+def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
+                           out_dir: str | Path, *, dist: Dist = Dist()) -> KnowledgeResult | None:
+    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
+    out = Path(out_dir)
+    langs = [config.source, *config.languages]
+    facts = facts.parallel(langs)
+    keep = attributable_relations(lm, facts, langs)
+    if not keep:
+        raise InputError("no relation has a query prefix in every language (causal LM)", field="relations")
+    facts = facts.restrict_relations(keep)
+    merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist)
+    if merged is None:
+        return None
+    scores, keys, attr_table = merged
+    write_table(out / "attribution_summary.csv", attr_table)
+    n_layers = next(iter(scores.values())).shape[1]
+    d_mlp = next(iter(scores.values())).shape[2]
+    fact_sets = _select(scores, keys, config, "fact")
+    rel_sets = _select(scores, keys, config, "relation")
+    write_table(out / "neurons_fact.csv", sets_to_frame(fact_sets))
+    write_table(out / "neurons_relation.csv", sets_to_frame(rel_sets))
+    ov_fact = overlap_table(fact_sets, source=config.source)
+    ov_rel = overlap_table(rel_sets, source=config.source)
+    by_layer = overlap_by_layer(fact_sets, n_layers, source=config.source)
+    write_table(out / "overlap_fact.csv", ov_fact)
+    write_table(out / "overlap_relation.csv", ov_rel)
+    write_table(out / "overlap_by_layer.csv", by_layer)
+    summary = pd.concat([summarize_overlap(ov_fact, v, n_boot=config.n_boot, seed=config.seed).assign(value=v)
+                         for v in ("jaccard", "overlap_rate")], ignore_index=True)
+    write_table(out / "overlap_summary.csv", summary)
+    control = permutation_control(fact_sets, n_layers=n_layers, d_mlp=d_mlp, source=config.source,
+                                  n_perm=config.n_perm, seed=config.seed)
+    write_table(out / "permutation_control.csv", control)
+    write_table(out / "permutation_summary.csv", summarize_control(control))
+    for cond in (BASELINE, LRP2):
+        shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
+    overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
+    attribution_heatmap(scores[(config.source, BASELINE)][0], out / "heatmap_attribution_one_fact.png",
+                        layers=config.attribution.layers,
+                        title=f"attribution, {config.source} fact {keys[0][0]}:{keys[0][1]}")
+    lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
+    sim = similarity_table(lm, facts, list(config.languages), vectors, lrp)
+    write_table(out / "similarity.csv", sim)
+    plot_similarity(sim, out / "similarity.png")
+    if config.causal is not None:
+        english = english_sets(fact_sets, config.source)
+        tables = [causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal)
+                  for lang in config.languages]
+        causal = pd.concat(tables, ignore_index=True)
+        write_table(out / "causal.csv", causal)
+        write_table(out / "causal_summary.csv", summarize_causal(causal))
+    return KnowledgeResult(config, out, scores, keys, fact_sets, rel_sets, summary, control)
+
+
+def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:
+    """The source language's baseline knowledge neurons keyed by unit: the sets the causal check scales."""
+    return {unit: ns for (lang, cond, unit), ns in sets.items() if lang == source and cond == BASELINE}
+
+
+def summarize_control(control: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Observed vs chance overlap per (language, condition), and the share of units above chance."""
+    g = control.groupby(["language", "condition"], sort=False)
+    return g.agg(n_units=("unit", "size"), jaccard=("jaccard", "mean"), chance_jaccard=("chance_jaccard", "mean"),
+                 overlap_rate=("overlap_rate", "mean"), chance_overlap_rate=("chance_overlap_rate", "mean"),
+                 share_above_chance=("p_value", lambda p: float((p < alpha).mean()))).reset_index()
