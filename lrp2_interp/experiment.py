@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping
 
 import pandas as pd
 
@@ -114,15 +114,20 @@ def summary_markdown(summary: pd.DataFrame, meta: dict) -> str:
 
 
 def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, out_dir: str | Path, *,
-                   vectors: LanguageVectors | None = None, random_control: bool = True, dist: Dist = Dist(),
-                   progress: bool = True) -> ExperimentResult | None:
-    """Vectors (if not given), baseline, sweeps and summary for every target language."""
+                   per_language: Mapping[str, FactSet] | None = None, vectors: LanguageVectors | None = None,
+                   random_control: bool = True, dist: Dist = Dist(), progress: bool = True) -> ExperimentResult | None:
+    """Vectors (if not given), baseline, sweeps and summary for every target language.
+
+    Language l is probed on its facts parallel to English, or on ``per_language[l]``
+    when given (e.g. the organism's held-out facts); English is probed on all its facts.
+    Language vectors default to the probe prompts of every fact in ``facts``.
+    """
     out = Path(out_dir)
     t0 = time.time()
     langs = [config.source] + [lang for lang in config.languages if lang != config.source]
-    facts = facts.parallel(langs)
+    facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
     meta = run_metadata(config, model_name=lm.name, device=str(lm.device), dtype=str(lm.dtype),
-                        n_facts={lang: facts.n_facts(lang) for lang in langs})
+                        n_facts={lang: fs.n_facts(lang) for lang, fs in facts_of.items()})
     if dist.is_main:
         write_json(out / "run.json", meta)
     if vectors is None:
@@ -140,12 +145,13 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
     base_cfg = SweepConfig(language="", source=config.source, layers=config.layers,
                            dev_fraction=config.dev_fraction, seed=config.seed, probe=config.probe)
     for lang in langs[1:]:
-        sw = run_sweep(lm, facts, vectors, replace(base_cfg, language=lang), store_dir=out, dist=dist, progress=progress)
+        sw = run_sweep(lm, facts_of[lang], vectors, replace(base_cfg, language=lang), store_dir=out, dist=dist,
+                       progress=progress)
         ctl = None
         if random_control and sw is not None:
             h = sw.heldout()
             ctl_cfg = replace(base_cfg, language=lang, layers=(int(h["m"]), int(h["n"])), control="random")
-            ctl = run_sweep(lm, facts, vectors, ctl_cfg, store_dir=out / "control", progress=False)
+            ctl = run_sweep(lm, facts_of[lang], vectors, ctl_cfg, store_dir=out / "control", progress=False)
         if sw is None:
             continue
         sweeps[lang], controls[lang] = sw, ctl

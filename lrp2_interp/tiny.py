@@ -33,6 +33,24 @@ class RandomModelConfig:
     seed: int = 0
 
 
+# CJK ideographs, kana, hangul and full-width punctuation: one pre-token per character, as mBERT does
+CJK_CHARS = r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]"
+
+
+def cjk_byte_level_pre_tokenizer():
+    """Byte-level pre-tokenizer that first isolates CJK characters.
+
+    Without it a byte-level BPE sees a whole Chinese sentence (no spaces) as one
+    word and can learn it as a single token, so sub-words are not shared.
+    """
+    from tokenizers import Regex, pre_tokenizers
+
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(CJK_CHARS), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+
+
 def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 2000):
     """Train a fast tokenizer on ``corpus``; WordPiece for BERT, byte-level BPE otherwise."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -54,7 +72,7 @@ def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 200
         tok.decoder = decoders.WordPiece()
         return BertTokenizerFast(tokenizer_object=tok)
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = cjk_byte_level_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
