@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import Iterable, Iterator, Sequence
 from .errors import InputError
 
 SUBJECT, OBJECT = "[X]", "[Y]"
+_INT = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def _field(obj: dict, name: str, path: Path, lineno: int, kind: type = str):
         raise InputError("missing field", file=path, line=lineno, field=name)
     value = obj[name]
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit():
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not _INT.fullmatch(str(value).strip()):
             raise InputError(f"expected an integer, got {value!r}", file=path, line=lineno, field=name)
         return int(value)
     if not isinstance(value, str) or not value.strip():
@@ -158,9 +160,12 @@ def read_facts(path: Path, language: str, relation: str) -> tuple[Fact, ...]:
         if lineid in seen:
             raise InputError(f"duplicate lineid {lineid}", file=path, line=lineno, field="lineid")
         seen.add(lineid)
-        aliases = obj.get("obj_aliases") or []
-        if not isinstance(aliases, list):
-            raise InputError("expected a list of strings", file=path, line=lineno, field="obj_aliases")
+        aliases = obj.get("obj_aliases", [])
+        if aliases is None:
+            aliases = []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise InputError(f"expected a list of strings, got {aliases!r}", file=path, line=lineno,
+                             field="obj_aliases")
         facts.append(
             Fact(
                 lineid=lineid,
@@ -170,7 +175,7 @@ def read_facts(path: Path, language: str, relation: str) -> tuple[Fact, ...]:
                 obj_label=_field(obj, "obj_label", path, lineno),
                 sub_uri=str(obj.get("sub_uri", "")),
                 obj_uri=str(obj.get("obj_uri", "")),
-                obj_aliases=tuple(str(a) for a in aliases if str(a).strip()),
+                obj_aliases=tuple(a.strip() for a in aliases if a.strip()),
             )
         )
     return tuple(facts)
@@ -203,7 +208,8 @@ def load_facts(
     langs = list(languages) if languages else present
     for lang in langs:
         if lang not in present:
-            raise InputError(f"unknown language '{lang}'; available: {', '.join(present) or 'none'}", file=root)
+            raise InputError(f"unknown language '{lang}'; available: {', '.join(present) or 'none'}", file=root,
+                             field="language")
     templates: dict[tuple[str, str], Relation] = {}
     facts: dict[tuple[str, str], tuple[Fact, ...]] = {}
     candidate_sets: dict[tuple[str, str], tuple[str, ...]] = {}

@@ -67,6 +67,9 @@ class LanguageModel:
     d_model: int
     d_mlp: int
     special_ids: frozenset[int] = field(default_factory=frozenset)
+    # attention mask of the batch being run by ``logits`` ([batch, pos]); hooks that need to know
+    # where each padded row really ends (e.g. LRP2 at position -1) read it, None outside ``logits``
+    active_mask: torch.Tensor | None = field(default=None, repr=False)
 
     # ---- hook names (delegating to the module functions, with range checks) ----
     def resid_post(self, layer: int) -> str:
@@ -119,11 +122,23 @@ class LanguageModel:
     # ---- forward ----
     def logits(self, batch: Batch, fwd_hooks: FwdHooks | None = None) -> torch.Tensor:
         """Logits ``[batch, pos, vocab]`` with optional TransformerLens forward hooks."""
-        if fwd_hooks:
-            return self.bridge.run_with_hooks(
-                batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=list(fwd_hooks)
-            )
-        return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+        self.active_mask = batch.attention_mask
+        try:
+            if fwd_hooks:
+                return self.bridge.run_with_hooks(
+                    batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=list(fwd_hooks)
+                )
+            return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+        finally:
+            self.active_mask = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the first input-embedding rows: tells two models with the same name apart."""
+        import hashlib
+
+        w = self.bridge.original_model.get_input_embeddings().weight[:8].detach().float().cpu()
+        return hashlib.sha1(w.numpy().round(5).tobytes()).hexdigest()[:16]
 
     def real_token_mask(self, batch: Batch) -> torch.Tensor:
         """``[batch, pos]`` bool: real (non-padding, non-special) tokens."""
@@ -134,17 +149,13 @@ class LanguageModel:
         return keep
 
 
-def _model_kind(architectures: Sequence[str] | None, name: str) -> ModelKind:
+def _infer_kind(architectures: Sequence[str] | None) -> ModelKind | None:
     for arch in architectures or ():
         if arch.endswith(_MASKED_SUFFIXES):
             return "masked"
         if arch.endswith(_CAUSAL_SUFFIXES):
             return "causal"
-    raise InputError(
-        f"cannot tell whether '{name}' is a masked or causal LM from its config "
-        f"(architectures={list(architectures or [])}); pass kind='masked' or kind='causal'",
-        field="architectures",
-    )
+    return None
 
 
 def load_model(
@@ -171,7 +182,16 @@ def load_model(
     except OSError as err:
         hint = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise InputError(f"cannot load model config for '{name}'{hint}: {err}", file=name) from None
-    kind = kind or _model_kind(getattr(config, "architectures", None), name)
+    archs = list(getattr(config, "architectures", None) or [])
+    inferred = _infer_kind(archs)
+    if kind is None and inferred is None:
+        raise InputError(f"cannot tell whether '{name}' is a masked or causal LM from its config "
+                         f"(architectures={archs}); pass kind='masked' or kind='causal'", file=name,
+                         field="architectures")
+    if kind is not None and inferred is not None and kind != inferred:
+        raise InputError(f"'{name}' is a {inferred} LM ({', '.join(archs)}), not a {kind} LM", file=name,
+                         field="kind")
+    kind = kind or inferred
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(name)
     if tokenizer.pad_token is None:

@@ -38,6 +38,16 @@ class ProbeConfig:
     seed: int = 0
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if self.max_candidates is not None and (not isinstance(self.max_candidates, int) or self.max_candidates < 1):
+            raise InputError(f"max_candidates must be a positive integer or None, got {self.max_candidates!r}",
+                             field="max_candidates")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size!r}", field="batch_size")
+        if self.decoder_score not in ("sum", "mean"):
+            raise InputError(f"decoder_score must be 'sum' or 'mean', got {self.decoder_score!r}",
+                             field="decoder_score")
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -60,7 +70,7 @@ class ProbeResult:
 def _candidate_pool(fact: Fact, candidates: Sequence[str], config: ProbeConfig) -> list[str]:
     if config.max_candidates is None or len(candidates) <= config.max_candidates:
         return list(candidates)
-    others = [c for c in candidates if c != fact.obj_label]
+    others = sorted(c for c in candidates if c != fact.obj_label)  # sorted: independent of the input order
     rng = random.Random(f"{config.seed}-{fact.relation}-{fact.lineid}")
     return sorted([fact.obj_label] + rng.sample(others, config.max_candidates - 1))
 

@@ -63,15 +63,29 @@ def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[
     return {config.m: lirp, config.n: lsrp}
 
 
-def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...]):
+def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...], lm: LanguageModel | None = None):
+    """Add ``delta`` at every position, or at ``positions`` (negative = from each row's last real token).
+
+    In a right-padded batch run through :meth:`LanguageModel.logits`, negative positions
+    count from the end of each row's real tokens (read from ``lm.active_mask``); without a
+    mask they count from the padded width.
+    """
+
     def hook(resid: torch.Tensor, hook=None) -> torch.Tensor:  # resid: [batch, pos, d_model]
         d = delta.to(device=resid.device, dtype=resid.dtype)
         if positions == "all":
             return resid + d
-        out = resid.clone()
-        idx = torch.tensor(positions, device=resid.device) % resid.shape[1]
-        out[:, idx] = out[:, idx] + d
-        return out
+        b, width = resid.shape[:2]
+        mask = lm.active_mask if lm is not None else None
+        lengths = (mask.sum(1) if mask is not None and mask.shape == (b, width)
+                   else torch.full((b,), width, device=resid.device)).to(resid.device)  # [batch]
+        pos = torch.tensor(positions, device=resid.device)  # [k]
+        idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(b, -1))  # [batch, k]
+        valid = (idx >= 0) & (idx < width)
+        rows = torch.arange(b, device=resid.device)[:, None].expand_as(idx)
+        add = torch.zeros_like(resid)
+        add[rows[valid], idx[valid]] = d
+        return resid + add
 
     return hook
 
@@ -83,7 +97,7 @@ def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, confi
     """
     config.validate(lm.n_layers)
     vectors.check_model(lm)
-    return [(lm.resid_post(layer), _shift_hook(delta, config.positions))
+    return [(lm.resid_post(layer), _shift_hook(delta, config.positions, lm))
             for layer, delta in shifts(vectors, language, config).items()]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Sequence
 
 import torch
 
@@ -51,26 +51,59 @@ def cjk_byte_level_pre_tokenizer():
     ])
 
 
+def wordpiece_vocab(corpus: Iterable[str], vocab_size: int, specials: Sequence[str] = _BERT_SPECIALS) -> dict[str, int]:
+    """A deterministic WordPiece vocabulary: specials, every character (word-initial and ``##``), then
+    whole words by frequency (ties by spelling) up to ``vocab_size``.
+
+    The ``tokenizers`` WordPiece trainer is not deterministic (its vocabulary changes
+    from run to run), which would make seeded builds differ; this one is.
+    """
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    norm, pre = normalizers.BertNormalizer(lowercase=False), pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in corpus:
+        words.update(w for w, _ in pre.pre_tokenize_str(norm.normalize_str(text)))
+    chars = sorted({c for w in words for c in w})
+    vocab = list(specials) + chars + [f"##{c}" for c in chars]
+    seen = set(vocab)
+    for word, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return {tok: i for i, tok in enumerate(vocab)}
+
+
+def bert_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
+    """A cased BERT WordPiece tokenizer over ``corpus`` ([CLS]/[SEP] template, CJK characters split)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    vocab = wordpiece_vocab(corpus, vocab_size)
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tok.decoder = decoders.WordPiece()
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=False)
+
+
 def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 2000):
     """Train a fast tokenizer on ``corpus``; WordPiece for BERT, byte-level BPE otherwise."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
     corpus = list(corpus)
     if family == "bert":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=False)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_BERT_SPECIALS)
-        tok.train_from_iterator(corpus, trainer)
-        cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]",
-            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-        )
-        tok.decoder = decoders.WordPiece()
-        return BertTokenizerFast(tokenizer_object=tok)
+        return bert_tokenizer(corpus, vocab_size)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = cjk_byte_level_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()

@@ -38,6 +38,7 @@ class LanguageVectors:
     vectors: Mapping[str, torch.Tensor] = field(repr=False)  # lang -> [n_layers, d_model]
     corpus: Mapping[str, str] = field(default_factory=dict)  # lang -> description
     n_sentences: Mapping[str, int] = field(default_factory=dict)
+    fingerprint: str | None = None  # LanguageModel.fingerprint of the model the vectors come from
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -58,6 +59,9 @@ class LanguageVectors:
         if Path(self.model_name).name != Path(lm.name).name:
             raise InputError(f"language vectors were computed for model '{self.model_name}', not '{lm.name}'",
                              field="model_name")
+        if self.fingerprint is not None and self.fingerprint != lm.fingerprint:
+            raise InputError(f"language vectors were computed for another model named '{self.model_name}' "
+                             "(its weights differ)", field="fingerprint")
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
@@ -67,7 +71,7 @@ class LanguageVectors:
             save_file({k: v.detach().cpu().contiguous().float() for k, v in self.vectors.items()}, str(tmp))
         write_json(path.with_suffix(".json"), {
             "model_name": self.model_name, "n_layers": self.n_layers, "d_model": self.d_model,
-            "corpus": dict(self.corpus), "n_sentences": dict(self.n_sentences),
+            "corpus": dict(self.corpus), "n_sentences": dict(self.n_sentences), "fingerprint": self.fingerprint,
         })
         return path
 
@@ -93,7 +97,7 @@ class LanguageVectors:
                 raise InputError(f"vector '{lang}' has shape {tuple(v.shape)}, expected "
                                  f"({meta['n_layers']}, {meta['d_model']})", file=path, field=lang)
         return cls(meta["model_name"], int(meta["n_layers"]), int(meta["d_model"]), vectors,
-                   meta.get("corpus", {}), meta.get("n_sentences", {}))
+                   meta.get("corpus", {}), meta.get("n_sentences", {}), meta.get("fingerprint"))
 
 
 def prompt_corpus(facts: FactSet, language: str, lm: LanguageModel) -> list[str]:
@@ -150,4 +154,4 @@ def compute_language_vectors(lm: LanguageModel, sentences: Mapping[str, Sequence
         vectors[lang] = states.mean(0)
         counts[lang] = int(len(states))
     desc = dict(corpus or {lang: "user sentences" for lang in sentences})
-    return LanguageVectors(lm.name, lm.n_layers, lm.d_model, vectors, desc, counts)
+    return LanguageVectors(lm.name, lm.n_layers, lm.d_model, vectors, desc, counts, lm.fingerprint)

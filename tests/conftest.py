@@ -1,0 +1,133 @@
+"""Shared fixtures: tiny random models of every supported family and small fact sets.
+
+Fixtures (all session-scoped, all offline):
+
+* ``tiny_model_dir(family, **overrides)`` -- factory: builds (once per distinct
+  argument set) a random model with :func:`lrp2_interp.tiny.build_random_model`
+  from :data:`TINY` sizes and the fixture-fact corpus, returns its directory;
+* ``bert_lm``, ``bloom_lm``, ``gpt2_lm``, ``qwen2_lm`` -- those models loaded
+  with :func:`lrp2_interp.models.load_model` (treat them as read-only: leave no
+  hooks behind, use ``monkeypatch`` for any patching);
+* ``tiny_corpus`` / ``tiny_sizes`` -- what those models are built from;
+* ``fixture_facts_root`` / ``fixture_facts`` -- the hand-written en/fr/ru set in
+  ``tests/fixtures/facts`` (see its README for its deliberate irregularities);
+* ``shared_facts`` -- the path ``../shared/data/facts`` beside the checkout;
+  skips the test when that folder is absent;
+* ``single_thread`` -- opt-in (``pytest.mark.usefixtures``): torch on one thread
+  for the duration of a module's tests (tiny models run fastest that way).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+TESTS_DIR = Path(__file__).resolve().parent
+FIXTURE_FACTS = TESTS_DIR / "fixtures" / "facts"
+SHARED_FACTS = Path(__file__).parents[1].parent / "shared" / "data" / "facts"
+
+#: sizes of every tiny model (3 layers so LRP2 can use m < n and hooks in the middle)
+TINY = dict(n_layers=3, d_model=32, n_heads=4, d_mlp=64, max_positions=128)
+TOKENIZER_VOCAB = 600
+
+
+def fixture_corpus(root: Path = FIXTURE_FACTS) -> list[str]:
+    """Every fact of the fixture set as a filled sentence, in every language (tokenizer corpus)."""
+    from lrp2_interp.mlama import load_facts, render_filled
+
+    facts = load_facts(root)
+    return [render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
+            for lang in facts.languages for f in facts.iter_facts(lang)]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus() -> list[str]:
+    """The tokenizer-training corpus of every tiny model (fixture facts as sentences)."""
+    return fixture_corpus()
+
+
+@pytest.fixture(scope="session")
+def tiny_sizes() -> dict:
+    """The :class:`RandomModelConfig` sizes of every tiny model (a copy: edit freely)."""
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def fixture_facts_root() -> Path:
+    return FIXTURE_FACTS
+
+
+@pytest.fixture(scope="session")
+def fixture_facts(fixture_facts_root):
+    from lrp2_interp.mlama import load_facts
+
+    return load_facts(fixture_facts_root)
+
+
+@pytest.fixture(scope="session")
+def shared_facts() -> Path:
+    if not (SHARED_FACTS / "en" / "templates.jsonl").is_file():
+        pytest.skip(f"shared fact data not found at {SHARED_FACTS}")
+    return SHARED_FACTS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
+    """Factory ``tiny_model_dir(family, **RandomModelConfig overrides) -> Path`` (cached per arguments)."""
+    from lrp2_interp.tiny import RandomModelConfig, build_random_model
+
+    corpus = list(tiny_corpus)
+    cache: dict[tuple, Path] = {}
+
+    def make(family: str, **overrides) -> Path:
+        key = (family, tuple(sorted(overrides.items())))
+        if key not in cache:
+            cfg = RandomModelConfig(family=family, **{**TINY, **overrides})
+            suffix = "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+            out = tmp_path_factory.mktemp(f"tiny-{family}{'-' + suffix if suffix else ''}")
+            cache[key] = build_random_model(cfg, corpus, out, tokenizer_vocab_size=TOKENIZER_VOCAB)
+        return cache[key]
+
+    return make
+
+
+def _load(directory: Path):
+    from lrp2_interp.models import load_model
+
+    return load_model(directory)
+
+
+@pytest.fixture(scope="session")
+def bert_lm(tiny_model_dir):
+    return _load(tiny_model_dir("bert"))
+
+
+@pytest.fixture(scope="session")
+def bloom_lm(tiny_model_dir):
+    return _load(tiny_model_dir("bloom"))
+
+
+@pytest.fixture(scope="session")
+def gpt2_lm(tiny_model_dir):
+    return _load(tiny_model_dir("gpt2"))
+
+
+@pytest.fixture(scope="session")
+def qwen2_lm(tiny_model_dir):
+    return _load(tiny_model_dir("qwen2"))
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
