@@ -8,6 +8,8 @@ Fixtures (all session-scoped, all offline):
 * ``bert_lm``, ``bloom_lm``, ``gpt2_lm``, ``qwen2_lm`` -- those models loaded
   with :func:`lrp2_interp.models.load_model` (treat them as read-only: leave no
   hooks behind, use ``monkeypatch`` for any patching);
+* ``repo_model_dir(family, **overrides)`` -- the same, with a tokenizer trained on the
+  shipped ``data/facts`` (all six languages; used by the CLI and sharding tests);
 * ``tiny_corpus`` / ``tiny_sizes`` -- what those models are built from;
 * ``fixture_facts_root`` / ``fixture_facts`` -- the hand-written en/fr/ru set in
   ``tests/fixtures/facts`` (see its README for its deliberate irregularities);
@@ -94,6 +96,31 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
             suffix = "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
             out = tmp_path_factory.mktemp(f"tiny-{family}{'-' + suffix if suffix else ''}")
             cache[key] = build_random_model(cfg, corpus, out, tokenizer_vocab_size=TOKENIZER_VOCAB)
+        return cache[key]
+
+    return make
+
+
+def repo_corpus() -> list[str]:
+    """Every fact of the shipped ``data/facts`` as a filled sentence, in every language."""
+    from lrp2_interp.cli import REPO_DATA
+
+    return fixture_corpus(REPO_DATA)
+
+
+@pytest.fixture(scope="session")
+def repo_model_dir(tmp_path_factory) -> Callable[..., Path]:
+    """Factory ``repo_model_dir(family, **overrides) -> Path``: tiny models whose tokenizer saw ``data/facts``."""
+    from lrp2_interp.tiny import RandomModelConfig, build_random_model
+
+    corpus = repo_corpus()
+    cache: dict[tuple, Path] = {}
+
+    def make(family: str, **overrides) -> Path:
+        key = (family, tuple(sorted(overrides.items())))
+        if key not in cache:
+            cfg = RandomModelConfig(family=family, **{**TINY, **overrides})
+            cache[key] = build_random_model(cfg, corpus, tmp_path_factory.mktemp(f"repo-{family}"))
         return cache[key]
 
     return make

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,36 +12,15 @@ from lrp2_interp.causal import (
     COLUMNS, CausalConfig, causal_effect, gold_probability, gold_queries, scale_neurons_hooks, summarize_causal,
 )
 from lrp2_interp.errors import InputError
-from lrp2_interp.mlama import FactSet, load_facts
-from lrp2_interp.models import LanguageModel, load_model
+from lrp2_interp.mlama import FactSet
+from lrp2_interp.models import LanguageModel
 from lrp2_interp.neurons import NeuronSet
 from lrp2_interp.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
 from lrp2_interp.vectors import LanguageVectors
 
-CAPITALS = [(1, "France", "Frankrijk", "Paris"), (2, "Germany", "Duitsland", "Berlin"),
-            (3, "Spain", "Spanje", "Madrid"), (4, "Italy", "Italie", "Rome")]
-TEMPLATES = {"en": "The capital of [X] is [Y] .", "nl": "De hoofdstad van [X] is [Y] ."}
+from capitals import CAPITALS, capital_lm, write_facts
 
-
-def write_facts(root: Path) -> FactSet:
-    for lang, tpl in TEMPLATES.items():
-        d = root / lang
-        d.mkdir(parents=True)
-        (d / "templates.jsonl").write_text(json.dumps({"relation": "P36", "template": tpl}) + "\n")
-        (d / "P36.jsonl").write_text("".join(
-            json.dumps({"lineid": i, "sub_label": en if lang == "en" else nl, "obj_label": obj}) + "\n"
-            for i, en, nl, obj in CAPITALS))
-    return load_facts(root)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and are not slowed by other processes' load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +30,7 @@ def facts(tmp_path_factory) -> FactSet:
 
 @pytest.fixture(scope="module", params=["bert", "gpt2"])
 def lm(request, facts, tmp_path_factory) -> LanguageModel:
-    corpus = [TEMPLATES[lang].replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-              for lang in facts.languages for f in facts.iter_facts(lang)]
-    d = build_random_model(RandomModelConfig(family=request.param, n_layers=2), corpus,
-                           tmp_path_factory.mktemp(request.param), tokenizer_vocab_size=300)
-    return load_model(d)
+    return capital_lm(request.param, facts, tmp_path_factory.mktemp(request.param), n_layers=2)
 
 
 def test_gold_queries_mark_where_object_tokens_are_predicted(lm, facts):

@@ -12,24 +12,13 @@ import pandas as pd
 import pytest
 
 from lrp2_interp.cli import REPO_DATA, main
-from lrp2_interp.mlama import load_facts
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
 
 FACT_ARGS = ["--facts", str(REPO_DATA), "--relations", "P36", "P30", "--max-facts", "8"]
 
 
-def _corpus() -> list[str]:
-    fs = load_facts(REPO_DATA)
-    return [fs.template(lang, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-            for lang in fs.languages for f in fs.iter_facts(lang)]
-
-
 @pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    corpus = _corpus()
-    root = tmp_path_factory.mktemp("cli_models")
-    return {fam: build_random_model(RandomModelConfig(family=fam, n_layers=3), corpus, root / fam)
-            for fam in ("bert", "bloom")}
+def model_dirs(repo_model_dir) -> dict[str, Path]:
+    return {fam: repo_model_dir(fam) for fam in ("bert", "bloom")}
 
 
 @pytest.mark.parametrize("family", ["bert", "bloom"])

@@ -234,3 +234,16 @@ def test_build_is_seeded_and_restores_global_rng(tmp_path, tiny_corpus):
     sa, sb, sc = ma.state_dict(), mb.state_dict(), mc.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_public_api_resolves_lazily():
+    """Every name listed in ``lrp2_interp.__all__`` resolves, and importing the package loads no torch."""
+    import subprocess
+    import sys
+
+    import lrp2_interp
+
+    for name in lrp2_interp.__all__:
+        assert getattr(lrp2_interp, name) is not None, name
+    code = "import sys, lrp2_interp; assert 'torch' not in sys.modules, 'import-time work'"
+    subprocess.run([sys.executable, "-c", code], check=True)

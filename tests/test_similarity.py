@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,55 +9,28 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.mlama import FactSet, load_facts
-from lrp2_interp.models import LanguageModel, load_model
+from lrp2_interp.mlama import FactSet
+from lrp2_interp.models import LanguageModel
 from lrp2_interp.projection import LRP2Config
 from lrp2_interp.similarity import (
     COLUMNS, SimilarityConfig, layer_cosines, parallel_prompts, plot_similarity, similarity_by_layer,
     similarity_table, target_states,
 )
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
 from lrp2_interp.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
 
-CAPITALS = [(1, "France", "Frankrijk", "Paris"), (2, "Germany", "Duitsland", "Berlin"),
-            (3, "Spain", "Spanje", "Madrid"), (4, "Italy", "Italie", "Rome"), (5, "Poland", "Polen", "Warsaw")]
-TEMPLATES = {"en": "The capital of [X] is [Y] .", "nl": "De hoofdstad van [X] is [Y] ."}
+from capitals import CAPITALS, capital_lm, write_facts
 
-
-def write_facts(root: Path) -> FactSet:
-    """en and nl, one relation; the nl file lists the facts in reverse order (alignment is by lineid)."""
-    for lang, tpl in TEMPLATES.items():
-        d = root / lang
-        d.mkdir(parents=True)
-        (d / "templates.jsonl").write_text(json.dumps({"relation": "P36", "template": tpl}) + "\n")
-        rows = [{"lineid": i, "sub_label": en if lang == "en" else nl, "obj_label": obj}
-                for i, en, nl, obj in CAPITALS]
-        rows = rows if lang == "en" else rows[::-1]
-        (d / "P36.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return load_facts(root)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and are not slowed by other processes' load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory) -> FactSet:
-    return write_facts(tmp_path_factory.mktemp("facts"))
+    return write_facts(tmp_path_factory.mktemp("facts"), reverse_nl=True)
 
 
 @pytest.fixture(scope="module", params=["bert", "gpt2"])
 def lm(request, facts, tmp_path_factory) -> LanguageModel:
-    corpus = [TEMPLATES[lang].replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-              for lang in facts.languages for f in facts.iter_facts(lang)]
-    d = build_random_model(RandomModelConfig(family=request.param, n_layers=3), corpus,
-                           tmp_path_factory.mktemp(request.param), tokenizer_vocab_size=300)
-    return load_model(d)
+    return capital_lm(request.param, facts, tmp_path_factory.mktemp(request.param), n_layers=3)
 
 
 def test_parallel_prompts_are_aligned_by_lineid(lm, facts):

@@ -65,16 +65,8 @@ def _sweep_cmd(model: Path, out: Path, torchrun: int = 0) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def bloom_dir(tmp_path_factory) -> Path:
-    from lrp2_interp.cli import REPO_DATA
-    from lrp2_interp.mlama import load_facts
-    from lrp2_interp.tiny import RandomModelConfig, build_random_model
-
-    fs = load_facts(REPO_DATA)
-    corpus = [fs.template(lg, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-              for lg in fs.languages for f in fs.iter_facts(lg)]
-    return build_random_model(RandomModelConfig(family="bloom", n_layers=4), corpus,
-                              tmp_path_factory.mktemp("store") / "bloom")
+def bloom_dir(repo_model_dir) -> Path:
+    return repo_model_dir("bloom", n_layers=4)
 
 
 def _env() -> dict:
