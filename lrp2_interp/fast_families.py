@@ -211,12 +211,16 @@ class BertFamily:
         return hooks.apply("resid_post", l, h) if has_hook else h
 
     def block_full(self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks,
-                   n_new: int = 0) -> torch.Tensor:  # [n, pos, d] -> same
+                   n_new: int = 0, delta: torch.Tensor | None = None) -> torch.Tensor:  # [n, pos, d] -> same
+        """``delta`` [n, d_mlp]: added to the (hooked) activation at ``p`` (see :meth:`clean_row`)."""
         mid = self._after_attn(j, self._ctx(*self._qkv(j, h, p, c, n_new)), h)
         a = hooks.apply("mlp_post", j, self._act(j, mid))
+        if delta is not None:
+            a = torch.cat([a[:, :p], (a[:, p] + delta)[:, None], a[:, p + 1 :]], 1)
         return hooks.apply("resid_post", j, self._out(j, a, mid))
 
-    def block_query(self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
+    def block_query(self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks,
+                    delta: torch.Tensor | None = None) -> torch.Tensor:
         """Block ``j`` computed for position ``p`` only: [n, pos, d] -> [n, d].
 
         With one query the key/value projections of every position are avoided by
@@ -235,7 +239,21 @@ class BertFamily:
         ctx = torch.einsum("nhd,hed->nhe", torch.bmm(probs, h), wv) + w["attention.self.value.bias"].view(self.H, -1)
         mid = self._after_attn(j, ctx.reshape(n, d), hp)  # [n, d]
         a = hooks.apply_at("mlp_post", j, self._act(j, mid), p, c.act_pre[j])
+        a = a if delta is None else a + delta
         return hooks.apply_at("resid_post", j, self._out(j, a, mid), p, c.resid_pre[j])
+
+    def clean_row(self, e: dict[int, torch.Tensor], p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
+        """Last hidden state at ``p`` [1, d] of the clean pass with ``e[l]`` [1, d_mlp] added to layer ``l``'s
+        (hooked) activation at ``p``, every later activation computed normally.
+
+        At ``e = 0`` this is the clean pass, and one backward from it gives ``d f / d act_l[p]`` of every
+        layer in ``e`` at once: the gradient of each layer's row at alpha = 1 (see :class:`StagedForward`).
+        """
+        l0 = min(e)
+        h = self.join(l0, c.act[l0][p][None] + e[l0], p, c, hooks, full=l0 < self.L - 1)
+        for j in range(l0 + 1, self.L - 1):
+            h = self.block_full(j, h, p, c, hooks, n_new=int(j == l0 + 1), delta=e.get(j))
+        return h if l0 == self.L - 1 else self.block_query(self.L - 1, h, p, c, hooks, delta=e.get(self.L - 1))
 
     def final(self, h: torch.Tensor) -> torch.Tensor:  # [n, d] -> [n, d]: what the unembedding is applied to
         w = self.w

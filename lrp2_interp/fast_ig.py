@@ -11,7 +11,9 @@ from a cached clean pass instead of re-running the model:
 * BERT (bidirectional): blocks ``l+1 .. L-2`` run on all positions, the last block
   only for the query at ``p``; decoders (causal): every later block runs for the
   single position ``p`` against the clean keys/values of positions ``< p``;
-* the vocabulary projection is applied at ``p`` only.
+* the vocabulary projection is applied at ``p`` only;
+* BERT: the rows at alpha = 1 (the clean activation) of all layers share one
+  single-row pass whose one backward gives every layer's gradient there.
 
 One call carries the rows of *all* attributed layers (Captum's
 ``additional_forward_args`` hands each row its layer).  Rows join the batch at
@@ -115,12 +117,39 @@ class GoldProb(torch.autograd.Function):
         return (W[ctx.gold][None] - p.t() @ W) * coef[:, None], None, None, None, None
 
 
+class SharedClean(torch.autograd.Function):
+    """``f`` of the rows that carry their layer's clean activation (alpha = 1), from one shared pass.
+
+    Every such row is the clean pass, and its gradient is ``d f / d act_l[p]`` there: one backward
+    through :meth:`BertFamily.clean_row` (one row, all later layers, zero perturbations ``e[l]``)
+    gives it for every layer at once, instead of one batch row per layer.  Forward: ``x`` [k, d_mlp]
+    (the clean rows), ``lay`` [k] -> ``f`` [k] (all the clean ``f``); backward:
+    ``grad[i] * d f / d e[lay[i]]`` (the graph is kept: Captum may differentiate twice).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lay: list[int], graph: tuple):  # graph: (f [1], {layer: e [1, d_mlp]})
+        ctx.f, ctx.e = graph
+        ctx.lay = lay
+        return ctx.f.detach().expand(len(lay)).clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        layers = list(ctx.e)
+        g = dict(zip(layers, torch.autograd.grad(ctx.f, [ctx.e[l] for l in layers], torch.ones_like(ctx.f),
+                                                 retain_graph=True)))
+        return torch.cat([g[l] for l in ctx.lay]) * grad[:, None], None, None
+
+
 class StagedForward:
     """Captum forward function: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
 
     Row ``i`` is the model output with layer ``layer_idx[i]``'s activation at
     position ``p`` replaced by ``x[i]``; ``f`` is the gold token's probability
-    (or log-probability) at ``p``.
+    (or log-probability) at ``p``.  Rows equal to their layer's clean activation
+    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: where the
+    family has ``clean_row`` (BERT), they share one pass (:class:`SharedClean`)
+    instead of one batch row per layer each.
     """
 
     def __init__(self, model: FastModel, ids: torch.Tensor, p: int, gold: int, *,
@@ -132,22 +161,50 @@ class StagedForward:
         self.log_prob = log_prob
         self.hooks = Hooks.parse(lm, hooks)
         self.f_zero: dict[int, float] = {}  # layer -> f with that layer's activation at p zeroed
+        self._f_clean: float | None = None  # f of the clean pass (lazy: an alpha = 1 row gives it for free)
         with torch.no_grad():
             self.cache: CleanCache = self.fam.clean(ids, self.hooks)
-            self.f_clean = float(self._f(self.cache.final[p][None])[0])
+        self.act_p = torch.stack([a[p] for a in self.cache.act])  # [L, d_mlp]
+
+    @property
+    def f_clean(self) -> float:
+        if self._f_clean is None:
+            with torch.no_grad():
+                self._f_clean = float(self._f(self.cache.final[self.p][None])[0])
+        return self._f_clean
 
     def activations(self, layers: Sequence[int]) -> torch.Tensor:
         """Clean (hooked) activations at ``p``: ``[len(layers), d_mlp]``."""
-        return torch.stack([self.cache.act[l][self.p] for l in layers])
+        return self.act_p[list(layers)]
 
     def _f(self, h: torch.Tensor) -> torch.Tensor:  # last hidden state at p [n, d] -> f [n]
         W, b = self.fam.unembed()
         return GoldProb.apply(self.fam.final(h), W, b, self.gold, self.log_prob)
 
     def __call__(self, x: torch.Tensor, layer_idx: torch.Tensor) -> torch.Tensor:
+        lay = layer_idx.detach().to("cpu")
+        clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
+        if hasattr(self.fam, "clean_row") and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
+            i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
+            e = {l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
+                 for l in sorted(set(lay[i_c].tolist()))}
+            f_s = self._f(self.fam.clean_row(e, self.p, self.cache, self.hooks))  # [1], a graph of its own
+            f = SharedClean.apply(x[i_c.to(x.device)], lay[i_c].tolist(), (f_s, e))
+            self._f_clean = float(f_s.detach()[0])
+            if len(i_s):
+                f = torch.cat([f, self._staged(x[i_s.to(x.device)], lay[i_s])])
+                f = f[torch.argsort(torch.cat([i_c, i_s]).to(x.device))]
+        else:
+            f = self._staged(x, lay)
+        # f at a zero row is f_baseline of that row's layer: keep it (saves a forward pass later)
+        for i in (x.detach() == 0).all(1).nonzero().flatten().tolist():
+            self.f_zero[int(lay[i])] = float(f[i].detach())
+        return f
+
+    def _staged(self, x: torch.Tensor, lay: torch.Tensor) -> torch.Tensor:
+        """The batched staged pass of rows ``x`` [N, d_mlp] of layers ``lay`` [N] (CPU) -> f [N]."""
         fam, c, p, hooks = self.fam, self.cache, self.p, self.hooks
         L = self.model.n_layers
-        lay = layer_idx.detach().to("cpu")
         present = set(lay.tolist())
         order: list[torch.Tensor] = []
         state: torch.Tensor | None = None  # BERT: [n, pos, d] until the last block, then [n, d]
@@ -170,8 +227,4 @@ class StagedForward:
                 state = fam.block_full(j, state, p, c, hooks, n_new)
         if L - 1 in present:
             join(L - 1, full=False)
-        f = self._f(state)[torch.argsort(torch.cat(order))]  # [N]
-        # f at a zero row is f_baseline of that row's layer: keep it (saves a forward pass later)
-        for i in (x.detach() == 0).all(1).nonzero().flatten().tolist():
-            self.f_zero[int(lay[i])] = float(f[i].detach())
-        return f
+        return self._f(state)[torch.argsort(torch.cat(order))]  # [N]

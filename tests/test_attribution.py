@@ -210,6 +210,31 @@ def test_fast_path_equals_reference_float64(model_dirs, fam):
         assert torch.allclose(fast.deltas, ref.deltas, atol=1e-8)
 
 
+def test_shared_clean_rows_equal_reference(model_dirs, monkeypatch):
+    """kn_linspace has alpha = 1: BERT's rows at the clean activation share one backward (SharedClean)."""
+    from lrp2_interp import fast_ig
+
+    calls = []
+    orig = fast_ig.SharedClean.apply
+    monkeypatch.setattr(fast_ig.SharedClean, "apply", lambda *a: calls.append(len(a[1])) or orig(*a))
+    lm = lm_of(model_dirs, "bert")
+    prompt, obj = _case(lm)
+    hook_sets = {"none": [], "mlp_post 1 doubled + resid 0 ablated at pos 1": [
+        (lm.mlp_post(1), lambda a, hook=None: 2 * a), (lm.resid_post(0), _zero_position_one)]}
+    for layers in (None, (0, 2), (1, 2)):
+        for name, hooks in hook_sets.items():
+            cfg = AttributionConfig(method="kn_linspace", n_steps=7, layers=layers, **Q)
+            ref = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "reference"}),
+                                    extra_hooks=hooks)
+            calls.clear()
+            fast = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "fast"}),
+                                     extra_hooks=hooks)
+            assert calls == [len(fast.layers)], (layers, name)
+            assert _rel(fast.scores, ref.scores) < 1e-6, (layers, name)
+            assert torch.allclose(fast.f_input, ref.f_input, atol=1e-12)
+            assert torch.allclose(fast.deltas, ref.deltas, atol=1e-8)
+
+
 @pytest.mark.parametrize("fam", ["bert", "bloom"])
 def test_fast_path_equals_reference_float32(model_dirs, fam):
     lm = lm_of(model_dirs, fam, torch.float32)
