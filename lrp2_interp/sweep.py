@@ -70,7 +70,8 @@ class SweepResult:
         return out
 
     def pairs_table(self) -> pd.DataFrame:
-        return self.accuracy_table().query("condition != @BASELINE").reset_index(drop=True)
+        t = self.accuracy_table().query("condition != @BASELINE").reset_index(drop=True)
+        return t.astype({"m": int, "n": int})
 
     def baseline(self) -> pd.Series:
         return self.accuracy_table().query("condition == @BASELINE").iloc[0]

@@ -158,3 +158,11 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A test may change torch's thread count; the next test starts with the original one."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
