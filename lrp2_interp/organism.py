@@ -83,13 +83,11 @@ from tqdm.auto import tqdm
 from .errors import InputError
 from .io import write_json
 from .mlama import FactSet, load_facts
-from .tiny import bert_tokenizer, cjk_byte_level_pre_tokenizer
+from .tiny import bert_tokenizer, bpe_tokenizer
 from .organism_corpus import PIVOT, BridgeConfig, Corpus, FactSplit, build_corpus
 
 OrganismKind = Literal["causal", "masked"]
 FORMAT_VERSION = 1
-_CAUSAL_SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
-_MASKED_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def default_facts_root() -> Path:
@@ -208,20 +206,9 @@ def train_organism_tokenizer(kind: OrganismKind, texts: Sequence[str], vocab_siz
     The causal tokenizer prepends ``<s>`` (so ``LanguageModel.encode`` sees the same
     BOS-first sequences as training and probing).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     if kind == "masked":
         return bert_tokenizer(texts, vocab_size)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = cjk_byte_level_pre_tokenizer()
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=_CAUSAL_SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", bos)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>",
-                                   bos_token="<s>", eos_token="</s>")
+    return bpe_tokenizer(texts, vocab_size, prepend_bos=True)
 
 
 def _hf_model(config: OrganismConfig, tokenizer):

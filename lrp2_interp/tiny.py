@@ -98,12 +98,17 @@ def bert_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
 
 def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 2000):
     """Train a fast tokenizer on ``corpus``; WordPiece for BERT, byte-level BPE otherwise."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     corpus = list(corpus)
     if family == "bert":
         return bert_tokenizer(corpus, vocab_size)
+    return bpe_tokenizer(corpus, vocab_size)
+
+
+def bpe_tokenizer(corpus: Iterable[str], vocab_size: int = 2000, *, prepend_bos: bool = False):
+    """A byte-level BPE tokenizer over ``corpus`` (CJK characters isolated); ``prepend_bos`` adds ``<s>``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = cjk_byte_level_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
@@ -112,7 +117,11 @@ def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 200
         special_tokens=_CAUSAL_SPECIALS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(corpus, trainer)
+    tok.train_from_iterator(list(corpus), trainer)
+    if prepend_bos:
+        bos = tok.token_to_id("<s>")
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
+                                                           special_tokens=[("<s>", bos)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
     )
