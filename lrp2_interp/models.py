@@ -99,7 +99,16 @@ class LanguageModel:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> Batch:
-        """Tokenize and right-pad ``texts``."""
+        """Tokenize and right-pad ``texts``.
+
+        For causal LMs a BOS token is prepended when the tokenizer has one but does
+        not add it itself, so every forward pass sees what probing and attribution
+        (which prepend BOS to the query) see.
+        """
+        bos = self.tokenizer.bos_token_id
+        if self.kind == "causal" and add_special_tokens and bos is not None:
+            rows = [list(self.tokenizer(t)["input_ids"]) for t in texts]
+            return self.pad_ids([r if r[:1] == [bos] else [bos] + r for r in rows])
         enc = self.tokenizer(
             list(texts),
             return_tensors="pt",

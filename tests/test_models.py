@@ -218,8 +218,9 @@ def test_causal_tokenizers_have_pad_and_bos(bloom_lm, gpt2_lm, qwen2_lm):
         tok = lm.tokenizer
         assert tok.pad_token == "<pad>" and tok.bos_token == "<s>"
         assert tok.padding_side == "right"
-        # encode adds no BOS by itself: probing prepends it explicitly
-        assert lm.encode(["Paris"]).input_ids[0].tolist() == lm.token_ids("Paris")
+        # the tokenizer adds no BOS itself; encode prepends it, as probing and attribution do
+        assert lm.tokenizer("Paris")["input_ids"] == lm.token_ids("Paris")
+        assert lm.encode(["Paris"]).input_ids[0].tolist() == [tok.bos_token_id] + lm.token_ids("Paris")
 
 
 def test_build_is_seeded_and_restores_global_rng(tmp_path, tiny_corpus):

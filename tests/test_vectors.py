@@ -31,7 +31,11 @@ def hand_vector(lm: LanguageModel, sentences: list[str]) -> torch.Tensor:
     """Mean over sentences of the mean over real tokens at resid_post; one unpadded sentence at a time."""
     per_sentence = []
     for s in sentences:
-        ids = lm.tokenizer(s, return_tensors="pt")["input_ids"]
+        ids = lm.tokenizer(s)["input_ids"]
+        bos = lm.tokenizer.bos_token_id
+        if lm.kind == "causal" and ids[:1] != [bos]:  # causal queries always start with BOS
+            ids = [bos] + ids
+        ids = torch.tensor([ids])
         with torch.no_grad():
             _, cache = lm.bridge.run_with_cache(ids, names_filter=lambda n: n.endswith("hook_resid_post"))
         keep = torch.tensor([t not in lm.tokenizer.all_special_ids for t in ids[0].tolist()])
