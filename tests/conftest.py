@@ -81,12 +81,10 @@ def shared_facts() -> Path:
     return SHARED_FACTS
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
-    """Factory ``tiny_model_dir(family, **RandomModelConfig overrides) -> Path`` (cached per arguments)."""
+def _model_factory(tmp_path_factory, corpus: list[str], prefix: str, **build_kw) -> Callable[..., Path]:
+    """``make(family, **RandomModelConfig overrides) -> Path``, building each distinct model once."""
     from lrp2_interp.tiny import RandomModelConfig, build_random_model
 
-    corpus = list(tiny_corpus)
     cache: dict[tuple, Path] = {}
 
     def make(family: str, **overrides) -> Path:
@@ -94,11 +92,17 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
         if key not in cache:
             cfg = RandomModelConfig(family=family, **{**TINY, **overrides})
             suffix = "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
-            out = tmp_path_factory.mktemp(f"tiny-{family}{'-' + suffix if suffix else ''}")
-            cache[key] = build_random_model(cfg, corpus, out, tokenizer_vocab_size=TOKENIZER_VOCAB)
+            out = tmp_path_factory.mktemp(f"{prefix}-{family}{'-' + suffix if suffix else ''}")
+            cache[key] = build_random_model(cfg, corpus, out, **build_kw)
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
+    """Factory ``tiny_model_dir(family, **RandomModelConfig overrides) -> Path`` (cached per arguments)."""
+    return _model_factory(tmp_path_factory, list(tiny_corpus), "tiny", tokenizer_vocab_size=TOKENIZER_VOCAB)
 
 
 def repo_corpus() -> list[str]:
@@ -111,19 +115,7 @@ def repo_corpus() -> list[str]:
 @pytest.fixture(scope="session")
 def repo_model_dir(tmp_path_factory) -> Callable[..., Path]:
     """Factory ``repo_model_dir(family, **overrides) -> Path``: tiny models whose tokenizer saw ``data/facts``."""
-    from lrp2_interp.tiny import RandomModelConfig, build_random_model
-
-    corpus = repo_corpus()
-    cache: dict[tuple, Path] = {}
-
-    def make(family: str, **overrides) -> Path:
-        key = (family, tuple(sorted(overrides.items())))
-        if key not in cache:
-            cfg = RandomModelConfig(family=family, **{**TINY, **overrides})
-            cache[key] = build_random_model(cfg, corpus, tmp_path_factory.mktemp(f"repo-{family}"))
-        return cache[key]
-
-    return make
+    return _model_factory(tmp_path_factory, repo_corpus(), "repo")
 
 
 def _load(directory: Path):
