@@ -18,7 +18,7 @@ training data):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ from .experiment import ExperimentConfig, run_experiment
 from .io import run_metadata, write_json, write_table, write_text
 from .knowledge import KnowledgeConfig, run_knowledge_analysis
 from .metrics import accuracy_ci
+from .mlama import FactSet
 from .organism import OrganismConfig, load_organism, load_organism_facts, organism_facts
 from .plots import heatmap, line_plot
 from .probing import ProbeConfig, probe
@@ -45,9 +46,8 @@ class DemoConfig:
     seed: int = 0
 
 
-def _held_out_subset(fs, per_relation: int, seed: int):
-    from .mlama import FactSet  # noqa: F401  (type only)
-
+def _held_out_subset(fs: FactSet, per_relation: int) -> FactSet:
+    """The first ``per_relation`` line ids of every relation (the neuron analysis is costlier than probing)."""
     keep: set[int] = set()
     for rel in fs.relations:
         ids = sorted({f.lineid for lang in fs.languages for f in fs.facts_of(lang, rel)})
@@ -82,7 +82,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     attribution = AttributionConfig(n_steps=config.n_steps, progress=False)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
-        subset = _held_out_subset(splits[lang].held_out, config.kn_facts_per_relation, config.seed)
+        subset = _held_out_subset(splits[lang].held_out, config.kn_facts_per_relation)
         kcfg = KnowledgeConfig(languages=(lang,), lrp2={lang: (m, n)}, attribution=attribution,
                                n_perm=config.n_perm, n_boot=config.n_boot, seed=config.seed)
         res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)

@@ -14,7 +14,6 @@ from lrp2_interp.mlama import load_facts
 from lrp2_interp.organism import (
     OrganismConfig,
     config_hash,
-    default_facts_root,
     load_organism,
     organism_facts,
     read_organism_info,

@@ -103,7 +103,7 @@ def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
     assert 3 <= n_before < 7, "the run must be killed mid-way (baseline + 6 pairs in all)"
     assert not (resumed / "sweep_fr.csv").exists()
     finished = {p.name: p.stat().st_mtime_ns for p in shards.glob("[!.]*.parquet")}
-    out = subprocess.run(_sweep_cmd(bloom_dir, resumed), check=True, env=_env(), capture_output=True,
+    subprocess.run(_sweep_cmd(bloom_dir, resumed), check=True, env=_env(), capture_output=True,
                          text=True, timeout=600)
     pd.testing.assert_frame_equal(_final(ref), _final(resumed))
     for name, mtime in finished.items():  # finished shards were skipped, not recomputed
