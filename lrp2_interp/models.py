@@ -178,12 +178,18 @@ def load_model(
 ) -> LanguageModel:
     """Load a HF masked/causal LM (hub name or local directory) as a :class:`LanguageModel`.
 
-    ``hf_model``/``tokenizer`` may be passed to wrap objects already in memory.
+    ``hf_model``/``tokenizer`` may be passed to wrap objects already in memory.  A documented
+    offline name (``"gemma-3-270m"``, see :mod:`lrp2_interp.offline_models`) is converted once from
+    its installed package into a cached folder and loaded from there; ``lm.name`` keeps the name.
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
     from transformer_lens.model_bridge import TransformerBridge
 
-    name = str(name_or_dir)
+    from .offline_models import is_offline_name, resolve_offline_model
+
+    display_name = str(name_or_dir)
+    name = str(resolve_offline_model(display_name)) if hf_model is None and is_offline_name(display_name) \
+        else display_name
     if not Path(name).is_dir() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise InputError(f"model directory '{name}' does not exist", file=name)
     try:
@@ -217,7 +223,7 @@ def load_model(
     cfg = bridge.cfg
     special = {i for i in tokenizer.all_special_ids if i is not None}
     lm = LanguageModel(
-        name=name,
+        name=display_name,
         kind=kind,
         bridge=bridge,
         tokenizer=tokenizer,

@@ -1,7 +1,7 @@
 """Random models built from config objects: for tests, notebooks and benchmarks.
 
 :func:`build_random_model` creates a randomly initialised model of a supported
-family (BERT, BLOOM, GPT-2, Qwen2) with a tokenizer trained in milliseconds on a
+family (BERT, BLOOM, GPT-2, Qwen2, Gemma-3) with a tokenizer trained in milliseconds on a
 word list, saves both with ``save_pretrained`` and returns the directory, so the
 ordinary :func:`lrp2_interp.models.load_model` path is exercised end to end.
 """
@@ -14,8 +14,8 @@ from typing import Iterable, Literal, Sequence
 
 import torch
 
-Family = Literal["bert", "bloom", "gpt2", "qwen2"]
-FAMILIES: tuple[Family, ...] = ("bert", "bloom", "gpt2", "qwen2")
+Family = Literal["bert", "bloom", "gpt2", "qwen2", "gemma3"]
+FAMILIES: tuple[Family, ...] = ("bert", "bloom", "gpt2", "qwen2", "gemma3")
 
 _BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _CAUSAL_SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
@@ -156,6 +156,19 @@ def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer) -> object:
             num_attention_heads=cfg.n_heads, num_key_value_heads=max(1, cfg.n_heads // 2),
             intermediate_size=cfg.d_mlp, max_position_embeddings=cfg.max_positions,
             architectures=["Qwen2ForCausalLM"], tie_word_embeddings=False, **common,
+        )
+    if cfg.family == "gemma3":
+        from transformers import Gemma3TextConfig
+
+        # GQA, q/k norms, pre- and post-norms, scaled embeddings, local (sliding) and global RoPE layers
+        return Gemma3TextConfig(
+            vocab_size=vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads, num_key_value_heads=max(1, cfg.n_heads // 2),
+            head_dim=cfg.d_model // cfg.n_heads, intermediate_size=cfg.d_mlp,
+            max_position_embeddings=cfg.max_positions, sliding_window=4,
+            layer_types=["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(cfg.n_layers)],
+            architectures=["Gemma3ForCausalLM"], bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True, **common,
         )
     raise ValueError(f"unknown family {cfg.family!r}; choose one of {FAMILIES}")
 

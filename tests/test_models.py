@@ -29,6 +29,7 @@ DOWN_PROJ = {
     "bloom": lambda m, l: m.transformer.h[l].mlp.dense_4h_to_h,
     "gpt2": lambda m, l: m.transformer.h[l].mlp.c_proj,
     "qwen2": lambda m, l: m.model.layers[l].mlp.down_proj,
+    "gemma3": lambda m, l: m.model.layers[l].mlp.down_proj,
 }
 
 
@@ -43,8 +44,8 @@ def family_pair(request, tiny_model_dir):
     return fam, directory, lm, hf
 
 
-def test_families_cover_the_four_supported_architectures():
-    assert set(FAMILIES) == {"bert", "bloom", "gpt2", "qwen2"}
+def test_families_cover_the_five_supported_architectures():
+    assert set(FAMILIES) == {"bert", "bloom", "gpt2", "qwen2", "gemma3"}
 
 
 def test_bridge_logits_equal_hf_logits_on_padded_batch(family_pair):
