@@ -1,8 +1,9 @@
-"""The one-command demo on the offline default: organism -> LRP2 sweep -> knowledge neurons.
+"""The one-command demo: LRP2 sweep -> knowledge neurons, on the organism or a pretrained model.
 
 ``lrp2-interp demo --out results/demo`` trains (or reuses) the model organism,
 then on the facts each language never saw (they were only in the English
-training data):
+training data); ``lrp2-interp demo --model gemma-3-270m`` runs the same mission
+on a pretrained model over the shipped facts (every fact, parallel to English):
 
 1. probes every language before and after LRP2 over the (m, n) sweep, with the
    oracle and the held-out choice of (m, n), bootstrap CIs, a McNemar test and
@@ -28,8 +29,9 @@ from .experiment import ExperimentConfig, run_experiment
 from .io import run_metadata, write_json, write_table, write_text
 from .knowledge import KnowledgeConfig, run_knowledge_analysis
 from .metrics import accuracy_ci
-from .mlama import FactSet
-from .organism import OrganismConfig, load_organism, load_organism_facts, organism_facts
+from .mlama import FactSet, available_languages, load_facts
+from .models import LanguageModel, load_model
+from .organism import OrganismConfig, default_facts_root, load_organism, load_organism_facts, organism_facts
 from .plots import heatmap, line_plot
 from .probing import ProbeConfig, probe
 from .vectors import compute_language_vectors, prompt_corpus
@@ -38,6 +40,12 @@ from .vectors import compute_language_vectors, prompt_corpus
 @dataclass(frozen=True)
 class DemoConfig:
     organism: OrganismConfig = field(default_factory=OrganismConfig)
+    model: str | None = None  # None: the organism; else a model name/folder run over the shipped facts
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_facts_per_relation: int | None = None  # pretrained model only: subsample the shipped facts
+    layers: tuple[int, ...] | None = None  # candidate layers for m and n; None = all
+    max_candidates: int | None = None  # cap on the candidate pool (gold + seeded distractors)
     languages: tuple[str, ...] | None = None  # None: every organism language but English
     kn_facts_per_relation: int = 3  # held-out facts per relation in the neuron analysis
     n_steps: int = 20
@@ -55,34 +63,56 @@ def _held_out_subset(fs: FactSet, per_relation: int) -> FactSet:
     return fs.restrict(keep)
 
 
+def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dict[str, FactSet], str]:
+    """The pretrained model, the shipped facts, each language's facts parallel to English, a header."""
+    import torch
+
+    lm = load_model(config.model, device=config.device, dtype=getattr(torch, config.dtype))
+    root = default_facts_root()
+    langs = config.languages or tuple(lang for lang in available_languages(root) if lang != "en")
+    facts = load_facts(root, ("en", *langs), max_facts_per_relation=config.max_facts_per_relation, seed=config.seed)
+    per_language = {lang: facts.parallel(["en", lang]) for lang in langs}
+    header = (f"Pretrained model `{lm.name}` ({lm.kind} LM, {lm.n_layers} layers x d_model {lm.d_model}), "
+              f"probed on the shipped facts ({facts.root}), every fact parallel to English.")
+    return lm, facts, per_language, header
+
+
 def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None) -> pd.DataFrame:
     out = Path(out_dir)
     t0 = time.time()
-    lm, info = load_organism(config.organism, cache_dir)
-    facts = load_organism_facts(config.organism)
-    splits = organism_facts(info, facts)
-    langs = tuple(config.languages or [lang for lang in config.organism.languages if lang in splits])
-    write_json(out / "run.json", run_metadata(config, command="demo", model_name=lm.name,
-                                              organism_train_seconds=info.train_seconds,
-                                              organism_final_loss=info.final_loss))
-    # 1. accuracy on the facts each language saw, and the LRP2 experiment on the held-out facts
-    quiet = ProbeConfig(progress=False)
-    seen_rows = []
-    for lang in langs:
-        t = probe(lm, splits[lang].seen, lang, quiet).table
-        seen_rows.append({"language": lang, "n_seen": len(t), "acc_seen": accuracy_ci(t["correct"], n_boot=config.n_boot)})
+    quiet = ProbeConfig(progress=False, max_candidates=config.max_candidates, seed=config.seed)
+    seen_rows: list[dict] = []
+    if config.model is None:
+        lm, info = load_organism(config.organism, cache_dir)
+        facts = load_organism_facts(config.organism)
+        splits = organism_facts(info, facts)
+        langs = tuple(config.languages or [lang for lang in config.organism.languages if lang in splits])
+        per_language = {lang: splits[lang].held_out for lang in langs}
+        header = _organism_header(info)
+        extra = dict(organism_train_seconds=info.train_seconds, organism_final_loss=info.final_loss)
+    else:
+        lm, facts, per_language, header = _pretrained_subject(config)
+        langs, extra = tuple(per_language), {}
+    write_json(out / "run.json", run_metadata(config, command="demo", model_name=lm.name, **extra))
+    # 1. accuracy on the facts each language saw (organism), and the LRP2 experiment on the probed facts
+    if config.model is None:
+        for lang in langs:
+            t = probe(lm, splits[lang].seen, lang, quiet).table
+            seen_rows.append({"language": lang, "n_seen": len(t),
+                              "acc_seen": accuracy_ci(t["correct"], n_boot=config.n_boot)})
     vectors = compute_language_vectors(lm, {lang: prompt_corpus(facts, lang, lm) for lang in ("en", *langs)},
                                        corpus={lang: "probe prompts of every fact" for lang in ("en", *langs)})
-    exp = run_experiment(lm, facts, ExperimentConfig(languages=langs, n_boot=config.n_boot, seed=config.seed,
-                                                     probe=quiet),
-                         out / "lrp2", per_language={lang: splits[lang].held_out for lang in langs}, vectors=vectors)
-    summary = exp.summary.merge(pd.DataFrame(seen_rows), on="language", how="left")
+    exp = run_experiment(lm, facts, ExperimentConfig(languages=langs, layers=config.layers, n_boot=config.n_boot,
+                                                     seed=config.seed, probe=quiet),
+                         out / "lrp2", per_language=per_language, vectors=vectors, progress=True)
+    summary = exp.summary.merge(pd.DataFrame(seen_rows, columns=["language", "n_seen", "acc_seen"]),
+                                on="language", how="left")
     # 2. knowledge neurons at each language's held-out (m, n)
     kn_rows, by_layer, sims = [], [], []
     attribution = AttributionConfig(n_steps=config.n_steps, progress=False)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
-        subset = _held_out_subset(splits[lang].held_out, config.kn_facts_per_relation)
+        subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)
         kcfg = KnowledgeConfig(languages=(lang,), lrp2={lang: (m, n)}, attribution=attribution,
                                n_perm=config.n_perm, n_boot=config.n_boot, seed=config.seed)
         res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)
@@ -98,7 +128,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     _cross_language_plots(pd.concat(by_layer, ignore_index=True), pd.concat(sims, ignore_index=True), out)
     summary = summary.merge(kn, on="language", how="left")
     write_table(out / "summary.csv", summary.astype(str))
-    write_text(out / "summary.md", _markdown(summary, info, time.time() - t0))
+    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0))
     return summary
 
 
@@ -119,7 +149,13 @@ def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) 
     line_plot(sim, "layer", "cosine", "series", out / "similarity.png", title="cosine similarity to English per layer")
 
 
-def _markdown(summary: pd.DataFrame, info, seconds: float) -> str:
+def _organism_header(info) -> str:
+    return (f"Organism: {info.config.kind} LM, {info.config.n_layers} layers x d_model {info.config.d_model}, "
+            f"trained in {info.train_seconds:.0f} s (final loss {info.final_loss:.3f}) on {info.n_lines} lines; "
+            f"every fact seen in English, a share {info.config.seen_fraction} of them in each other language.")
+
+
+def _markdown(summary: pd.DataFrame, header: str, seconds: float) -> str:
     cols = ["language", "n_seen", "acc_seen", "n_facts", "acc_baseline", "heldout_m", "heldout_n",
             "test_acc_baseline", "test_acc_heldout", "test_gain_heldout", "p_heldout", "test_gain_random_control",
             "oracle_m", "oracle_n", "acc_oracle", "trans_baseline", "trans_oracle",
@@ -128,12 +164,10 @@ def _markdown(summary: pd.DataFrame, info, seconds: float) -> str:
     t = summary[cols].astype(object).fillna("")
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [
-        "# LRP2 on the offline model organism", "",
-        f"Organism: {info.config.kind} LM, {info.config.n_layers} layers x d_model {info.config.d_model}, "
-        f"trained in {info.train_seconds:.0f} s (final loss {info.final_loss:.3f}) on {info.n_lines} lines; "
-        f"every fact seen in English, a share {info.config.seen_fraction} of them in each other language.",
+        "# LRP2 demo", "", header,
         f"Demo wall time: {seconds:.0f} s.", "",
-        "Probing is on the facts each language never saw (*n_facts*, held out); *acc_seen* is on the facts it saw. "
+        "Organism: probing is on the facts each language never saw (*n_facts*, held out); *acc_seen* is on the "
+        "facts it saw. Pretrained model: every fact parallel to English. "
         "Acc = P@1 (%), 95% bootstrap CIs over facts. *held-out (m, n)*: chosen on dev facts, scored on test facts; "
         "*oracle*: best on all held-out facts (the paper's choice). *random_control*: shifts of random "
         "directions with the same norms. Trans = Jaccard of correctly answered facts with English. "
