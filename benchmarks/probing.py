@@ -27,16 +27,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from lrp2_interp.mlama import load_facts  # noqa: E402
-from lrp2_interp.models import load_model  # noqa: E402
-from lrp2_interp.probe_types import fact_pools  # noqa: E402
-from lrp2_interp.probing import ProbeConfig, probe, probe_scores  # noqa: E402
-from lrp2_interp.projection import LRP2Config, lrp2_hooks, shifts  # noqa: E402
-from lrp2_interp.sweep_engine import sweep_scores  # noqa: E402
-from lrp2_interp.tiny import RandomModelConfig, build_random_model  # noqa: E402
-from lrp2_interp.vectors import LanguageVectors  # noqa: E402
+from lrp2_interp.mlama import load_facts
+from lrp2_interp.models import load_model
+from lrp2_interp.probe_types import fact_pools
+from lrp2_interp.probing import ProbeConfig, probe, probe_scores
+from lrp2_interp.projection import LRP2Config, lrp2_hooks, shifts
+from lrp2_interp.sweep_engine import sweep_scores
+from lrp2_interp.tiny import RandomModelConfig, build_random_model
+from lrp2_interp.vectors import LanguageVectors
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "facts"
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"

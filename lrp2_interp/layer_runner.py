@@ -26,8 +26,9 @@ bridge's attention ignores, so without this a cached pass silently drops its pre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -115,7 +116,7 @@ class LayerRunner:
         cfg = hf.config
         self.softcap = getattr(getattr(cfg, "text_config", cfg), "final_logit_softcapping", None)
 
-    def __enter__(self) -> "LayerRunner":
+    def __enter__(self) -> LayerRunner:
         def alias(mod, args, kwargs):
             if kwargs.get("cache") is not None and kwargs.get("past_key_values") is None:
                 kwargs = {**kwargs, "past_key_values": kwargs["cache"]}

@@ -8,8 +8,9 @@ per (fact, candidate) -- that :func:`rank_rows` turns into the result table.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import pandas as pd
 

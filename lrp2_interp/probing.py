@@ -24,13 +24,30 @@ from .errors import InputError
 from .layer_runner import Unsupported
 from .mlama import FactSet
 from .models import FwdHooks, LanguageModel
-from .probe_types import (TABLE_COLUMNS, Pools, ProbeConfig, ProbeResult, Scores, candidate_pool, fact_pools,
-                          rank_row, rank_rows)
+from .probe_types import (
+    TABLE_COLUMNS,
+    Pools,
+    ProbeConfig,
+    ProbeResult,
+    Scores,
+    candidate_pool,
+    fact_pools,
+    rank_row,
+    rank_rows,
+)
 from .probing_fast import fast_scores
 from .probing_reference import reference_scores, sentence_logprobs
 
-__all__ = ["TABLE_COLUMNS", "ProbeConfig", "ProbeResult", "probe", "probe_scores", "sentence_logprobs",
-           "candidate_pool", "rank_row"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "ProbeConfig",
+    "ProbeResult",
+    "candidate_pool",
+    "probe",
+    "probe_scores",
+    "rank_row",
+    "sentence_logprobs",
+]
 
 # older private names, kept for callers and tests
 _candidate_pool = candidate_pool

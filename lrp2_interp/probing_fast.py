@@ -20,13 +20,20 @@ Batches are length-sorted and sized from ``ProbeConfig.memory_mb``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from .errors import InputError
-from .layer_runner import Capture, KVRecorder, LayerRunner, Unsupported, cache_from_recorded
+from .layer_runner import (
+    Capture,
+    KVRecorder,
+    LayerRunner,
+    Unsupported,
+    cache_from_recorded,
+)
 from .mlama import Fact, FactSet, render_masked
 from .models import Batch, FwdHooks, LanguageModel
 from .probe_types import FactKey, Pools, ProbeConfig, Scores, fact_pools, token_table

@@ -13,7 +13,7 @@ against, and used whenever the fast path cannot honour the caller's hooks exactl
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm

@@ -15,9 +15,10 @@ by a random direction of the same norm (seeded): the random-direction control.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 

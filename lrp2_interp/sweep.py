@@ -18,9 +18,9 @@ table.  Facts are split by line id into a *dev* part (selection) and a *test* pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm

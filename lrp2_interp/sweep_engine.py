@@ -18,7 +18,7 @@ so each pair's scores equal probing that pair separately, up to float rounding.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -26,8 +26,19 @@ from .layer_runner import LayerRunner
 from .mlama import Fact, FactSet
 from .models import LanguageModel
 from .probe_types import Pools, ProbeConfig, Scores
-from .probing_fast import (batches, capture_causal, causal_facts, causal_groups, forward, masked_batch,
-                           masked_queries, rows_per_pass, score_causal, score_masked, step_causal)
+from .probing_fast import (
+    batches,
+    capture_causal,
+    causal_facts,
+    causal_groups,
+    forward,
+    masked_batch,
+    masked_queries,
+    rows_per_pass,
+    score_causal,
+    score_masked,
+    step_causal,
+)
 
 Pair = tuple[int, int]
 ShiftsOf = Callable[[int, int], dict[int, torch.Tensor]]  # (m, n) -> layer -> [d_model] shift

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -13,7 +13,13 @@ import torch
 from lrp2_interp.errors import InputError
 from lrp2_interp.mlama import Fact, FactSet, load_facts, render_filled, render_masked
 from lrp2_interp.models import Batch, LanguageModel
-from lrp2_interp.probing import TABLE_COLUMNS, ProbeConfig, ProbeResult, _candidate_pool, probe
+from lrp2_interp.probing import (
+    TABLE_COLUMNS,
+    ProbeConfig,
+    ProbeResult,
+    _candidate_pool,
+    probe,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
+from lrp2_interp.probe_types import fact_pools
 from lrp2_interp.probing import ProbeConfig, probe_scores
 from lrp2_interp.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.sweep import SweepConfig, run_sweep
 from lrp2_interp.sweep_engine import sweep_scores
-from lrp2_interp.probe_types import fact_pools
-from lrp2_interp.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.vectors import compute_language_vectors, prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 FAMILIES = ["bert", "bloom", "gpt2", "qwen2", "gemma3"]
