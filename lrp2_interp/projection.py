@@ -15,9 +15,10 @@ by a random direction of the same norm (seeded): the random-direction control.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 
@@ -63,23 +64,29 @@ def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[
     return {config.m: lirp, config.n: lsrp}
 
 
-def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...], lm: LanguageModel | None = None):
+@dataclass(frozen=True, eq=False)
+class ShiftHook:
     """Add ``delta`` at every position, or at ``positions`` (negative = from each row's last real token).
 
     In a right-padded batch run through :meth:`LanguageModel.logits`, negative positions
     count from the end of each row's real tokens (read from ``lm.active_mask``); without a
-    mask they count from the padded width.
+    mask they count from the padded width.  A named class (not a closure) so the fast
+    probing path can recognise LRP2's shifts and apply them itself.
     """
 
-    def hook(resid: torch.Tensor, hook=None) -> torch.Tensor:  # resid: [batch, pos, d_model]
-        d = delta.to(device=resid.device, dtype=resid.dtype)
-        if positions == "all":
+    delta: torch.Tensor  # [d_model]
+    positions: Literal["all"] | tuple[int, ...] = "all"
+    lm: LanguageModel | None = None
+
+    def __call__(self, resid: torch.Tensor, hook=None) -> torch.Tensor:  # resid: [batch, pos, d_model]
+        d = self.delta.to(device=resid.device, dtype=resid.dtype)
+        if self.positions == "all":
             return resid + d
         b, width = resid.shape[:2]
-        mask = lm.active_mask if lm is not None else None
+        mask = self.lm.active_mask if self.lm is not None else None
         lengths = (mask.sum(1) if mask is not None and mask.shape == (b, width)
                    else torch.full((b,), width, device=resid.device)).to(resid.device)  # [batch]
-        pos = torch.tensor(positions, device=resid.device)  # [k]
+        pos = torch.tensor(self.positions, device=resid.device)  # [k]
         idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(b, -1))  # [batch, k]
         valid = (idx >= 0) & (idx < width)
         rows = torch.arange(b, device=resid.device)[:, None].expand_as(idx)
@@ -87,7 +94,9 @@ def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...]
         add[rows[valid], idx[valid]] = d
         return resid + add
 
-    return hook
+
+def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...], lm: LanguageModel | None = None):
+    return ShiftHook(delta, positions, lm)
 
 
 def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> FwdHooks:

@@ -1,9 +1,15 @@
 """LRP2 (m, n) sweep: accuracy for every layer pair, held-out selection, heatmap.
 
 Every pair ``m < n`` (optionally ``m == n``) is probed on all facts of the
-language; each pair is one resumable unit of a :class:`~lrp2_interp.store.ShardStore`
-(and, under ``torchrun``, one rank's share).  Facts are split by line id into a
-*dev* part (selection) and a *test* part (evaluation):
+language.  By default (``SweepConfig.engine="cached"``) the facts are cut into
+groups of ``unit_facts``; each group is one resumable unit of a
+:class:`~lrp2_interp.store.ShardStore` (and, under ``torchrun``, one rank's share)
+that scores the baseline and every pair with :mod:`lrp2_interp.sweep_engine`
+(clean states cached once, LIRP-shifted states shared across ``n``).
+``engine="per_pair"`` probes each pair separately, one unit per pair (the
+reference; also used where the cached engine does not apply).  Both give the same
+table.  Facts are split by line id into a *dev* part (selection) and a *test* part
+(evaluation):
 
 * ``oracle``: the pair with the best accuracy on all facts (the paper's choice);
 * ``heldout``: the pair with the best *dev* accuracy, reported on *test* facts
@@ -12,20 +18,23 @@ language; each pair is one resumable unit of a :class:`~lrp2_interp.store.ShardS
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .distributed import Dist
 from .errors import InputError
+from .layer_runner import LayerRunner, Unsupported
 from .mlama import FactSet
 from .models import LanguageModel
+from .probe_types import TABLE_COLUMNS, fact_pools, rank_rows
 from .probing import ProbeConfig, probe
-from .projection import LRP2Config, lrp2_hooks
+from .projection import LRP2Config, lrp2_hooks, shifts
 from .store import ShardStore
+from .sweep_engine import sweep_scores
 from .vectors import LanguageVectors
 
 BASELINE = "baseline"
@@ -41,6 +50,8 @@ class SweepConfig:
     seed: int = 0
     control: str = "none"  # "random": random directions of the same norms
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+    engine: str = "cached"  # "cached": all pairs per group of facts from cached states; "per_pair": probe each pair
+    unit_facts: int = 64  # facts per resumable unit of the cached engine
 
     def pairs(self, n_layers: int) -> list[tuple[int, int]]:
         layers = sorted(self.layers) if self.layers is not None else list(range(n_layers))
@@ -120,18 +131,9 @@ def run_sweep(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, confi
     if not pairs:
         raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
 
-    def unit(m: int | None, n: int | None):
-        def compute() -> pd.DataFrame:
-            hooks = None
-            if m is not None:
-                lrp = LRP2Config(m, n, source=config.source, control=config.control, seed=config.seed)
-                hooks = lrp2_hooks(lm, vectors, config.language, lrp)
-            res = probe(lm, facts, config.language, config.probe, fwd_hooks=hooks)
-            return _condition_frame(res.table, BASELINE if m is None else f"m{m}_n{n}", m, n)
-        return compute
-
-    units = [(f"{config.language}-{BASELINE}", unit(None, None))]
-    units += [(f"{config.language}-m{m:03d}_n{n:03d}", unit(m, n)) for m, n in pairs]
+    units = _cached_units(lm, facts, vectors, config, pairs) if _cached_ok(lm, config) else None
+    if units is None:
+        units = _per_pair_units(lm, facts, vectors, config, pairs)
     bar = tqdm(total=len(units), desc=f"sweep {config.language}", disable=not progress)
     if store_dir is None:
         frames = []
@@ -148,8 +150,84 @@ def run_sweep(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, confi
             return None
         table = store.merge(keys)
     bar.close()
+    table = _condition_order(table, pairs, facts, config.language)
     dev, _ = facts.split(config.dev_fraction, seed=config.seed)
     return SweepResult(config, lm.name, table, frozenset(dev.lineids(config.language)))
+
+
+def _lrp2(config: SweepConfig, m: int, n: int) -> LRP2Config:
+    return LRP2Config(m, n, source=config.source, control=config.control, seed=config.seed)
+
+
+def _per_pair_units(lm, facts, vectors, config, pairs):
+    def unit(m: int | None, n: int | None):
+        def compute() -> pd.DataFrame:
+            hooks = None if m is None else lrp2_hooks(lm, vectors, config.language, _lrp2(config, m, n))
+            res = probe(lm, facts, config.language, config.probe, fwd_hooks=hooks)
+            return _condition_frame(res.table, BASELINE if m is None else f"m{m}_n{n}", m, n)
+        return compute
+
+    units = [(f"{config.language}-{BASELINE}", unit(None, None))]
+    return units + [(f"{config.language}-m{m:03d}_n{n:03d}", unit(m, n)) for m, n in pairs]
+
+
+def _cached_ok(lm: LanguageModel, config: SweepConfig) -> bool:
+    if config.engine == "per_pair" or config.probe.path == "reference":
+        return False
+    if config.engine != "cached":
+        raise InputError(f"engine must be 'cached' or 'per_pair', got {config.engine!r}", field="engine")
+    try:
+        runner = LayerRunner(lm)
+    except Unsupported:
+        return False
+    return runner.tail is not None
+
+
+def _cached_units(lm, facts, vectors, config, pairs):
+    """One unit per group of ``unit_facts`` facts, each scoring the baseline and every pair."""
+    order, pools = fact_pools(facts, config.language, config.probe)
+    vectors.check_model(lm)
+
+    def shifts_of(m: int, n: int):
+        lrp = _lrp2(config, m, n)
+        lrp.validate(lm.n_layers)
+        return shifts(vectors, config.language, lrp)
+
+    def unit(group):
+        def compute() -> pd.DataFrame:
+            try:
+                out = sweep_scores(lm, facts, config.language, group, pools, config.probe, pairs, shifts_of)
+            except Unsupported:  # e.g. candidate sentences without a shared prefix: probe each pair
+                return _per_pair_group(lm, facts, vectors, config, pairs, group)
+            frames = []
+            for cond in [None, *pairs]:
+                t = pd.DataFrame(rank_rows(group, pools, out[cond]), columns=TABLE_COLUMNS)
+                m, n = (None, None) if cond is None else cond
+                frames.append(_condition_frame(t, BASELINE if cond is None else f"m{m}_n{n}", m, n))
+            return pd.concat(frames, ignore_index=True)
+        return compute
+
+    k = max(1, config.unit_facts)
+    groups = [order[s : s + k] for s in range(0, len(order), k)]
+    return [(f"{config.language}-facts{s * k:05d}-{s * k + len(g):05d}", unit(g)) for s, g in enumerate(groups)]
+
+
+def _per_pair_group(lm, facts, vectors, config, pairs, group):
+    sub = facts.restrict({f.lineid for f in group})
+    keys = {(f.relation, f.lineid) for f in group}
+    frames = [compute() for _, compute in _per_pair_units(lm, sub, vectors, config, pairs)]
+    table = pd.concat(frames, ignore_index=True)
+    return table[[k in keys for k in zip(table["relation"], table["lineid"])]].reset_index(drop=True)
+
+
+def _condition_order(table: pd.DataFrame, pairs, facts: FactSet, language: str) -> pd.DataFrame:
+    """Rows condition-major (baseline, then pairs in order), facts in fact-set order within each."""
+    cond_rank = {BASELINE: 0, **{f"m{m}_n{n}": i + 1 for i, (m, n) in enumerate(pairs)}}
+    fact_rank = {(f.relation, f.lineid): i for i, f in enumerate(facts.iter_facts(language))}
+    key = [(cond_rank[c], fact_rank[(r, int(i))]) for c, r, i in zip(table["condition"], table["relation"],
+                                                                     table["lineid"])]
+    order = sorted(range(len(table)), key=key.__getitem__)
+    return table.iloc[order].reset_index(drop=True)
 
 
 def sweep_languages(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, languages: Sequence[str],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -13,11 +13,19 @@ import torch
 from lrp2_interp.errors import InputError
 from lrp2_interp.mlama import Fact, FactSet, load_facts, render_filled, render_masked
 from lrp2_interp.models import Batch, LanguageModel
-from lrp2_interp.probing import TABLE_COLUMNS, ProbeConfig, ProbeResult, _candidate_pool, probe
+from lrp2_interp.probing import (
+    TABLE_COLUMNS,
+    ProbeConfig,
+    ProbeResult,
+    _candidate_pool,
+    probe,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 QUIET = ProbeConfig(progress=False)
+#: rigged tests replace ``lm.logits``, which only the reference path calls
+REF = ProbeConfig(progress=False, path="reference")
 CAUSAL = ["bloom_lm", "gpt2_lm", "qwen2_lm"]
 
 
@@ -93,7 +101,7 @@ def _distinct_tokenizations(lm, facts, language):
 def test_rigged_gold_wins_everywhere(monkeypatch, any_lm, fixture_facts, language):
     _distinct_tokenizations(any_lm, fixture_facts, language)
     rig(monkeypatch, any_lm, fixture_facts, language, lambda f: f.obj_label)
-    res = probe(any_lm, fixture_facts, language, QUIET)
+    res = probe(any_lm, fixture_facts, language, REF)
     t = res.table
     assert res.accuracy == 100.0
     assert len(t) == fixture_facts.n_facts(language)
@@ -107,7 +115,7 @@ def test_rigged_wrong_answer_is_predicted(monkeypatch, any_lm, fixture_facts):
 
     _distinct_tokenizations(any_lm, fixture_facts, "en")
     rig(monkeypatch, any_lm, fixture_facts, "en", wrong)
-    res = probe(any_lm, fixture_facts, "en", QUIET)
+    res = probe(any_lm, fixture_facts, "en", REF)
     t = res.table.set_index(["relation", "lineid"])
     assert res.accuracy == 0.0 and res.correct_ids() == set()
     for f in fixture_facts.iter_facts("en"):
@@ -117,7 +125,7 @@ def test_rigged_wrong_answer_is_predicted(monkeypatch, any_lm, fixture_facts):
 
 def test_rigged_gold_wins_with_mean_decoder_score(monkeypatch, causal_lm, fixture_facts):
     rig(monkeypatch, causal_lm, fixture_facts, "fr", lambda f: f.obj_label)
-    assert probe(causal_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score="mean")).accuracy == 100.0
+    assert probe(causal_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score="mean", path="reference")).accuracy == 100.0
 
 
 def test_alias_counts_as_correct(monkeypatch, bert_lm, fixture_facts_root, tmp_path):
@@ -131,7 +139,7 @@ def test_alias_counts_as_correct(monkeypatch, bert_lm, fixture_facts_root, tmp_p
                  encoding="utf-8")
     facts = load_facts(root, ["en"], ["P36"])
     rig(monkeypatch, bert_lm, facts, "en", lambda f: "Madrid")
-    t = probe(bert_lm, facts, "en", QUIET).table.set_index("lineid")
+    t = probe(bert_lm, facts, "en", REF).table.set_index("lineid")
     assert t.loc[104, "prediction"] == "Madrid" and t.loc[104, "correct"] and t.loc[104, "rank"] == 1
     assert t.loc[103, "correct"] and not t.loc[105, "correct"]
     assert t["correct"].sum() == 2
@@ -166,7 +174,7 @@ def _exact_ties(monkeypatch, lm: LanguageModel, facts: FactSet, language: str) -
 def test_ties_break_alphabetically(monkeypatch, any_lm, fixture_facts, decoder_score):
     """With every candidate tied, the prediction is the first label and the gold's rank its sorted index."""
     _exact_ties(monkeypatch, any_lm, fixture_facts, "fr")
-    t = probe(any_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score=decoder_score)).table
+    t = probe(any_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score=decoder_score, path="reference")).table
     assert len(t) == fixture_facts.n_facts("fr")
     for _, row in t.iterrows():
         cands = list(fixture_facts.candidates("fr", row["relation"]))
@@ -174,7 +182,7 @@ def test_ties_break_alphabetically(monkeypatch, any_lm, fixture_facts, decoder_s
         assert row["rank"] == sorted(cands).index(row["gold"]) + 1
     # reversing the candidate order changes nothing
     t2 = probe(any_lm, _reorder(fixture_facts, lambda v: tuple(reversed(v))), "fr",
-               ProbeConfig(progress=False, decoder_score=decoder_score)).table
+               ProbeConfig(progress=False, decoder_score=decoder_score, path="reference")).table
     pd.testing.assert_frame_equal(t, t2)
 
 
@@ -265,7 +273,7 @@ def test_one_mask_per_object_token(monkeypatch, bert_lm, fixture_facts):
         return real(batch, fwd_hooks)
 
     monkeypatch.setattr(bert_lm, "logits", spy)
-    probe(bert_lm, fixture_facts, "en", QUIET)
+    probe(bert_lm, fixture_facts, "en", REF)
     n_masks = [int((b.input_ids[i] == bert_lm.mask_token_id).sum()) for b in seen for i in range(len(b.input_ids))]
     expected = sorted(len(bert_lm.token_ids(c))
                       for f in fixture_facts.iter_facts("en")
@@ -283,7 +291,7 @@ def test_causal_sentences_start_with_bos_and_hold_the_candidate(monkeypatch, blo
         return real(r)
 
     monkeypatch.setattr(bloom_lm, "pad_ids", spy)
-    probe(bloom_lm, fixture_facts, "en", QUIET)
+    probe(bloom_lm, fixture_facts, "en", REF)
     bos = bloom_lm.tokenizer.bos_token_id
     assert rows and all(r[0] == bos for r in rows)
     texts = {bloom_lm.tokenizer.decode(r[1:]) for r in rows}
