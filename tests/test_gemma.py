@@ -85,3 +85,20 @@ def test_hook_points_are_the_residual_stream_and_the_ffn_activation(gemma, gemma
         ref = out.hidden_states[layer + 1][real]
         # Gemma's residual stream reaches magnitudes of several hundred: compare relative to its scale
         assert (resid[real] - ref).abs().max().item() < 1e-5 * ref.abs().max().item()
+
+
+def test_demo_on_gemma_end_to_end_on_a_small_subset(tmp_path):
+    """One language, one fact per relation, one (m, n) pair: every stage of the demo runs on real weights."""
+    import pandas as pd
+
+    from lrp2_interp.cli import main
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--model", "gemma-3-270m", "--languages", "fr", "--max-facts", "1", "--layers", "4", "12",
+            "--max-candidates", "5", "--kn-facts", "1", "--n-boot", "50", "--n-perm", "50", "--out", str(out)]
+    assert main(argv) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["language"]) == ["en", "fr"]
+    assert (summary.loc[1, ["heldout_m", "heldout_n"]].astype(int) == [4, 12]).all()
+    for name in ("lrp2/sweep_fr_gain.png", "knowledge_neurons.csv", "similarity.png", "summary.md"):
+        assert (out / name).is_file(), name
