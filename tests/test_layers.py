@@ -73,3 +73,24 @@ def test_lrp2_at_the_embedding_output(bert_lm, fixture_facts):
     assert len(lrp2_hooks(lm, vec, "fr", LRP2Config(EMBEDDINGS, EMBEDDINGS))) == 1  # m == n: one (identity) shift
     with pytest.raises(InputError, match="shift point"):
         LRP2Config(-2, 1).validate(lm.n_layers)
+
+
+def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(bert_lm, fixture_facts):
+    from lrp2_interp.probing import ProbeConfig
+    from lrp2_interp.sweep import SweepConfig, run_sweep
+
+    lm = bert_lm
+    facts = fixture_facts.parallel(["en", "fr"])
+    vec = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in ("en", "fr")}, progress=False)
+    cfg = SweepConfig(language="fr", layers=(EMBEDDINGS, 0, 2), probe=ProbeConfig(progress=False))
+    assert cfg.pairs(lm.n_layers) == [(-1, 0), (-1, 2), (0, 2)]
+    res = run_sweep(lm, facts, vec, cfg, progress=False)
+    table = res.accuracy_table()
+    cols = list(table.columns)
+    assert cols[cols.index("n") + 1 : cols.index("n") + 3] == ["paper_m", "paper_n"]  # added next to m, n
+    pairs = res.pairs_table()
+    assert (pairs["paper_m"] == pairs["m"] + 1).all() and (pairs["paper_n"] == pairs["n"] + 1).all()
+    assert pairs.loc[pairs["m"] == EMBEDDINGS, "paper_m"].tolist() == [0, 0]
+    assert table.loc[table["condition"] == "baseline", "paper_m"].isna().all()
+    with pytest.raises(InputError, match="out of range"):
+        SweepConfig(language="fr", layers=(-2, 0)).pairs(lm.n_layers)
