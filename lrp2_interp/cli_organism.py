@@ -40,7 +40,8 @@ def cmd_demo(args) -> None:
         torch.set_num_threads(args.threads)
     t0, out = time.time(), Path(args.out)
     cfg = DemoConfig(organism=_organism_config(args), languages=tuple(args.languages) if args.languages else None,
-                     kn_facts_per_relation=args.kn_facts, n_boot=args.n_boot, n_perm=args.n_perm)
+                     kn_facts_per_relation=args.kn_facts, n_boot=args.n_boot, n_perm=args.n_perm,
+                     preset="paper" if args.paper else "default")
     if args.quick:
         cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=10)
     run_demo(cfg, out, cache_dir=args.cache)
@@ -69,5 +70,6 @@ def register(sub) -> None:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--n-perm", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")
+    p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets)")
     p.add_argument("--out", default="results/demo")
     p.set_defaults(func=cmd_demo)
