@@ -94,3 +94,15 @@ def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(
     assert table.loc[table["condition"] == "baseline", "paper_m"].isna().all()
     with pytest.raises(InputError, match="out of range"):
         SweepConfig(language="fr", layers=(-2, 0)).pairs(lm.n_layers)
+
+
+def test_vectors_without_an_embedding_row_refuse_the_embedding_shift_point(bert_lm):
+    from lrp2_interp.vectors import LanguageVectors
+
+    v = torch.zeros(bert_lm.n_layers, bert_lm.d_model)
+    old = LanguageVectors(bert_lm.name, bert_lm.n_layers, bert_lm.d_model, {"en": v, "fr": v})
+    assert torch.equal(old.at("fr", 1), v[1])
+    with pytest.raises(InputError, match="no embedding-output row"):
+        old.at("fr", EMBEDDINGS)
+    with pytest.raises(InputError, match="no language vector for 'de'"):
+        old.at("de", EMBEDDINGS)
