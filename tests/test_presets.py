@@ -57,3 +57,14 @@ def test_neurons_command_paper_switch(repo_model_dir, tmp_path):
     assert list(by_layer["paper_layer"][:3]) == [1, 2, 3] and (by_layer["paper_layer"] == by_layer["layer"] + 1).all()
     assert (out / "heatmap_relation_overlap.png").is_file()
     assert "paper_layer" in pd.read_csv(out / "overlap_by_layer.csv").columns
+
+
+def test_sweep_command_paper_switch_and_embedding_layer(repo_model_dir, tmp_path):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--model", str(repo_model_dir("bert")), "--language", "fr", *FACT_ARGS,
+                 "--layers", "-1", "0", "2", "--paper", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "sweep_fr.csv")
+    pairs = table[table["condition"] != "baseline"]
+    assert list(zip(pairs["m"], pairs["n"])) == [(-1, 0), (-1, 2), (0, 2)]
+    assert list(zip(pairs["paper_m"], pairs["paper_n"])) == [(0, 1), (0, 3), (1, 3)]
+    assert (out / "sweep_fr_gain.png").is_file()
