@@ -33,10 +33,10 @@ from .attribution import AttributionConfig
 from .experiment import ExperimentConfig, run_experiment
 from .io import run_metadata, write_json, write_table, write_text
 from .knowledge import KnowledgeConfig, run_knowledge_analysis
+from .layers import layer_labels
 from .metrics import accuracy_ci
 from .mlama import FactSet
 from .organism import OrganismConfig, load_organism, load_organism_facts, organism_facts
-from .layers import layer_labels
 from .plots import heatmap, line_plot
 from .presets import get_preset
 from .probing import ProbeConfig, probe
@@ -122,7 +122,8 @@ def _table2_row(pooled: pd.DataFrame, value: str = "overlap_rate") -> dict:
     over layers, without and with LRP2, and the permutation chance level (baseline sets)."""
     t = pooled.set_index("condition")
     get = lambda col, cond: float(t.loc[cond, col]) if cond in t.index and col in t else float("nan")  # noqa: E731
-    return {"rel_same_baseline": get(f"same_{value}", "baseline"), "rel_diff_baseline": get(f"different_{value}", "baseline"),
+    return {"rel_same_baseline": get(f"same_{value}", "baseline"),
+            "rel_diff_baseline": get(f"different_{value}", "baseline"),
             "rel_same_lrp2": get(f"same_{value}", "lrp2"), "rel_diff_lrp2": get(f"different_{value}", "lrp2"),
             "rel_chance": get(f"chance_{value}", "baseline")}
 
