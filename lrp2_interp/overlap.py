@@ -38,7 +38,7 @@ languages with :func:`~lrp2_interp.neurons.random_masks` (same law, slower).
 
 from __future__ import annotations
 
-from typing import Hashable, Literal, Mapping
+from typing import Any, Hashable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -179,7 +179,7 @@ def different_unit_overlap(sets: Mapping[SetKey, NeuronSet], n_layers: int, *, s
             n_a, n_b, shared = n_a.sum(keepdims=True), n_b.sum(1, keepdims=True), shared.sum(1, keepdims=True)
         ratios = _ratios(shared, np.broadcast_to(n_a, shared.shape), n_b)  # each [1 + U', L']
         for comparison, sel in (("same", slice(0, 1)), ("different", slice(1, None))):
-            frame = {"language": lang, "condition": cond, "unit": unit_name(unit)}
+            frame: dict[str, Any] = {"language": lang, "condition": cond, "unit": unit_name(unit)}
             if by_layer:
                 frame["layer"] = np.arange(n_layers)
             frame.update(comparison=comparison, n_pairs=len(source_sets[sel]),
