@@ -64,6 +64,17 @@ _API: dict[str, str] = {
     "DemoConfig": "demo",
     "run_demo": "demo",
     "ShardStore": "store",
+    "embed_hook": "models",
+    "shift_point_hook": "models",
+    "EMBEDDINGS": "layers",
+    "paper_layer": "layers",
+    "block_index": "layers",
+    "load_corpus": "corpus",
+    "ParallelCorpus": "corpus",
+    "different_unit_overlap": "overlap",
+    "unit_baseline_summary": "overlap",
+    "Preset": "presets",
+    "get_preset": "presets",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -69,6 +69,13 @@ def _probe_config(args, progress: bool = True):
                        decoder_score=args.decoder_score, seed=args.seed, progress=progress)
 
 
+def _tokens(args) -> str:
+    """Tokens averaged into language vectors: ``--tokens``, else the preset's (``--paper``: all tokens)."""
+    from .presets import get_preset
+
+    return getattr(args, "tokens", None) or get_preset("paper" if getattr(args, "paper", False) else "default").tokens
+
+
 def _done(out: Path, t0: float) -> None:
     print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")
 
@@ -112,14 +119,22 @@ def cmd_vectors(args) -> None:
 
     t0 = time.time()
     lm = _load(args)
-    sentences, corpus = {}, {}
+    sentences, corpus, meta = {}, {}, {}
+    if args.corpus:
+        from .corpus import load_corpus
+
+        langs = args.languages or []
+        if not langs:
+            raise InputError("--corpus needs --languages (the languages to read from it)", field="--languages")
+        pc = load_corpus(args.corpus, langs, layout=args.corpus_layout, split=args.corpus_split, limit=args.limit)
+        sentences, corpus, meta = {k: list(v) for k, v in pc.sentences.items()}, pc.describe(), pc.records()
     for item in args.sentences or []:
         if "=" not in item:
             raise InputError(f"expected LANG=FILE, got {item!r}", field="--sentences")
         lang, file = item.split("=", 1)
         sentences[lang] = read_sentences(file, args.limit)
         corpus[lang] = f"{file} (first {len(sentences[lang])} lines)"
-    if args.languages:
+    if args.languages and not args.corpus:
         facts = _facts(args)
         for lang in facts.languages:
             if lang not in sentences:
@@ -127,7 +142,7 @@ def cmd_vectors(args) -> None:
                 corpus[lang] = f"probe prompts of {args.facts}"
     if not sentences:
         raise InputError("give --languages (probe prompts as corpus) and/or --sentences LANG=FILE", field="languages")
-    vec = compute_language_vectors(lm, sentences, corpus=corpus)
+    vec = compute_language_vectors(lm, sentences, corpus=corpus, corpus_meta=meta, tokens=_tokens(args))
     path = vec.save(args.out)
     _done(path, t0)
 
@@ -147,7 +162,8 @@ def cmd_sweep(args) -> None:
         vectors = LanguageVectors.load(args.vectors)
     else:
         vectors = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in facts.languages},
-                                           corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages})
+                                           corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages},
+                                           tokens=_tokens(args))
     cfg = SweepConfig(language=args.language, source=args.source, layers=tuple(args.layers) if args.layers else None,
                       dev_fraction=args.dev_fraction, seed=args.seed, probe=_probe_config(args, progress=False))
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
@@ -178,7 +194,17 @@ def cmd_run(args) -> None:
     cfg = ExperimentConfig(languages=langs, source=args.source, layers=tuple(args.layers) if args.layers else None,
                            dev_fraction=args.dev_fraction, seed=args.seed, n_boot=args.n_boot,
                            probe=_probe_config(args, progress=False))
-    res = run_experiment(lm, facts, cfg, out, dist=dist)
+    vectors = None
+    if _tokens(args) != "real":  # run_experiment's own vectors drop special tokens
+        from .vectors import compute_language_vectors, prompt_corpus
+
+        lg_all = [args.source, *langs]
+        vectors = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in lg_all},
+                                           corpus={lg: f"probe prompts of {args.facts}" for lg in lg_all},
+                                           tokens=_tokens(args))
+        if dist.is_main:
+            vectors.save(out / "vectors.safetensors")
+    res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
     if res is not None:
         print((out / "summary.md").read_text(encoding="utf-8"))
         _done(out, t0)
@@ -186,6 +212,12 @@ def cmd_run(args) -> None:
 
 
 # ------------------------------------------------------------------ parser
+def _preset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets): all-token vectors")
+    p.add_argument("--tokens", choices=("real", "all"), default=None,
+                   help="tokens averaged into language vectors (default: real, i.e. special tokens dropped)")
+
+
 COMMANDS: dict[str, tuple[str, Callable]] = {}
 
 
@@ -205,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p), _facts_args(p)
     p.add_argument("--sentences", nargs="+", default=None, metavar="LANG=FILE", help="one sentence per line")
     p.add_argument("--limit", type=int, default=10000, help="max sentences per file (paper: ~10k)")
+    p.add_argument("--corpus", default=None, help="parallel-corpus folder (OPUS-100 / FLORES / {lang}.txt layouts)")
+    p.add_argument("--corpus-layout", default="auto", help="auto, flat, pair, opus100, flores or a {lang} pattern")
+    p.add_argument("--corpus-split", default="train")
+    _preset_args(p)
     p.add_argument("--out", required=True, help="output path (.safetensors + .json)")
     p.set_defaults(func=cmd_vectors)
 
@@ -218,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--n-boot", type=int, default=1000)
         p.add_argument("--source", default="en")
-        p.add_argument("--layers", nargs="+", type=int, default=None, help="candidate layers for m and n")
+        p.add_argument("--layers", nargs="+", type=int, default=None,
+                       help="candidate layers for m and n (block indices; -1 = the embedding output)")
+        _preset_args(p)
         p.add_argument("--dev-fraction", type=float, default=0.5)
         p.add_argument("--out", required=True)
         p.set_defaults(func=func)

@@ -29,12 +29,14 @@ def _attribution_config(args):
 
 
 def _vectors(args, lm, facts):
+    from .cli import _tokens
     from .vectors import LanguageVectors, compute_language_vectors, prompt_corpus
 
     if args.vectors:
         return LanguageVectors.load(args.vectors)
     return compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in facts.languages},
-                                    corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages})
+                                    corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages},
+                                    tokens=_tokens(args))
 
 
 def cmd_attribute(args) -> None:
@@ -80,7 +82,7 @@ def cmd_neurons(args) -> None:
     facts = _facts(args, [args.source, *langs]).parallel()
     lm = _load(args)
     vectors = _vectors(args, lm, facts)
-    neurons = NeuronConfig.paper(top_k=args.top_k) if args.paper else NeuronConfig(threshold=args.threshold)
+    neurons = NeuronConfig.paper(top_k=args.top_k or 20) if args.paper else NeuronConfig(threshold=args.threshold)
     cfg = KnowledgeConfig(languages=langs, lrp2=lrp, source=args.source,
                           attribution=_attribution_config(args), neurons=neurons, n_perm=args.n_perm,
                           seed=args.seed, causal=None if args.no_causal else KnowledgeConfig.__dataclass_fields__[
@@ -136,8 +138,10 @@ def register(sub) -> None:
     p.add_argument("--source", default="en")
     p.add_argument("--vectors", default=None)
     p.add_argument("--threshold", type=float, default=0.2, help="coarse selection: score >= t x max")
-    p.add_argument("--paper", action="store_true", help="top-k per layer, then most frequent per relation")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets): top-20 per "
+                   "layer per prompt, then the 20 most frequent of each layer per relation; all-token vectors")
+    p.add_argument("--top-k", type=int, default=None, help="--paper: neurons per layer per prompt (default 20)")
+    p.add_argument("--tokens", choices=("real", "all"), default=None, help="tokens averaged into language vectors")
     p.add_argument("--n-perm", type=int, default=1000)
     p.add_argument("--no-causal", action="store_true")
     p.add_argument("--out", required=True)

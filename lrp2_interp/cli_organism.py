@@ -46,7 +46,8 @@ def cmd_demo(args) -> None:
     cfg = DemoConfig(organism=_organism_config(args), languages=tuple(args.languages) if args.languages else None,
                      kn_facts_per_relation=args.kn_facts, n_boot=args.n_boot, n_perm=args.n_perm,
                      model=args.model, device=args.device, dtype=args.dtype, max_facts_per_relation=args.max_facts,
-                     layers=tuple(args.layers) if args.layers else None, max_candidates=args.max_candidates)
+                     layers=tuple(args.layers) if args.layers else None, max_candidates=args.max_candidates,
+                     preset="paper" if args.paper else "default")
     if args.quick:
         cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=10)
         if args.model is not None:  # a pretrained model: fewer facts, layers and candidates (see README)
@@ -85,5 +86,6 @@ def register(sub) -> None:
     p.add_argument("--layers", nargs="+", type=int, default=None, help="candidate layers for m and n")
     p.add_argument("--max-candidates", type=int, default=None, help="cap the candidate pool (gold + random)")
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")
+    p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets)")
     p.add_argument("--out", default="results/demo")
     p.set_defaults(func=cmd_demo)

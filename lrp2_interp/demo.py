@@ -13,7 +13,13 @@ on a pretrained model over the shipped facts (every fact, parallel to English):
    (:mod:`lrp2_interp.knowledge`): English-vs-l neuron overlap with and without
    LRP2 against a permutation control, similarity to English per layer, and the
    causal suppress/enhance check;
-3. writes ``summary.md`` with the headline numbers, CSV tables and heatmaps.
+3. writes ``summary.md`` with the headline numbers, CSV tables and heatmaps,
+   including the paper's Table 2 comparison (overlap with English's same vs
+   different relations vs chance, with and without LRP2).
+
+``DemoConfig(preset="paper")`` (``lrp2-interp demo --paper``) uses the paper's
+choices (:mod:`lrp2_interp.presets`): language vectors from all tokens and the
+paper's knowledge-neuron selection.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from .attribution import AttributionConfig
 from .experiment import ExperimentConfig, run_experiment
 from .io import run_metadata, write_json, write_table, write_text
 from .knowledge import KnowledgeConfig, run_knowledge_analysis
+from .layers import layer_labels
 from .metrics import accuracy_ci
 from .mlama import FactSet, available_languages, load_facts
 from .models import LanguageModel, load_model
 from .organism import OrganismConfig, default_facts_root, load_organism, load_organism_facts, organism_facts
 from .plots import heatmap, line_plot
+from .presets import get_preset
 from .probing import ProbeConfig, probe
 from .vectors import compute_language_vectors, prompt_corpus
 
@@ -52,6 +60,7 @@ class DemoConfig:
     n_boot: int = 1000
     n_perm: int = 1000
     seed: int = 0
+    preset: str = "default"  # "paper": the paper's token choice and neuron selection (lrp2_interp.presets)
 
 
 def _held_out_subset(fs: FactSet, per_relation: int) -> FactSet:
@@ -80,6 +89,7 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
 def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None) -> pd.DataFrame:
     out = Path(out_dir)
     t0 = time.time()
+    preset = get_preset(config.preset)
     quiet = ProbeConfig(progress=False, max_candidates=config.max_candidates, seed=config.seed)
     seen_rows: list[dict] = []
     if config.model is None:
@@ -101,7 +111,8 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
             seen_rows.append({"language": lang, "n_seen": len(t),
                               "acc_seen": accuracy_ci(t["correct"], n_boot=config.n_boot)})
     vectors = compute_language_vectors(lm, {lang: prompt_corpus(facts, lang, lm) for lang in ("en", *langs)},
-                                       corpus={lang: "probe prompts of every fact" for lang in ("en", *langs)})
+                                       corpus={lang: "probe prompts of every fact" for lang in ("en", *langs)},
+                                       tokens=preset.tokens)
     exp = run_experiment(lm, facts, ExperimentConfig(languages=langs, layers=config.layers, n_boot=config.n_boot,
                                                      seed=config.seed, probe=quiet),
                          out / "lrp2", per_language=per_language, vectors=vectors, progress=True)
@@ -114,13 +125,14 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
         subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)
         kcfg = KnowledgeConfig(languages=(lang,), lrp2={lang: (m, n)}, attribution=attribution,
-                               n_perm=config.n_perm, n_boot=config.n_boot, seed=config.seed)
+                               neurons=preset.neurons, n_perm=config.n_perm, n_boot=config.n_boot, seed=config.seed)
         res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)
         ov = res.overlap_summary.query("value == 'jaccard'").set_index("condition")["mean"]
         ctl = pd.read_csv(out / "neurons" / lang / "permutation_summary.csv").set_index("condition")
         kn_rows.append({"language": lang, "kn_facts": len(res.keys), "jaccard_baseline": ov.get("baseline"),
                         "jaccard_lrp2": ov.get("lrp2"), "chance_jaccard": ctl.loc["baseline", "chance_jaccard"],
-                        "share_units_above_chance": ctl.loc["baseline", "share_above_chance"]})
+                        "share_units_above_chance": ctl.loc["baseline", "share_above_chance"],
+                        **_table2_row(res.relation_baseline)})
         by_layer.append(pd.read_csv(out / "neurons" / lang / "overlap_by_layer.csv"))
         sims.append(pd.read_csv(out / "neurons" / lang / "similarity.csv"))
     kn = pd.DataFrame(kn_rows)
@@ -128,8 +140,22 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     _cross_language_plots(pd.concat(by_layer, ignore_index=True), pd.concat(sims, ignore_index=True), out)
     summary = summary.merge(kn, on="language", how="left")
     write_table(out / "summary.csv", summary.astype(str))
-    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0))
+    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name))
     return summary
+
+
+TABLE2_COLUMNS = ["rel_same_baseline", "rel_diff_baseline", "rel_same_lrp2", "rel_diff_lrp2", "rel_chance"]
+
+
+def _table2_row(pooled: pd.DataFrame, value: str = "overlap_rate") -> dict:
+    """The paper's Table 2 for one language: overlap rate with English's same / different relations, pooled
+    over layers, without and with LRP2, and the permutation chance level (baseline sets)."""
+    t = pooled.set_index("condition")
+    get = lambda col, cond: float(t.loc[cond, col]) if cond in t.index and col in t else float("nan")  # noqa: E731
+    return {"rel_same_baseline": get(f"same_{value}", "baseline"),
+            "rel_diff_baseline": get(f"different_{value}", "baseline"),
+            "rel_same_lrp2": get(f"same_{value}", "lrp2"), "rel_diff_lrp2": get(f"different_{value}", "lrp2"),
+            "rel_chance": get(f"chance_{value}", "baseline")}
 
 
 def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) -> None:
@@ -137,12 +163,14 @@ def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) 
     target = by_layer[by_layer["language"] != "en"]
     shared = target.groupby(["language", "condition", "layer"])["n_shared"].mean().reset_index()
     for cond in ("baseline", "lrp2"):
-        heatmap(shared.query("condition == @cond").pivot(index="language", columns="layer", values="n_shared"),
-                out / f"heatmap_shared_neurons_{cond}.png", title=f"mean shared knowledge neurons with English ({cond})")
+        pivot = shared.query("condition == @cond").pivot(index="language", columns="layer", values="n_shared")
+        heatmap(pivot, out / f"heatmap_shared_neurons_{cond}.png", title=f"mean shared knowledge neurons with English ({cond})",
+                xlabel="layer: block index (paper layer)", xticklabels=layer_labels(pivot.columns))
     jac = target.groupby(["language", "condition", "layer"])["jaccard"].mean().unstack("condition")
     gain = (jac["lrp2"] - jac["baseline"]).rename("gain").reset_index()
-    heatmap(gain.pivot(index="language", columns="layer", values="gain"), out / "heatmap_overlap_gain.png",
-            title="Jaccard overlap with English: LRP2 - baseline", center=0.0, fmt=".3f")
+    pivot = gain.pivot(index="language", columns="layer", values="gain")
+    heatmap(pivot, out / "heatmap_overlap_gain.png", title="Jaccard overlap with English: LRP2 - baseline", center=0.0,
+            fmt=".3f", xlabel="layer: block index (paper layer)", xticklabels=layer_labels(pivot.columns))
     sim = sim.assign(series=sim["language"] + " " + sim["condition"])
     if "position" in sim:
         sim = sim[sim["position"] == sim["position"].iloc[0]]
@@ -155,7 +183,7 @@ def _organism_header(info) -> str:
             f"every fact seen in English, a share {info.config.seen_fraction} of them in each other language.")
 
 
-def _markdown(summary: pd.DataFrame, header: str, seconds: float) -> str:
+def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = "default") -> str:
     cols = ["language", "n_seen", "acc_seen", "n_facts", "acc_baseline", "heldout_m", "heldout_n",
             "test_acc_baseline", "test_acc_heldout", "test_gain_heldout", "p_heldout", "test_gain_random_control",
             "oracle_m", "oracle_n", "acc_oracle", "trans_baseline", "trans_oracle",
@@ -165,7 +193,7 @@ def _markdown(summary: pd.DataFrame, header: str, seconds: float) -> str:
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [
         "# LRP2 demo", "", header,
-        f"Demo wall time: {seconds:.0f} s.", "",
+        f"Demo wall time: {seconds:.0f} s. Preset: {preset} (lrp2_interp.presets).", "",
         "Organism: probing is on the facts each language never saw (*n_facts*, held out); *acc_seen* is on the "
         "facts it saw. Pretrained model: every fact parallel to English. "
         "Acc = P@1 (%), 95% bootstrap CIs over facts. *held-out (m, n)*: chosen on dev facts, scored on test facts; "
@@ -175,6 +203,16 @@ def _markdown(summary: pd.DataFrame, header: str, seconds: float) -> str:
         "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
     ]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
+    t2 = [c for c in ["language", *TABLE2_COLUMNS] if c in summary.columns]
+    if len(t2) > 1:
+        lines += ["", "## Knowledge-neuron overlap with English: same vs different relations (the paper's Table 2)", "",
+                  "Overlap rate |A n B| / |A| of l's per-relation knowledge neurons A with English's neurons B of the "
+                  "*same* relation and, averaged, of every *different* relation, pooled over layers, without "
+                  "(baseline) and with LRP2; *rel_chance*: random sets of the same per-layer sizes (permutation "
+                  "control). The paper (mBERT, zh-en): 17.9 vs 11.5 %, with LRP2 18.5 vs 11.9 %.", "",
+                  "| " + " | ".join(t2) + " |", "|" + "---|" * len(t2)]
+        lines += ["| " + " | ".join(fmt(v) for v in r) + " |"
+                  for r in summary[t2].iloc[1:].astype(object).fillna("").itertuples(index=False)]
     lines += ["", "Files: `lrp2/` (sweeps, heatmaps `sweep_*_gain.png`), `neurons/{lang}/` (attribution, neuron "
               "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`."]
     return "\n".join(lines) + "\n"

@@ -177,7 +177,11 @@ def plot_sweep(sweep: SweepResult, path: str | Path) -> Path:
     """Heatmap of the accuracy gain (points) of every (m, n) over the baseline (+ its CSV)."""
     from .plots import heatmap
 
+    from .layers import layer_labels
+
     base = sweep.baseline()["acc"]
-    return heatmap(sweep.gain_matrix("gain"), path,
+    gain = sweep.gain_matrix("gain")
+    return heatmap(gain, path,
                    title=f"LRP2 gain over baseline ({base:.1f}%), {sweep.config.language}: rows m (LIRP), cols n (LSRP)",
-                   center=0.0)
+                   center=0.0, ylabel="m: block index (paper layer)", xlabel="n: block index (paper layer)",
+                   yticklabels=layer_labels(gain.index), xticklabels=layer_labels(gain.columns))

@@ -17,9 +17,14 @@ Results folder (``out_dir``)::
     overlap_fact.csv, overlap_relation.csv, overlap_by_layer.csv, overlap_summary.csv
     permutation_control.csv        per unit: chance level of the shared-neuron count, z and p
     permutation_summary.csv        per language and condition: observed vs chance means, share with p < 0.05
+    relation_overlap.csv           per relation (and layer): overlap with English's same / different relations
+    relation_overlap_summary.csv   the paper's Table 2: same-relation vs different-relation overlap vs chance,
+                                   per language and condition, all layers pooled
+    relation_overlap_by_layer.csv  the same per layer (block index ``layer`` and the paper's ``paper_layer``)
     similarity.csv + similarity.png
     causal.csv, causal_summary.csv
-    heatmap_shared_neurons_{baseline,lrp2}.png, heatmap_overlap_gain.png, heatmap_attribution_one_fact.png
+    heatmap_shared_neurons_{baseline,lrp2}.png, heatmap_overlap_gain.png, heatmap_attribution_one_fact.png,
+    heatmap_relation_overlap.png   layer x (language, condition, same / different / chance)
 """
 
 from __future__ import annotations
@@ -40,8 +45,12 @@ from .io import write_table
 from .mlama import FactSet, render_masked, render_prefix
 from .models import LanguageModel
 from .neurons import NeuronConfig, NeuronSet, select_grouped, sets_to_frame
-from .overlap import overlap_by_layer, overlap_table, permutation_control, summarize_overlap
-from .plots import attribution_heatmap, overlap_gain_heatmap, shared_neurons_heatmap
+from .layers import paper_layer
+from .overlap import (
+    different_unit_overlap, overlap_by_layer, overlap_table, permutation_control, summarize_overlap,
+    unit_baseline_summary,
+)
+from .plots import attribution_heatmap, overlap_gain_heatmap, relation_overlap_heatmap, shared_neurons_heatmap
 from .projection import LRP2Config, lrp2_hooks
 from .similarity import plot_similarity, similarity_table
 from .store import ShardStore
@@ -74,6 +83,7 @@ class KnowledgeResult:
     relation_sets: Mapping[tuple, NeuronSet]
     overlap_summary: pd.DataFrame
     control: pd.DataFrame
+    relation_baseline: pd.DataFrame = field(default_factory=pd.DataFrame)  # Table 2: same vs different vs chance
 
 
 def attribution_queries(lm: LanguageModel, facts: FactSet, language: str) -> list[tuple[str, list[int]]]:
@@ -186,7 +196,8 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
     by_layer = overlap_by_layer(fact_sets, n_layers, source=config.source)
     write_table(out / "overlap_fact.csv", ov_fact)
     write_table(out / "overlap_relation.csv", ov_rel)
-    write_table(out / "overlap_by_layer.csv", by_layer)
+    write_table(out / "overlap_by_layer.csv",
+                by_layer.assign(paper_layer=by_layer["layer"].map(paper_layer)))
     summary = pd.concat([summarize_overlap(ov_fact, v, n_boot=config.n_boot, seed=config.seed).assign(value=v)
                          for v in ("jaccard", "overlap_rate")], ignore_index=True)
     write_table(out / "overlap_summary.csv", summary)
@@ -194,6 +205,7 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
                                   n_perm=config.n_perm, seed=config.seed)
     write_table(out / "permutation_control.csv", control)
     write_table(out / "permutation_summary.csv", summarize_control(control))
+    relation_baseline = relation_baseline_tables(rel_sets, config, n_layers, d_mlp, out)
     for cond in (BASELINE, LRP2):
         shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
     overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
@@ -211,7 +223,23 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
         causal = pd.concat(tables, ignore_index=True)
         write_table(out / "causal.csv", causal)
         write_table(out / "causal_summary.csv", summarize_causal(causal))
-    return KnowledgeResult(config, out, scores, keys, fact_sets, rel_sets, summary, control)
+    return KnowledgeResult(config, out, scores, keys, fact_sets, rel_sets, summary, control, relation_baseline)
+
+
+def relation_baseline_tables(rel_sets: Mapping[tuple, NeuronSet], config: KnowledgeConfig, n_layers: int,
+                             d_mlp: int, out: Path) -> pd.DataFrame:
+    """The paper's Table 2 on the per-relation sets: same vs different relations vs chance; returns the pooled table."""
+    tables = {}
+    for by_layer in (False, True):
+        cross = different_unit_overlap(rel_sets, n_layers, source=config.source, by_layer=by_layer)
+        control = permutation_control(rel_sets, n_layers=n_layers, d_mlp=d_mlp, source=config.source,
+                                      n_perm=config.n_perm, seed=config.seed, by_layer=by_layer)
+        tables[by_layer] = (cross, unit_baseline_summary(cross, control))
+    write_table(out / "relation_overlap.csv", pd.concat([tables[False][0], tables[True][0]], ignore_index=True))
+    write_table(out / "relation_overlap_summary.csv", tables[False][1])
+    write_table(out / "relation_overlap_by_layer.csv", tables[True][1])
+    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png")
+    return tables[False][1]
 
 
 def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:

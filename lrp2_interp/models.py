@@ -10,7 +10,10 @@ Hook points used by the package (and only built here):
 
 * ``blocks.{l}.hook_resid_post`` -- the residual stream after block ``l``
   (BERT: after the block's output LayerNorm; pre-norm decoders: the raw residual);
-* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``.
+* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``;
+* ``blocks.0.hook_resid_pre`` -- the embedding output (HF ``hidden_states[0]``), the
+  extra LRP2 shift point ``layers.EMBEDDINGS`` (see :mod:`lrp2_interp.layers` for the
+  numbering of every hook point in the paper's terms).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 
 from .errors import InputError, check_layer
+from .layers import EMBEDDINGS, check_shift_point
 
 ModelKind = Literal["masked", "causal"]
 HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
@@ -35,6 +39,16 @@ _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 def resid_post_hook(layer: int) -> str:
     """Name of the residual-stream hook after block ``layer``."""
     return f"blocks.{layer}.hook_resid_post"
+
+
+def embed_hook() -> str:
+    """Name of the embedding-output hook: the input of block 0 (HF ``hidden_states[0]``)."""
+    return "blocks.0.hook_resid_pre"
+
+
+def shift_point_hook(layer: int) -> str:
+    """Hook of an LRP2 shift point: the embedding output for ``layers.EMBEDDINGS``, else block ``layer``'s resid_post."""
+    return embed_hook() if layer == EMBEDDINGS else resid_post_hook(layer)
 
 
 def mlp_post_hook(layer: int) -> str:
@@ -77,6 +91,10 @@ class LanguageModel:
 
     def mlp_post(self, layer: int) -> str:
         return mlp_post_hook(check_layer(layer, self.n_layers))
+
+    def shift_point(self, layer: int) -> str:
+        """Hook of a shift point: a block index or ``layers.EMBEDDINGS`` (the embedding output)."""
+        return shift_point_hook(check_shift_point(layer, self.n_layers))
 
     # ---- tokens ----
     @property

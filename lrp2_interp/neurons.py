@@ -26,11 +26,19 @@ Two steps, each configurable in :class:`NeuronConfig`:
      knowledge-neurons package) keeps neurons that are robust to the wording
      without emptying the set when only two or three prompts exist.
    * ``"frequent"`` (Xu et al.'s variant): the ``top_frequent`` neurons selected
-     most often in the group (ties broken by mean score, then position).
+     most often in the group (ties broken by mean score, then position), counted
+     over all layers together (``frequent_scope="all"``) or in every layer
+     separately (``frequent_scope="layer"``: ``top_frequent`` per layer).
    * ``"none"``: the union of the per-prompt sets.
 
-:meth:`NeuronConfig.paper` returns the top-k / most-frequent / per-relation
-setting.  Results are :class:`NeuronSet` objects: frozen sets of
+The default is Dai et al.'s rule (threshold 0.2 of the prompt's max, kept by a
+majority of the group's prompts, per fact): it is what "knowledge neurons"
+means in the literature the analysis is compared with, and it adapts the set size
+to how concentrated the attribution is.  :meth:`NeuronConfig.paper` is Xu, Li,
+Xiong (EMNLP 2023) exactly: the top-20 neurons of each layer per prompt, then the
+20 most frequent of each layer per relation (``top_k=20``, ``top_frequent=20``,
+``frequent_scope="layer"``, ``level="relation"``), i.e. 20 neurons in every
+layer of every relation's set.  Results are :class:`NeuronSet` objects: frozen sets of
 ``(layer, neuron)`` sites with their mean score and selection frequency.
 """
 
@@ -57,19 +65,25 @@ class NeuronConfig:
     top_k: int = 5  # coarse="topk": neurons per layer per prompt
     refine: Literal["share", "frequent", "none"] = "share"
     share: float = 0.5  # refine="share": minimal fraction of the group's prompts
-    top_frequent: int = 20  # refine="frequent": neurons kept per group
+    top_frequent: int = 20  # refine="frequent": neurons kept per group (per layer with frequent_scope="layer")
     level: Level = "fact"  # group prompts by fact (templates/paraphrases) or by relation (its facts)
+    frequent_scope: Literal["all", "layer"] = "all"  # refine="frequent": rank over all layers or in each layer
 
     @classmethod
-    def paper(cls, top_k: int = 5, top_frequent: int = 20) -> "NeuronConfig":
-        """Xu et al.'s selection: top-k per layer per prompt, the most frequent per relation."""
-        return cls(coarse="topk", top_k=top_k, refine="frequent", top_frequent=top_frequent, level="relation")
+    def paper(cls, top_k: int = 20, top_frequent: int = 20) -> "NeuronConfig":
+        """Xu, Li, Xiong (2023) exactly: per prompt the top-20 neurons of each layer, then per relation
+        the 20 most frequent neurons of each layer (``frequent_scope="layer"``)."""
+        return cls(coarse="topk", top_k=top_k, refine="frequent", top_frequent=top_frequent, level="relation",
+                   frequent_scope="layer")
 
     def validate(self) -> None:
         if self.coarse not in ("threshold", "topk"):
             raise InputError(f"coarse must be 'threshold' or 'topk', got {self.coarse!r}", field="coarse")
         if self.refine not in ("share", "frequent", "none"):
             raise InputError(f"refine must be 'share', 'frequent' or 'none', got {self.refine!r}", field="refine")
+        if self.frequent_scope not in ("all", "layer"):
+            raise InputError(f"frequent_scope must be 'all' or 'layer', got {self.frequent_scope!r}",
+                             field="frequent_scope")
         if self.level not in ("fact", "relation"):
             raise InputError(f"level must be 'fact' or 'relation', got {self.level!r}", field="level")
         if not 0.0 <= self.threshold <= 1.0:
@@ -213,14 +227,21 @@ def refine_mask(mask: torch.Tensor, scores: torch.Tensor, config: NeuronConfig) 
     if config.refine == "share":
         need = max(1, math.ceil(config.share * mask.shape[0] - 1e-9))
         return count >= need
-    # "frequent": order by count desc, then mean score desc, then flat position
-    flat_count = count.flatten().numpy()
-    flat_score = scores.mean(0).flatten().numpy()
-    order = np.lexsort((np.arange(flat_count.size), -flat_score, -flat_count))
-    order = order[flat_count[order] > 0][: config.top_frequent]
-    out = torch.zeros(count.numel(), dtype=torch.bool)
+    mean = scores.mean(0)  # [R, D]
+    if config.frequent_scope == "layer":
+        return torch.stack([_most_frequent(count[r], mean[r], config.top_frequent) for r in range(len(count))])
+    return _most_frequent(count.flatten(), mean.flatten(), config.top_frequent).view_as(count)
+
+
+def _most_frequent(count: torch.Tensor, mean: torch.Tensor, k: int) -> torch.Tensor:
+    """``[N]`` bool: the ``k`` entries of ``count`` ``[N]`` that are largest and > 0 (ties: higher
+    ``mean`` score, then lower position)."""
+    c, s = count.numpy(), mean.numpy()
+    order = np.lexsort((np.arange(c.size), -s, -c))
+    order = order[c[order] > 0][:k]
+    out = torch.zeros(c.size, dtype=torch.bool)
     out[torch.from_numpy(order)] = True
-    return out.view_as(count)
+    return out
 
 
 # ------------------------------------------------------------------ API

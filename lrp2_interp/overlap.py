@@ -17,6 +17,17 @@ Per pair (A = language l, B = English):
 undefined values (empty union / empty A) are NaN so that means over units skip
 them.  :func:`overlap_by_layer` gives the same per layer.
 
+Two baselines say whether an overlap is large:
+
+* :func:`different_unit_overlap` -- the paper's Table 2 baseline (Xu et al. 2023:
+  17.9% same relation vs 11.5% different relations, mBERT zh-en): l's set of unit
+  u against English's sets of every *other* unit u' (mean over u'), next to the
+  same-unit overlap;
+* :func:`permutation_control` -- random sets of the same per-layer sizes.
+
+:func:`unit_baseline_summary` puts the same-unit, different-unit and chance means
+side by side per language, condition (and layer).
+
 :func:`permutation_control` compares the observed intersection with random sets
 of the same per-layer sizes.  Only the intersection size depends on the draw, and
 for a uniformly random subset of a layer it is hypergeometric; the default
@@ -27,13 +38,14 @@ languages with :func:`~lrp2_interp.neurons.random_masks` (same law, slower).
 
 from __future__ import annotations
 
-from typing import Hashable, Literal, Mapping
+from typing import Any, Hashable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .errors import InputError
+from .layers import paper_layer
 from .metrics import bootstrap_ci
 from .neurons import NeuronSet, random_masks, unit_name
 
@@ -41,26 +53,31 @@ SetKey = tuple[str, str, Hashable]  # (language, condition, unit)
 BASE_COLUMNS = ["language", "condition", "unit"]
 
 
-def pair_sets(sets: Mapping[SetKey, NeuronSet], source: str = "en") -> list[tuple[SetKey, NeuronSet, NeuronSet]]:
-    """``[(key, target set A, source set B)]`` for every non-source key, in key order."""
+def _source_by_unit(sets: Mapping[SetKey, NeuronSet], source: str) -> dict[Hashable, dict[str, NeuronSet]]:
     by_unit: dict[Hashable, dict[str, NeuronSet]] = {}
     for (lang, cond, unit), ns in sets.items():
         if lang == source:
             by_unit.setdefault(unit, {})[cond] = ns
-    out = []
-    for key, ns in sets.items():
-        lang, cond, unit = key
-        if lang == source:
-            continue
-        english = by_unit.get(unit, {})
-        if cond in english:
-            out.append((key, ns, english[cond]))
-        elif len(english) == 1:
-            out.append((key, ns, next(iter(english.values()))))
-        else:
-            have = sorted(english) or "none"
-            raise InputError(f"no {source} neuron set for unit {unit_name(unit)!r} and condition {cond!r} "
-                             f"(conditions available: {have})", field="sets")
+    return by_unit
+
+
+def _source_set(by_unit: Mapping[Hashable, Mapping[str, NeuronSet]], unit: Hashable, cond: str,
+                source: str) -> NeuronSet:
+    """The source set paired with (unit, cond): that condition's, or the unit's only one."""
+    english = by_unit.get(unit, {})
+    if cond in english:
+        return english[cond]
+    if len(english) == 1:
+        return next(iter(english.values()))
+    have = sorted(english) or "none"
+    raise InputError(f"no {source} neuron set for unit {unit_name(unit)!r} and condition {cond!r} "
+                     f"(conditions available: {have})", field="sets")
+
+
+def pair_sets(sets: Mapping[SetKey, NeuronSet], source: str = "en") -> list[tuple[SetKey, NeuronSet, NeuronSet]]:
+    """``[(key, target set A, source set B)]`` for every non-source key, in key order."""
+    by_unit = _source_by_unit(sets, source)
+    out = [(key, ns, _source_set(by_unit, key[2], key[1], source)) for key, ns in sets.items() if key[0] != source]
     if not out:
         raise InputError(f"no neuron sets of a language other than {source!r} to compare", field="sets")
     return out
@@ -133,6 +150,65 @@ def overlap_gain(table: pd.DataFrame, *, baseline: str = "baseline", treated: st
     out = pd.concat([base, trt], axis=1, join="inner").reset_index()
     out["gain"] = out[treated] - out[baseline]
     out.insert(len(keys), "value", value)
+    return out
+
+
+# ------------------------------------------------------------------ different-unit baseline (Table 2)
+def different_unit_overlap(sets: Mapping[SetKey, NeuronSet], n_layers: int, *, source: str = "en",
+                           by_layer: bool = True) -> pd.DataFrame:
+    """Overlap of l's set of unit u with English's set of u (``same``) and of every other unit (``different``).
+
+    One row per (language, condition, unit[, layer], comparison): ``n_pairs`` (1
+    for ``same``, the number of other English units for ``different``), and
+    ``jaccard`` / ``overlap_rate`` / ``overlap_rate_source`` -- for ``different``
+    the mean over the other units u' of the pair's value (NaN pairs skipped).  The
+    English set of a unit and condition is chosen as in :func:`pair_sets`.  With
+    per-relation sets this is the paper's Table 2 comparison; ``by_layer=False``
+    pools the layers (counts summed over layers before the ratios).
+    """
+    by_unit = _source_by_unit(sets, source)
+    units = list(by_unit)
+    rows = []
+    for (lang, cond, unit), a, b in pair_sets(sets, source):
+        others = [u for u in units if u != unit]
+        source_sets = [b] + [_source_set(by_unit, u, cond, source) for u in others]
+        n_a = a.per_layer_counts(n_layers)  # [L]
+        n_b = np.stack([s.per_layer_counts(n_layers) for s in source_sets])  # [1 + U', L]
+        shared = np.stack([NeuronSet(a.sites & s.sites).per_layer_counts(n_layers) for s in source_sets])
+        if not by_layer:
+            n_a, n_b, shared = n_a.sum(keepdims=True), n_b.sum(1, keepdims=True), shared.sum(1, keepdims=True)
+        ratios = _ratios(shared, np.broadcast_to(n_a, shared.shape), n_b)  # each [1 + U', L']
+        for comparison, sel in (("same", slice(0, 1)), ("different", slice(1, None))):
+            frame: dict[str, Any] = {"language": lang, "condition": cond, "unit": unit_name(unit)}
+            if by_layer:
+                frame["layer"] = np.arange(n_layers)
+            frame.update(comparison=comparison, n_pairs=len(source_sets[sel]),
+                         **{k: _nanmean0(v[sel]) for k, v in ratios.items()})
+            rows.append(pd.DataFrame(frame, index=range(shared.shape[1])))
+    return pd.concat(rows, ignore_index=True)
+
+
+def unit_baseline_summary(cross: pd.DataFrame, control: pd.DataFrame | None = None,
+                          values: tuple[str, ...] = ("overlap_rate", "jaccard")) -> pd.DataFrame:
+    """Per (language, condition[, layer]): mean over units of the same-unit and different-unit overlap.
+
+    ``cross`` is :func:`different_unit_overlap`'s table; ``control`` (optional)
+    :func:`permutation_control`'s table over the same sets and with the same
+    ``by_layer`` choice, whose mean ``chance_*`` levels are added.  Columns
+    ``same_{value}``, ``different_{value}`` (and ``chance_{value}``), ``n_units``.
+    """
+    keys = [c for c in ("language", "condition", "layer") if c in cross.columns]
+    wide = cross.set_index([*keys, "unit", "comparison"])[list(values)].unstack("comparison")
+    out = wide.groupby(level=keys, sort=True).mean()
+    out.columns = [f"{comp}_{value}" for value, comp in out.columns]
+    out = out[[f"{comp}_{v}" for v in values for comp in ("same", "different")]]
+    out.insert(0, "n_units", wide.groupby(level=keys, sort=True).size())
+    if control is not None:
+        chance = control.groupby(keys, sort=True)[[f"chance_{v}" for v in values]].mean()
+        out = out.join(chance, how="left")
+    out = out.reset_index()
+    if "layer" in out.columns:
+        out.insert(out.columns.get_loc("layer") + 1, "paper_layer", out["layer"].map(paper_layer))
     return out
 
 

@@ -7,9 +7,11 @@ notebooks (where the lead may display the returned PNG).  Both files are written
 atomically (:func:`~lrp2_interp.io.save_figure`, :func:`~lrp2_interp.io.write_table`);
 the CSV has the PNG's name with ``.csv``.
 
-Generic: :func:`heatmap`, :func:`line_plot`.  Specific (the three heatmaps of the
+Generic: :func:`heatmap`, :func:`line_plot`.  Specific (the heatmaps of the
 neuron analysis): :func:`shared_neurons_heatmap`, :func:`overlap_gain_heatmap`,
-:func:`attribution_heatmap`.
+:func:`attribution_heatmap`, :func:`relation_overlap_heatmap`.  Layer axes show the
+block index and the paper's layer number (:func:`lrp2_interp.layers.layer_label`,
+e.g. ``"0 (L1)"``); the CSVs keep the block index.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import pandas as pd
 
 from .errors import InputError
 from .io import save_figure, write_table
+from .layers import layer_labels
 
 MAX_ANNOTATED_CELLS = 400
+LAYER_AXIS = "layer: block index (paper layer)"
 
 
 def _figure(width: float, height: float):
@@ -43,13 +47,17 @@ def _png(path: str | Path) -> Path:
 
 def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: float | None = None,
             fmt: str = ".2f", *, annot: bool | pd.DataFrame | None = None, cmap: str | None = None,
-            xlabel: str | None = None, ylabel: str | None = None, cbar_label: str | None = None) -> Path:
+            xlabel: str | None = None, ylabel: str | None = None, cbar_label: str | None = None,
+            xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None) -> Path:
     """Heatmap of a pivoted table (rows x columns); writes ``path`` (PNG) and ``path.with_suffix('.csv')``.
 
     ``center`` switches to a diverging colormap (``RdBu_r``) centred there, with
     limits symmetric around it.  ``annot``: ``True``/``False`` to write the values
     (default: only when the table has at most 400 cells), or a same-shape frame of
-    labels (written as text).  NaN cells are left blank.  Returns the PNG path.
+    labels (written as text).  NaN cells are left blank.  ``xticklabels`` /
+    ``yticklabels`` replace the tick labels of the columns / rows (e.g.
+    :func:`~lrp2_interp.layers.layer_labels` of a layer axis); the CSV keeps the
+    table's own index.  Returns the PNG path.
     """
     import seaborn as sns
 
@@ -70,7 +78,9 @@ def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: f
         kw.update(annot=(data.size <= MAX_ANNOTATED_CELLS) if annot is None else annot, fmt=fmt)
     with warnings.catch_warnings():  # seaborn's centred colormap uses a deprecated matplotlib setter
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label or ""}, **kw)
+        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label or ""},
+                    xticklabels=list(xticklabels) if xticklabels is not None else "auto",
+                    yticklabels=list(yticklabels) if yticklabels is not None else "auto", **kw)
     ax.set_title(title)
     ax.set_xlabel(xlabel if xlabel is not None else str(data.columns.name or ""))
     ax.set_ylabel(ylabel if ylabel is not None else str(data.index.name or ""))
@@ -115,7 +125,8 @@ def shared_neurons_heatmap(by_layer: pd.DataFrame, path: str | Path, *, conditio
                          field="condition")
     pivot = sub.pivot_table(index="layer", columns="language", values=value, aggfunc=agg)
     return heatmap(pivot, path, title or f"{value} with English per layer ({agg} over units, {condition})",
-                   fmt=".1f" if value.startswith("n_") else ".2f", cbar_label=value)
+                   fmt=".1f" if value.startswith("n_") else ".2f", cbar_label=value,
+                   ylabel=LAYER_AXIS, yticklabels=layer_labels(pivot.index))
 
 
 def overlap_gain_heatmap(by_layer: pd.DataFrame, path: str | Path, *, value: str = "jaccard",
@@ -126,7 +137,27 @@ def overlap_gain_heatmap(by_layer: pd.DataFrame, path: str | Path, *, value: str
     gain = overlap_gain(by_layer, baseline=baseline, treated=treated, value=value)
     pivot = gain.pivot_table(index="layer", columns="language", values="gain", aggfunc="mean")
     return heatmap(pivot, path, title or f"{value} gain ({treated} - {baseline}) per layer", center=0.0,
-                   cbar_label=f"{value} gain")
+                   cbar_label=f"{value} gain", ylabel=LAYER_AXIS, yticklabels=layer_labels(pivot.index))
+
+
+def relation_overlap_heatmap(summary: pd.DataFrame, path: str | Path, *, value: str = "overlap_rate",
+                             title: str | None = None) -> Path:
+    """Layer x (language, condition, same / different / chance): the paper's Table 2 comparison per layer.
+
+    ``summary`` is :func:`lrp2_interp.overlap.unit_baseline_summary`'s per-layer
+    table (with the permutation control's ``chance_*`` columns where present).
+    """
+    comps = [c for c in ("same", "different", "chance") if f"{c}_{value}" in summary.columns]
+    if "layer" not in summary.columns or not comps:
+        raise InputError(f"need a per-layer table with same_/different_{value} columns", field="summary")
+    long = summary.melt(id_vars=["language", "condition", "layer"], value_vars=[f"{c}_{value}" for c in comps],
+                        var_name="comparison", value_name=value)
+    long["column"] = long["language"] + " " + long["condition"] + " " + long["comparison"].str.split("_").str[0]
+    order = [f"{lang} {cond} {c}" for lang, cond in summary[["language", "condition"]].drop_duplicates()
+             .itertuples(index=False) for c in comps]
+    pivot = long.pivot(index="layer", columns="column", values=value).reindex(columns=order)
+    return heatmap(pivot, path, title or f"{value} with English: same relation vs different relations vs chance",
+                   cbar_label=value, ylabel=LAYER_AXIS, xlabel="", yticklabels=layer_labels(pivot.index))
 
 
 def attribution_heatmap(scores: Any, path: str | Path, *, layers: Sequence[int] | None = None, top: int = 10,
@@ -147,7 +178,7 @@ def attribution_heatmap(scores: Any, path: str | Path, *, layers: Sequence[int] 
     values = pd.DataFrame(vals.numpy(), index=index, columns=columns)
     labels = pd.DataFrame(idx.numpy(), index=index, columns=columns)
     out = heatmap(values, path, title, center=0.0 if (vals < 0).any() else None, annot=labels,
-                  cbar_label="attribution score")
+                  cbar_label="attribution score", ylabel=LAYER_AXIS, yticklabels=layer_labels(rows))
     long = pd.DataFrame({"layer": np.repeat(rows, k), "rank": np.tile(np.arange(1, k + 1), len(rows)),
                          "neuron": idx.flatten().numpy(), "score": vals.flatten().numpy()})
     write_table(out.with_suffix(".csv"), long)

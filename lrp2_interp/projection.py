@@ -3,7 +3,10 @@
 * LIRP at layer ``m``: ``h <- h - v_l^m + v_en^m`` (language l -> English-like);
 * LSRP at layer ``n``: ``h <- h - v_en^n + v_l^n`` (back to language l), ``n > m``.
 
-Both act on ``blocks.{i}.hook_resid_post``.  ``m == n`` is allowed and applies the
+Both act on ``blocks.{i}.hook_resid_post``, with ``i`` a block index (the paper's
+layer ``i + 1``, see :mod:`lrp2_interp.layers`); ``m = layers.EMBEDDINGS`` (-1)
+shifts the embedding output (``blocks.0.hook_resid_pre``) instead, a shift point
+some re-implementations use (the paper does not).  ``m == n`` is allowed and applies the
 two shifts as one combined shift at that layer (which is the identity: LSRP
 undoes LIRP).  ``positions="all"`` (the paper) shifts every position; a tuple of
 ints (negative = from the end) shifts only those.
@@ -22,7 +25,8 @@ from typing import Literal
 
 import torch
 
-from .errors import InputError, check_layer
+from .errors import InputError
+from .layers import check_shift_point
 from .models import FwdHooks, LanguageModel
 from .vectors import LanguageVectors
 
@@ -37,8 +41,8 @@ class LRP2Config:
     seed: int = 0
 
     def validate(self, n_layers: int) -> None:
-        check_layer(self.m, n_layers, field="m")
-        check_layer(self.n, n_layers, field="n")
+        check_shift_point(self.m, n_layers, field="m")
+        check_shift_point(self.n, n_layers, field="n")
         if self.m > self.n:
             raise InputError(f"LIRP layer m={self.m} must not come after LSRP layer n={self.n} (need m <= n)",
                              field="m")
@@ -50,9 +54,9 @@ class LRP2Config:
 
 def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[int, torch.Tensor]:
     """Layer -> ``[d_model]`` vector added to the residual stream at that layer."""
-    v_l, v_src = vectors[language], vectors[config.source]
-    lirp = v_src[config.m] - v_l[config.m]  # to English-like
-    lsrp = v_l[config.n] - v_src[config.n]  # back to language l
+    at = vectors.at
+    lirp = at(config.source, config.m) - at(language, config.m)  # to English-like
+    lsrp = at(language, config.n) - at(config.source, config.n)  # back to language l
     if config.control == "random":
         gen = torch.Generator().manual_seed(config.seed)
         d = lirp.shape[-1]
@@ -106,7 +110,7 @@ def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, confi
     """
     config.validate(lm.n_layers)
     vectors.check_model(lm)
-    return [(lm.resid_post(layer), _shift_hook(delta, config.positions, lm))
+    return [(lm.shift_point(layer), _shift_hook(delta, config.positions, lm))
             for layer, delta in shifts(vectors, language, config).items()]
 
 

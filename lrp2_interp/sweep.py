@@ -14,6 +14,10 @@ table.  Facts are split by line id into a *dev* part (selection) and a *test* pa
 * ``oracle``: the pair with the best accuracy on all facts (the paper's choice);
 * ``heldout``: the pair with the best *dev* accuracy, reported on *test* facts
   next to the baseline's test accuracy -- the honest estimate of the gain.
+
+``m`` and ``n`` are block indices; the tables add the paper's layer numbers
+``paper_m`` / ``paper_n`` (:mod:`lrp2_interp.layers`), and ``layers`` may
+include ``layers.EMBEDDINGS`` (-1, the embedding output; paper layer 0).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tqdm.auto import tqdm
 from .distributed import Dist
 from .errors import InputError
 from .layer_runner import LayerRunner, Unsupported
+from .layers import EMBEDDINGS, paper_layer
 from .mlama import FactSet
 from .models import LanguageModel
 from .probe_types import TABLE_COLUMNS, fact_pools, rank_rows
@@ -56,8 +61,9 @@ class SweepConfig:
     def pairs(self, n_layers: int) -> list[tuple[int, int]]:
         layers = sorted(self.layers) if self.layers is not None else list(range(n_layers))
         for layer in layers:
-            if not 0 <= layer < n_layers:
-                raise InputError(f"layer {layer} out of range (model has {n_layers})", field="layers")
+            if not EMBEDDINGS <= layer < n_layers:
+                raise InputError(f"layer {layer} out of range (model has {n_layers}; {EMBEDDINGS} = embeddings)",
+                                 field="layers")
         return [(m, n) for m in layers for n in layers if m < n or (self.include_equal and m == n)]
 
 
@@ -78,11 +84,14 @@ class SweepResult:
         for col in ("acc", "dev_acc", "test_acc"):
             if col in out:
                 out[f"{col.replace('acc', 'gain')}"] = out[col] - base[col]
+        for col in ("m", "n"):  # the paper's 1-based layer numbers next to the block indices
+            out.insert(out.columns.get_loc("n") + (1 if col == "m" else 2), f"paper_{col}",
+                       out[col].map(lambda b: paper_layer(b) if pd.notna(b) else pd.NA).astype("Int64"))
         return out
 
     def pairs_table(self) -> pd.DataFrame:
         t = self.accuracy_table().query("condition != @BASELINE").reset_index(drop=True)
-        return t.astype({"m": int, "n": int})
+        return t.astype({"m": int, "n": int, "paper_m": int, "paper_n": int})
 
     def baseline(self) -> pd.Series:
         return self.accuracy_table().query("condition == @BASELINE").iloc[0]

@@ -67,18 +67,53 @@ def test_refinement_keeps_exactly_neurons_in_at_least_p_of_prompts():
     assert freq[(0, 2)] == pytest.approx(0.5) and freq[(0, 3)] == pytest.approx(0.75)
 
 
-def test_paper_variant_topk_then_most_frequent():
+def test_topk_then_most_frequent_over_all_layers():
     gen = torch.Generator().manual_seed(0)
     scores = torch.rand(6, 3, 20, generator=gen)
     scores[:, 2, 7] += 5.0  # always in the top-k of layer 2
     scores[:4, 0, 3] += 5.0  # in 4 of 6 prompts
-    cfg = NeuronConfig.paper(top_k=2, top_frequent=2)
-    assert (cfg.coarse, cfg.refine, cfg.level) == ("topk", "frequent", "relation")
+    cfg = NeuronConfig(coarse="topk", top_k=2, refine="frequent", top_frequent=2, level="relation")
+    assert cfg.frequent_scope == "all"
     ns = select_neurons(scores, cfg)
     assert ns.sites == {(2, 7), (0, 3)}
     counts = coarse_mask(scores, cfg).sum(0)
     assert refine_mask(coarse_mask(scores, cfg), scores, cfg).sum() == 2
     assert counts[2, 7] == 6 and counts[0, 3] >= 4
+
+
+def _paper_scores() -> torch.Tensor:
+    """``[3 prompts, 2 layers, 40]``: prompt p's top-20 of layer 0 are neurons 5p..5p+19, of layer 1 20..39."""
+    scores = -torch.arange(40.0).expand(3, 2, 40) * 1e-3  # below every "top" neuron, all distinct
+    scores = scores.clone()
+    for p in range(3):
+        scores[p, 0, 5 * p : 5 * p + 20] = 1.0 + torch.arange(20.0) * 1e-3
+        scores[p, 1, 20:40] = 1.0 + torch.arange(20.0) * 1e-3
+    return scores
+
+
+def test_paper_preset_is_top20_per_layer_then_20_most_frequent_per_layer_per_relation():
+    cfg = NeuronConfig.paper()
+    assert cfg == NeuronConfig(coarse="topk", top_k=20, refine="frequent", top_frequent=20, level="relation",
+                               frequent_scope="layer")
+    scores = _paper_scores()
+    coarse = coarse_mask(scores, cfg)
+    assert coarse.sum((1, 2)).tolist() == [40, 40, 40]  # 20 per layer per prompt
+    assert set(torch.nonzero(coarse[2, 0]).flatten().tolist()) == set(range(10, 30))
+    # layer 0 counts: 10..19 in 3 prompts, 5..9 and 20..24 in 2, 0..4 and 25..29 in 1 -> the 20 most frequent
+    ns = select_neurons(scores, cfg)
+    assert ns.per_layer_counts(2).tolist() == [20, 20]
+    assert {i for l, i in ns.sites if l == 0} == set(range(5, 25))
+    assert {i for l, i in ns.sites if l == 1} == set(range(20, 40))
+    # ranking over all layers at once keeps only 20 in total (the former preset's behaviour)
+    pooled = select_neurons(scores, NeuronConfig(**{**cfg.__dict__, "frequent_scope": "all"}))
+    assert len(pooled) == 20 and pooled.per_layer_counts(2).tolist() != [20, 20]
+    # per relation: prompts of two relations are refined separately
+    keys = [("P1", 1), ("P1", 2), ("P1", 3), ("P2", 4), ("P2", 5), ("P2", 6)]
+    sets = select_grouped(torch.cat([scores, scores.flip(-1)]), keys, cfg)
+    assert list(sets) == ["P1", "P2"] and sets["P1"].sites == ns.sites
+    assert {i for l, i in sets["P2"].sites if l == 1} == set(range(0, 20))
+    with pytest.raises(InputError, match="frequent_scope"):
+        NeuronConfig(frequent_scope="x").validate()
 
 
 def test_layers_of_partial_attribution_map_rows_to_model_layers():

@@ -9,8 +9,8 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.metrics import jaccard, overlap_rate
 from lrp2_interp.neurons import NeuronSet
 from lrp2_interp.overlap import (
-    null_intersections, overlap_by_layer, overlap_gain, overlap_table, pair_sets, permutation_control,
-    summarize_overlap,
+    different_unit_overlap, null_intersections, overlap_by_layer, overlap_gain, overlap_table, pair_sets,
+    permutation_control, summarize_overlap, unit_baseline_summary,
 )
 
 A = NeuronSet(frozenset({(0, 1), (0, 2), (1, 3), (1, 4)}))
@@ -117,3 +117,59 @@ def test_permutation_control_self_overlap_and_empty_set():
     assert fr["jaccard"] == 1.0 and fr["overlap_rate"] == 1.0
     assert de["n_shared"] == 0 and de["expected_shared"] == 0 and np.isnan(de["z"])
     assert de["p_value"] == 1.0  # the null always reaches 0
+
+
+# ------------------------------------------------------------------ the paper's Table 2 baseline
+def _table2_sets() -> dict:
+    """Relation-level sets over 2 layers; the expected overlaps are worked out by hand in the test."""
+    S = lambda *sites: NeuronSet(frozenset(sites))  # noqa: E731
+    return {
+        ("en", "baseline", "R1"): S((0, 1), (0, 2), (1, 1), (1, 2)),
+        ("en", "baseline", "R2"): S((0, 1), (0, 3), (1, 5), (1, 6)),
+        ("en", "baseline", "R3"): S((0, 4), (0, 5), (1, 1), (1, 7)),
+        ("fr", "baseline", "R1"): S((0, 1), (0, 2), (1, 1), (1, 3)),  # R1: 3 shared; R2: (0,1); R3: (1,1)
+        ("fr", "baseline", "R2"): S((0, 3), (0, 9), (1, 6), (1, 9)),  # R2: 2 shared; R1, R3: none
+        ("fr", "baseline", "R3"): S((0, 1), (0, 5), (1, 1), (1, 2)),  # R3: 2; R1: 3; R2: (0,1)
+        ("fr", "lrp2", "R1"): S((0, 1), (0, 2), (1, 1), (1, 2)),  # = en R1; R2: (0,1); R3: (1,1)
+    }
+
+
+def test_different_relation_overlap_by_hand():
+    cross = different_unit_overlap(_table2_sets(), 2, by_layer=False)
+    rate = cross.set_index(["condition", "unit", "comparison"])["overlap_rate"]
+    assert rate[("baseline", "R1", "same")] == pytest.approx(3 / 4)
+    assert rate[("baseline", "R1", "different")] == pytest.approx((1 / 4 + 1 / 4) / 2)
+    assert rate[("baseline", "R2", "same")] == pytest.approx(2 / 4)
+    assert rate[("baseline", "R2", "different")] == 0.0
+    assert rate[("baseline", "R3", "different")] == pytest.approx((3 / 4 + 1 / 4) / 2)
+    assert rate[("lrp2", "R1", "same")] == 1.0  # English has one condition: it is used for lrp2 too
+    assert rate[("lrp2", "R1", "different")] == pytest.approx(1 / 4)
+    jac = cross.set_index(["condition", "unit", "comparison"])["jaccard"]
+    assert jac[("baseline", "R1", "same")] == pytest.approx(3 / 5)
+    assert jac[("baseline", "R1", "different")] == pytest.approx((1 / 7 + 1 / 7) / 2)
+    assert set(cross["n_pairs"]) == {1, 2}
+    # same-unit rows are exactly the plain overlap table
+    same = cross[cross["comparison"] == "same"].reset_index(drop=True)
+    plain = overlap_table(_table2_sets())
+    np.testing.assert_allclose(same["jaccard"], plain["jaccard"])
+    # summary: mean over relations, same vs different, per condition
+    summary = unit_baseline_summary(cross).set_index("condition")
+    assert summary.loc["baseline", "same_overlap_rate"] == pytest.approx((3 / 4 + 2 / 4 + 2 / 4) / 3)
+    assert summary.loc["baseline", "different_overlap_rate"] == pytest.approx((1 / 4 + 0 + 1 / 2) / 3)
+    assert summary.loc["baseline", "n_units"] == 3 and summary.loc["lrp2", "n_units"] == 1
+
+
+def test_different_relation_overlap_per_layer_with_chance_level():
+    sets = _table2_sets()
+    cross = different_unit_overlap(sets, 2)
+    r1 = cross[(cross["condition"] == "baseline") & (cross["unit"] == "R1")].set_index(["layer", "comparison"])
+    assert r1.loc[(0, "same"), "overlap_rate"] == 1.0 and r1.loc[(1, "same"), "overlap_rate"] == 0.5
+    assert r1.loc[(0, "different"), "overlap_rate"] == pytest.approx((1 / 2 + 0) / 2)  # R2 shares (0,1)
+    assert r1.loc[(1, "different"), "overlap_rate"] == pytest.approx((0 + 1 / 2) / 2)  # R3 shares (1,1)
+    control = permutation_control(sets, n_layers=2, d_mlp=10, n_perm=200, by_layer=True)
+    summary = unit_baseline_summary(cross, control)
+    assert list(summary["paper_layer"]) == [1, 2, 1, 2]
+    base0 = summary[(summary["condition"] == "baseline") & (summary["layer"] == 0)].iloc[0]
+    assert base0["same_overlap_rate"] == pytest.approx((1 + 1 / 2 + 1 / 2) / 3)  # layer 0: 2/2, 1/2, 1/2
+    # chance: 2 of 10 neurons against 2 of 10 -> expected overlap rate 2/10
+    assert base0["chance_overlap_rate"] == pytest.approx(0.2, abs=0.05)

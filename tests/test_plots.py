@@ -10,7 +10,9 @@ import torch
 from lrp2_interp.errors import InputError
 from lrp2_interp.neurons import NeuronSet
 from lrp2_interp.overlap import overlap_by_layer
-from lrp2_interp.plots import attribution_heatmap, heatmap, line_plot, overlap_gain_heatmap, shared_neurons_heatmap
+from lrp2_interp.plots import (
+    attribution_heatmap, heatmap, line_plot, overlap_gain_heatmap, relation_overlap_heatmap, shared_neurons_heatmap,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -84,3 +86,43 @@ def test_attribution_heatmap_top_neurons_per_layer(tmp_path):
     assert list(long.columns) == ["layer", "rank", "neuron", "score"] and len(long) == 6
     first = long[long["rank"] == 1].set_index("layer")
     assert first.loc[4, "neuron"] == 5 and first.loc[9, "neuron"] == 7 and first.loc[4, "score"] == 3.0
+
+
+def _capture_figures(monkeypatch) -> list:
+    import lrp2_interp.plots as plots
+
+    figs = []
+    real = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda path, fig: (figs.append(fig), real(path, fig))[1])
+    return figs
+
+
+def test_layer_axes_show_block_index_and_paper_layer(tmp_path, monkeypatch):
+    figs = _capture_figures(monkeypatch)
+    by_layer = overlap_by_layer(_sets(), 3)
+    shared_neurons_heatmap(by_layer, tmp_path / "shared.png")
+    ax = figs[-1].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0 (L1)", "1 (L2)", "2 (L3)"]
+    assert "paper layer" in ax.get_ylabel()
+    assert list(pd.read_csv(tmp_path / "shared.csv")["layer"]) == [0, 1, 2]  # the CSV keeps block indices
+
+
+def test_relation_overlap_heatmap_puts_same_different_and_chance_side_by_side(tmp_path, monkeypatch):
+    from lrp2_interp.overlap import different_unit_overlap, permutation_control, unit_baseline_summary
+
+    figs = _capture_figures(monkeypatch)
+    sets = dict(_sets())
+    sets[("en", "baseline", "u2")] = NeuronSet(frozenset({(0, 1), (1, 5)}))
+    sets[("fr", "baseline", "u2")] = NeuronSet(frozenset({(0, 2)}))
+    sets[("fr", "lrp2", "u2")] = NeuronSet(frozenset({(0, 2)}))
+    sets = {k: v for k, v in sets.items() if k[0] != "ru"}
+    summary = unit_baseline_summary(different_unit_overlap(sets, 3),
+                                    permutation_control(sets, n_layers=3, d_mlp=8, n_perm=50, by_layer=True))
+    path = relation_overlap_heatmap(summary, tmp_path / "rel.png")
+    assert _is_png(path)
+    table = pd.read_csv(tmp_path / "rel.csv").set_index("layer")
+    assert list(table.columns) == [f"fr {c} {k}" for c in ("baseline", "lrp2") for k in ("same", "different", "chance")]
+    # layer 0, baseline: u1 shares (0,1) with en u1 (rate 1/1), u2's (0,2) is in en u1 (different: 1/1)
+    assert table.loc[0, "fr baseline same"] == pytest.approx((1 + 0) / 2)
+    assert table.loc[0, "fr baseline different"] == pytest.approx((1 + 1) / 2)
+    assert [t.get_text() for t in figs[-1].axes[0].get_yticklabels()] == ["0 (L1)", "1 (L2)", "2 (L3)"]

@@ -143,7 +143,7 @@ def test_last_position_in_a_padded_batch_is_the_last_real_token(setup):
         assert diff[i, : n - 1].abs().sum() == 0.0 and diff[i, n:].abs().sum() == 0.0
 
 
-@pytest.mark.parametrize("m, n, field", [(2, 1, "m"), (3, 3, "m"), (0, 3, "n"), (-1, 1, "m"), (0, -1, "n")])
+@pytest.mark.parametrize("m, n, field", [(2, 1, "m"), (3, 3, "m"), (0, 3, "n"), (-2, 1, "m"), (0, -2, "n"), (0, -1, "m")])
 def test_bad_layers(setup, m, n, field):
     lm, vecs = setup
     with pytest.raises(InputError) as err:

@@ -10,7 +10,7 @@ import torch
 from lrp2_interp.errors import InputError
 from lrp2_interp.models import LanguageModel, load_model
 from lrp2_interp.vectors import (
-    LanguageVectors, compute_language_vectors, mean_states, prompt_corpus, read_sentences,
+    LanguageVectors, compute_language_vectors, mean_states, prompt_corpus, read_sentences, token_mask,
 )
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -70,6 +70,50 @@ def test_special_and_padding_tokens_are_excluded(bert_lm):
         with_specials.append(torch.stack([cache[f"blocks.{l}.hook_resid_post"][0].mean(0)
                                           for l in range(bert_lm.n_layers)]))
     assert (ours - torch.stack(with_specials).mean(0)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["bert_lm", "bloom_lm"])
+def test_all_tokens_option_averages_every_non_padding_token(request, name):
+    """tokens="all" (the paper): the mean includes [CLS]/[SEP]/[MASK] or BOS; only padding is dropped."""
+    lm = request.getfixturevalue(name)
+    sents = SENTENCES["en"]
+    batch = lm.encode(sents)
+    real = token_mask(lm, batch, "real")
+    every = token_mask(lm, batch, "all")
+    assert torch.equal(every, batch.attention_mask.bool())  # padding is the only thing left out
+    assert (every & ~real).any() and not (real & ~every).any()  # "all" adds the special tokens
+    specials = torch.isin(batch.input_ids, torch.tensor(sorted(lm.special_ids)))
+    assert torch.equal(every & ~real, specials & every)
+    per_sentence = []
+    for s in sents:  # hand computation: one unpadded sentence at a time, every token
+        ids = lm.encode([s]).input_ids
+        with torch.no_grad():
+            _, cache = lm.bridge.run_with_cache(ids, names_filter=lambda n: n.endswith("hook_resid_post"))
+        per_sentence.append(torch.stack([cache[f"blocks.{l}.hook_resid_post"][0].mean(0)
+                                         for l in range(lm.n_layers)]))
+    vec = compute_language_vectors(lm, {"en": sents}, batch_size=3, progress=False, tokens="all")
+    assert vec.tokens == "all"
+    torch.testing.assert_close(vec["en"], torch.stack(per_sentence).mean(0), atol=2e-5, rtol=1e-5)
+    default = compute_language_vectors(lm, {"en": sents}, progress=False)
+    assert default.tokens == "real" and (default["en"] - vec["en"]).abs().max() > 1e-3
+    assert mean_states(lm, ["[MASK]"], tokens="all").shape[0] == 1  # nothing is skipped with "all"
+    with pytest.raises(InputError, match="tokens"):
+        compute_language_vectors(lm, {"en": sents}, progress=False, tokens="some")
+
+
+def test_corpus_is_recorded_with_name_size_and_sha256(bert_lm, tmp_path):
+    import hashlib
+
+    sents = SENTENCES["ru"]
+    vec = compute_language_vectors(bert_lm, {"ru": sents}, corpus={"ru": "my corpus"}, progress=False,
+                                   corpus_meta={"ru": {"file": "ru.txt"}})
+    meta = dict(vec.corpus_meta["ru"])
+    want = hashlib.sha256("".join(s + "\n" for s in sents).encode("utf-8")).hexdigest()
+    assert meta == {"name": "my corpus", "n_sentences": 3, "n_used": 3, "sha256": want, "file": "ru.txt"}
+    back = LanguageVectors.load(vec.save(tmp_path / "v"))
+    assert dict(back.corpus_meta["ru"]) == meta and back.tokens == "real"
+    torch.testing.assert_close(back.at("ru", -1), vec.embeddings["ru"])
+    assert json.loads((tmp_path / "v.json").read_text())["corpus_meta"]["ru"]["sha256"] == want
 
 
 def test_batch_size_and_sentence_order_do_not_matter(bloom_lm):
