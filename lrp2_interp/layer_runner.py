@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .layers import EMBEDDINGS
 from .models import LanguageModel
 
 
@@ -94,6 +95,16 @@ class Capture:
     states: list[torch.Tensor]  # [b, pos, d] output of each block (after its hooks)
     head_in: torch.Tensor  # [b, pos, d] input of the unembedding
     kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # recorded keys/values
+
+    def state(self, j: int) -> torch.Tensor:
+        """``[b, pos, d]`` residual state after block ``j``; ``j == EMBEDDINGS`` (-1): block 0's input.
+
+        A plain ``states[-1]`` would be the *last* block's output, not the embedding output.
+        """
+        if j == EMBEDDINGS:
+            call = self.calls[0]
+            return call.args[0] if call.args else call.kwargs["hidden_states"]
+        return self.states[j]
 
 
 class LayerRunner:

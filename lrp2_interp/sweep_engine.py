@@ -58,7 +58,7 @@ class _Masked:
         self.cap = runner.capture(lambda: forward(lm, batch.input_ids, batch.attention_mask, None))
 
     def state(self, j):
-        return self.cap.states[j]
+        return self.cap.state(j)
 
     def add(self, h, d):
         return h + d.to(device=h.device, dtype=h.dtype)
@@ -77,7 +77,7 @@ class _Causal:
         self.pre, self.cont = capture_causal(lm, runner, b, None, states=True)
 
     def state(self, j):
-        return self.pre.states[j], (self.cont.states[j] if self.cont else None)
+        return self.pre.state(j), (self.cont.state(j) if self.cont else None)
 
     def add(self, h, d):
         hp, hc = h

@@ -72,3 +72,13 @@ def test_run_sweep_cached_equals_per_pair_and_resumes(lm_vec, fixture_facts, tmp
     again = run_sweep(lm, fixture_facts, vec, base, store_dir=tmp_path, progress=False)
     pd.testing.assert_frame_equal(again.accuracy_table(), fast.accuracy_table())
     assert all((tmp_path / "shards" / n).stat().st_mtime_ns == t for n, t in mtimes.items() if n != shards[0].name)
+
+
+def test_cached_engine_handles_the_embedding_shift_point(lm_vec, fixture_facts):
+    """Layer -1 (the embedding output, paper layer 0) must not be read as 'the last layer' by the engine."""
+    lm, vec = lm_vec
+    base = SweepConfig(language="fr", layers=(-1, 0, lm.n_layers - 1), unit_facts=5,
+                       probe=ProbeConfig(progress=False, max_candidates=4))
+    fast = run_sweep(lm, fixture_facts, vec, base, progress=False)
+    slow = run_sweep(lm, fixture_facts, vec, dataclasses.replace(base, engine="per_pair"), progress=False)
+    pd.testing.assert_frame_equal(fast.facts_table, slow.facts_table)
