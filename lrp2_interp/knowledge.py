@@ -222,6 +222,7 @@ def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:
 def summarize_control(control: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Observed vs chance overlap per (language, condition), and the share of units above chance."""
     g = control.groupby(["language", "condition"], sort=False)
-    return g.agg(n_units=("unit", "size"), jaccard=("jaccard", "mean"), chance_jaccard=("chance_jaccard", "mean"),
+    return g.agg(n_units=("unit", "size"), n_undefined=("jaccard", lambda j: int(j.isna().sum())),
+                 jaccard=("jaccard", "mean"), chance_jaccard=("chance_jaccard", "mean"),
                  overlap_rate=("overlap_rate", "mean"), chance_overlap_rate=("chance_overlap_rate", "mean"),
                  share_above_chance=("p_value", lambda p: float((p < alpha).mean()))).reset_index()
