@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,13 +38,13 @@ from .distributed import Dist
 from .errors import InputError
 from .io import write_table
 from .mlama import FactSet, render_masked, render_prefix
-from .models import LanguageModel
+from .models import LanguageModel, unknown_only
 from .neurons import NeuronConfig, NeuronSet, select_grouped, sets_to_frame
 from .overlap import overlap_by_layer, overlap_table, permutation_control, summarize_overlap
 from .plots import attribution_heatmap, overlap_gain_heatmap, shared_neurons_heatmap
 from .projection import LRP2Config, lrp2_hooks
 from .similarity import plot_similarity, similarity_table
-from .store import ShardStore
+from .store import ShardStore, check_manifest, results_manifest
 from .vectors import LanguageVectors
 
 BASELINE, LRP2 = "baseline", "lrp2"
@@ -76,15 +76,39 @@ class KnowledgeResult:
     control: pd.DataFrame
 
 
-def attribution_queries(lm: LanguageModel, facts: FactSet, language: str) -> list[tuple[str, list[int]]]:
-    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix)."""
-    out = []
-    for fact in facts.iter_facts(language):
+def attribution_queries(lm: LanguageModel, facts: FactSet, language: str,
+                        keys: Sequence[tuple[str, int]] | None = None) -> list[tuple[str, list[int]]]:
+    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix).
+
+    ``keys`` ((relation, lineid) pairs) fixes the order, so that row ``i`` of every
+    language is the same fact whatever the order of each language's files;
+    default: the language's own file order.  A gold object that tokenizes to
+    nothing but the unknown token is refused (its attribution would be meaningless).
+    """
+    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts(language)}
+    if keys is None:
+        keys = list(by_key)
+    missing = [k for k in keys if k not in by_key]
+    if missing:
+        raise InputError(f"{len(missing)} fact(s) have no '{language}' version, e.g. relation {missing[0][0]} lineid "
+                         f"{missing[0][1]}", file=facts.root, field="lineid")
+    out, unknown = [], []
+    for key in keys:
+        fact = by_key[key]
         tpl = facts.template(language, fact.relation).template
-        gold = list(gold_query(lm, tpl, fact, "all").gold)
+        query = gold_query(lm, tpl, fact, "all")
+        lm.check_positions(len(query.input_ids), field=f"{language}/{fact.relation}.jsonl lineid {fact.lineid}")
+        gold = list(query.gold)
+        if unknown_only(lm, gold):
+            unknown.append(fact)
         prompt = render_masked(tpl, fact.sub_label, len(gold), lm.mask_token) if lm.kind == "masked" \
             else render_prefix(tpl, fact.sub_label)
         out.append((prompt, gold))
+    if unknown:
+        f = unknown[0]
+        raise InputError(f"{len(unknown)} object(s) tokenize to the unknown token only, e.g. {f.obj_label!r} "
+                         f"(relation {f.relation}, lineid {f.lineid}): the tokenizer of '{lm.name}' does not cover "
+                         f"them", file=facts.root / language / f"{f.relation}.jsonl", field="obj_label")
     return out
 
 
@@ -97,7 +121,7 @@ def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
 
 def _lrp2_config(config: KnowledgeConfig, language: str) -> LRP2Config:
     if language not in config.lrp2:
-        raise KeyError(f"no (m, n) given for language '{language}'")
+        raise InputError(f"no (m, n) given for language '{language}'", field="lrp2")
     m, n = config.lrp2[language]
     return LRP2Config(int(m), int(n), source=config.source)
 
@@ -108,7 +132,7 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
     keys = tuple((f.relation, f.lineid) for f in facts.iter_facts(config.source))
     units = []
     for lang, cond in _conditions(config):
-        queries = attribution_queries(lm, facts, lang)
+        queries = attribution_queries(lm, facts, lang, keys)  # row i is fact keys[i] in every language
         hooks = lrp2_hooks(lm, vectors, lang, _lrp2_config(config, lang)) if cond == LRP2 else None
         for start in range(0, len(keys), config.chunk):
             def compute(lang=lang, cond=cond, hooks=hooks, start=start, queries=queries) -> pd.DataFrame:
@@ -129,7 +153,7 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
     if not dist.is_main:
         return None
     table = store.merge(done)
-    n_layers = len(config.attribution.layers or range(lm.n_layers))
+    n_layers = len(config.attribution.validate(lm.n_layers))  # sorted, de-duplicated: as the scores are
     scores = {}
     for (lang, cond), g in table.groupby(["language", "condition"], sort=False):
         scores[(lang, cond)] = torch.from_numpy(np.stack(g["scores"].to_list()).reshape(len(g), n_layers, -1))
@@ -139,11 +163,17 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
 def _select(scores: Mapping, keys, config: KnowledgeConfig, level: str) -> dict[tuple, NeuronSet]:
     neuron_cfg = NeuronConfig(**{**config.neurons.__dict__, "level": level})
     out = {}
-    layers = config.attribution.layers
+    layers = _layers(config)
     for (lang, cond), s in scores.items():
         for unit, ns in select_grouped(s, list(keys), neuron_cfg, layers=layers, label=f"{lang}/{cond}").items():
             out[(lang, cond, unit)] = ns
     return out
+
+
+def _layers(config: KnowledgeConfig) -> tuple[int, ...] | None:
+    """The attributed layers in the order of the score rows (attribution sorts and de-duplicates them)."""
+    layers = config.attribution.layers
+    return None if layers is None else tuple(sorted(set(layers)))
 
 
 def attributable_relations(lm: LanguageModel, facts: FactSet, languages) -> tuple[str, ...]:
@@ -170,6 +200,13 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
     if not keep:
         raise InputError("no relation has a query prefix in every language (causal LM)", field="relations")
     facts = facts.restrict_relations(keep)
+    for lang in config.languages:
+        _lrp2_config(config, lang)  # every target language has its (m, n) before anything runs
+    extra = set(config.lrp2) - set(config.languages)
+    if extra:
+        raise InputError(f"(m, n) given for {', '.join(sorted(extra))}, which is not among the target languages "
+                         f"({', '.join(config.languages)})", field="lrp2")
+    check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
     merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist)
     if merged is None:
         return None
@@ -198,7 +235,7 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
         shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
     overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
     attribution_heatmap(scores[(config.source, BASELINE)][0], out / "heatmap_attribution_one_fact.png",
-                        layers=config.attribution.layers,
+                        layers=_layers(config),
                         title=f"attribution, {config.source} fact {keys[0][0]}:{keys[0][1]}")
     lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
     sim = similarity_table(lm, facts, list(config.languages), vectors, lrp)
