@@ -212,7 +212,7 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
         return None
     scores, keys, attr_table = merged
     write_table(out / "attribution_summary.csv", attr_table)
-    n_layers = next(iter(scores.values())).shape[1]
+    n_layers = lm.n_layers  # neuron sites carry model layer indices (also when only some layers are attributed)
     d_mlp = next(iter(scores.values())).shape[2]
     fact_sets = _select(scores, keys, config, "fact")
     rel_sets = _select(scores, keys, config, "relation")
