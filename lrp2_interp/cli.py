@@ -48,8 +48,9 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-score", choices=("sum", "mean"), default="sum")
 
 
-def _load(args, facts=None):
-    """The model of ``--model``; with ``facts``, also refuse facts whose prompts exceed its positions."""
+def _load(args, facts=None, *, objects: bool = False):
+    """The model of ``--model``; with ``facts``, also refuse facts whose prompts exceed its positions
+    and, with ``objects`` (commands that rank objects), objects its tokenizer does not cover."""
     import torch
 
     from .models import load_model
@@ -58,7 +59,24 @@ def _load(args, facts=None):
     lm = load_model(args.model, device=args.device, dtype=getattr(torch, args.dtype))
     if facts is not None:
         check_fact_lengths(lm, facts)
+        if objects:
+            check_object_coverage(lm, facts)
     return lm
+
+
+def check_object_coverage(lm, facts) -> None:
+    """Refuse a relation whose every object tokenizes to the unknown token only (a script the tokenizer
+    does not cover): all its candidates would score the same, so Acc and Trans would silently be
+    tie-breaking, not the model.  Partly covered relations are probed as they are."""
+    from .models import unknown_only
+
+    for (lang, rel), rows in facts.facts.items():
+        if lang not in facts.languages or rel not in facts.relations or not rows:
+            continue
+        if all(unknown_only(lm, lm.token_ids(f.obj_label)) for f in rows):
+            raise InputError(f"all {len(rows)} objects tokenize to the unknown token only, e.g. {rows[0].obj_label!r}: "
+                             f"the tokenizer of '{lm.name}' does not cover this script",
+                             file=facts.root / lang / f"{rel}.jsonl", field="obj_label")
 
 
 def check_fact_lengths(lm, facts, per_relation: int = 3) -> None:
@@ -122,7 +140,7 @@ def cmd_probe(args) -> None:
 
     t0, out = time.time(), Path(args.out)
     facts = _facts(args)  # bad fact input fails before the model is loaded
-    lm = _load(args, facts)
+    lm = _load(args, facts, objects=True)
     cfg = _probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     if args.lrp2 and vectors is None:
@@ -185,7 +203,7 @@ def cmd_sweep(args) -> None:
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
     facts = _facts(args, [args.source, args.language]).parallel()
-    lm = _load(args, facts)
+    lm = _load(args, facts, objects=True)
     cfg = SweepConfig(language=args.language, source=args.source, layers=tuple(args.layers) if args.layers else None,
                       dev_fraction=args.dev_fraction, seed=args.seed, probe=_probe_config(args, progress=False))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
@@ -217,7 +235,7 @@ def cmd_run(args) -> None:
     dist = init_distributed(args.device)
     langs = tuple(args.languages or ())
     facts = _facts(args, [args.source, *langs] if langs else None)
-    lm = _load(args, facts)
+    lm = _load(args, facts, objects=True)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = ExperimentConfig(languages=langs, source=args.source, layers=tuple(args.layers) if args.layers else None,
@@ -225,6 +243,12 @@ def cmd_run(args) -> None:
                            probe=_probe_config(args, progress=False))
     res = run_experiment(lm, facts, cfg, out, dist=dist)
     if res is not None:
+        import json
+
+        from .io import write_json
+
+        meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        write_json(out / "run.json", {**meta, **run_info(args, t0, languages=list(langs))})
         print((out / "summary.md").read_text(encoding="utf-8"))
         _done(out, t0)
     dist.close()

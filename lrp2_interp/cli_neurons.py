@@ -74,7 +74,7 @@ def cmd_neurons(args) -> None:
     from .cli import _done, _facts, _load, run_info
     from .distributed import init_distributed
     from .io import run_metadata, write_json
-    from .knowledge import KnowledgeConfig, run_knowledge_analysis
+    from .knowledge import KnowledgeConfig, prepare_facts, run_knowledge_analysis
     from .neurons import NeuronConfig
 
     t0, out = time.time(), Path(args.out)
@@ -87,12 +87,13 @@ def cmd_neurons(args) -> None:
                          field="--lrp2")
     facts = _facts(args, [args.source, *langs]).parallel()
     lm = _load(args, facts)
-    vectors = _vectors(args, lm, facts)
     neurons = NeuronConfig.paper(top_k=args.top_k) if args.paper else NeuronConfig(threshold=args.threshold)
     cfg = KnowledgeConfig(languages=langs, lrp2=lrp, source=args.source,
                           attribution=_attribution_config(args), neurons=neurons, n_perm=args.n_perm,
                           seed=args.seed, causal=None if args.no_causal else KnowledgeConfig.__dataclass_fields__[
                               "causal"].default_factory())
+    prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
+    vectors = _vectors(args, lm, facts)
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
         write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))

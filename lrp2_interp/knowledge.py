@@ -190,22 +190,36 @@ def attributable_relations(lm: LanguageModel, facts: FactSet, languages) -> tupl
                         or render_prefix(facts.template(lang, rel).template, "x") for lang in languages))
 
 
-def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
-                           out_dir: str | Path, *, dist: Dist = Dist()) -> KnowledgeResult | None:
-    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
-    out = Path(out_dir)
+def prepare_facts(lm: LanguageModel, facts: FactSet, config: KnowledgeConfig) -> FactSet:
+    """The facts the analysis attributes, checked before anything runs or is written.
+
+    Parallel facts of the source and target languages, in the relations with a
+    target position; every target language has its (m, n) and no pair is given for
+    another language; every query fits the model and has a covered gold object.
+    """
+    for lang in config.languages:
+        _lrp2_config(config, lang)
+    extra = set(config.lrp2) - set(config.languages)
+    if extra:
+        raise InputError(f"(m, n) given for {', '.join(sorted(extra))}, which is not among the target languages "
+                         f"({', '.join(config.languages)})", field="lrp2")
     langs = [config.source, *config.languages]
     facts = facts.parallel(langs)
     keep = attributable_relations(lm, facts, langs)
     if not keep:
         raise InputError("no relation has a query prefix in every language (causal LM)", field="relations")
     facts = facts.restrict_relations(keep)
-    for lang in config.languages:
-        _lrp2_config(config, lang)  # every target language has its (m, n) before anything runs
-    extra = set(config.lrp2) - set(config.languages)
-    if extra:
-        raise InputError(f"(m, n) given for {', '.join(sorted(extra))}, which is not among the target languages "
-                         f"({', '.join(config.languages)})", field="lrp2")
+    keys = [(f.relation, f.lineid) for f in facts.iter_facts(config.source)]
+    for lang in langs:
+        attribution_queries(lm, facts, lang, keys)  # raises on unknown-only objects and over-long queries
+    return facts
+
+
+def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
+                           out_dir: str | Path, *, dist: Dist = Dist()) -> KnowledgeResult | None:
+    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
+    out = Path(out_dir)
+    facts = prepare_facts(lm, facts, config)
     check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
     merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist)
     if merged is None:

@@ -161,7 +161,9 @@ def test_integer_columns_are_written_as_integers(bert, tmp_path):
     summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
     for col in ("heldout_m", "heldout_n", "oracle_m", "n_test", "n_facts"):
         assert all(v == "" or v.isdigit() for v in summary[col]), (col, list(summary[col]))
-    assert json.loads((out / "run.json").read_text())["complete"] is True
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["complete"] is True and meta["relations"] == ["P36", "P30"] and meta["max_facts"] == 5
+    assert meta["languages"] == ["fr"] and meta["seconds"] > 0
 
 
 def test_results_follow_the_umask(bert, tmp_path):
@@ -175,3 +177,26 @@ def test_results_follow_the_umask(bert, tmp_path):
         os.umask(old)
     for name in ("predictions.csv", "summary.csv", "run.json"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def _gurmukhi_objects(tmp_path: Path, language: str = "fr", relation: str = "P36") -> Path:
+    root = tmp_path / "facts"
+    shutil.copytree(REPO_DATA, root)
+    path = root / language / f"{relation}.jsonl"
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    letters = "\u0a15\u0a16\u0a17\u0a18\u0a19\u0a1a\u0a1b\u0a1c\u0a1d\u0a1e"
+    rows = [{**r, "obj_label": letters[i % 10] + letters[(i // 10) % 10] + letters[(i // 100) % 10],
+             "obj_aliases": []} for i, r in enumerate(rows)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+def test_relation_in_a_script_the_tokenizer_lacks_is_refused(bert, tmp_path, capsys):
+    """All objects [UNK]: every candidate scores the same and Acc is tie-breaking (was exit 0)."""
+    root = _gurmukhi_objects(tmp_path)
+    out = tmp_path / "o"
+    line = _fails(["sweep", "--model", bert, "--facts", str(root), "--language", "fr", "--relations", "P36",
+                   "--max-facts", "4", "--out", str(out)], capsys, "unknown token only", out)
+    assert str(root / "fr" / "P36.jsonl") in line
+    _fails(["neurons", "--model", bert, "--facts", str(root), "--languages", "fr", "--lrp2", "fr=0,2",
+            "--relations", "P36", "--max-facts", "4", "--steps", "2", "--out", str(out)], capsys, "unknown token", out)
