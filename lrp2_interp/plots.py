@@ -116,8 +116,6 @@ def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: f
     (default: only when the table has at most 400 cells), or a same-shape frame of
     labels (written as text).  NaN cells are left blank.  Returns the PNG path.
     """
-    import seaborn as sns
-
     if df_pivot.empty:
         raise InputError("nothing to plot: the table is empty", field="df_pivot")
     path = _png(path)
