@@ -64,6 +64,11 @@ _API: dict[str, str] = {
     "DemoConfig": "demo",
     "run_demo": "demo",
     "ShardStore": "store",
+    "check_manifest": "store",
+    "results_manifest": "store",
+    "shipped_facts_root": "mlama",
+    "jaccard": "metrics",
+    "check_model_folder": "models",
 }
 
 __all__ = sorted(_API) + ["__version__"]
