@@ -200,3 +200,17 @@ def test_relation_in_a_script_the_tokenizer_lacks_is_refused(bert, tmp_path, cap
     assert str(root / "fr" / "P36.jsonl") in line
     _fails(["neurons", "--model", bert, "--facts", str(root), "--languages", "fr", "--lrp2", "fr=0,2",
             "--relations", "P36", "--max-facts", "4", "--steps", "2", "--out", str(out)], capsys, "unknown token", out)
+
+
+def test_bad_sentence_files_fail_before_the_model_loads(tmp_path, capsys):
+    """Non-UTF-8 bytes or a 2M-character line in a --sentences file: file and line, not a traceback."""
+    bad, huge = tmp_path / "bad.txt", tmp_path / "huge.txt"
+    bad.write_bytes(b"bonjour\n\xff\xfe caf\xe9\n")
+    huge.write_text("a" * 2_000_000 + "\n", encoding="utf-8")
+    out = tmp_path / "v" / "vec"
+    # the model path does not exist: the sentence files must be refused before it is even looked at
+    line = _fails(["vectors", "--model", str(tmp_path / "no-model"), "--sentences", f"fr={bad}", "--out", str(out)],
+                  capsys, f"{bad}:2: not UTF-8")
+    line = _fails(["vectors", "--model", str(tmp_path / "no-model"), "--sentences", f"fr={huge}", "--out", str(out)],
+                  capsys, f"{huge}:1: line is longer than")
+    assert not out.parent.exists() and line
