@@ -140,6 +140,8 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
     out = Path(out_dir)
     t0 = time.time()
     check_experiment_config(config)  # before anything is written: a failed run must not look started
+    if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
+        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
     langs = [config.source] + [lang for lang in config.languages if lang != config.source]
     facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
     check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors, per_language={

@@ -214,3 +214,9 @@ def test_bad_sentence_files_fail_before_the_model_loads(tmp_path, capsys):
     line = _fails(["vectors", "--model", str(tmp_path / "no-model"), "--sentences", f"fr={huge}", "--out", str(out)],
                   capsys, f"{huge}:1: line is longer than")
     assert not out.parent.exists() and line
+
+
+def test_run_with_a_layer_out_of_range_writes_nothing(bert, tmp_path, capsys):
+    out = tmp_path / "run"
+    _fails(["run", "--model", bert, "--languages", "fr", *SMALL, "--layers", "0", "9", "--out", str(out)], capsys,
+           "out of range", out)
