@@ -196,7 +196,7 @@ def cmd_sweep(args) -> None:
     from .distributed import init_distributed
     from .experiment import plot_sweep
     from .io import run_metadata, write_json, write_table
-    from .store import check_manifest, results_manifest
+    from .store import check_manifest, file_sha256, results_manifest
     from .sweep import SweepConfig, run_sweep
     from .vectors import LanguageVectors, compute_language_vectors, prompt_corpus
 
@@ -212,7 +212,8 @@ def cmd_sweep(args) -> None:
     else:
         vectors = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in facts.languages},
                                            corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages})
-    check_manifest(out, results_manifest(cfg, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
+    check_manifest(out, results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=(
+        file_sha256(Path(args.vectors).with_suffix(".safetensors")) if args.vectors else None)))  # never mix shards
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
     if res is not None:
         write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())

@@ -106,13 +106,26 @@ def model_fingerprint(lm: Any, *, sample: int = 4096) -> dict[str, Any]:
 
 
 def vectors_digest(vectors: Any) -> str | None:
-    """sha256 of language vectors (``None`` for none)."""
+    """sha256 of where language vectors come from (``None`` for none).
+
+    The provenance (model, fingerprint, sizes, corpus description and sentence
+    counts per language), not the float bytes: recomputing the same vectors with
+    another thread count may change their last bits, and such a rerun must still
+    resume.  A vector *file* is identified by its own sha256 (the CLI records it).
+    """
     if vectors is None:
         return None
+    desc = {"model": vectors.model_name, "fingerprint": vectors.fingerprint, "sizes": [vectors.n_layers,
+            vectors.d_model], "languages": list(vectors.languages), "corpus": dict(sorted(vectors.corpus.items())),
+            "n_sentences": dict(sorted(vectors.n_sentences.items()))}
+    return hashlib.sha256(json.dumps(jsonable(desc), sort_keys=True).encode()).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
-    for lang in vectors.languages:
-        h.update(lang.encode())
-        h.update(vectors[lang].detach().float().cpu().numpy().tobytes())
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
     return h.hexdigest()
 
 

@@ -151,3 +151,17 @@ def test_model_fingerprint_sees_a_change_in_any_layer(bert_lm):
         with torch.no_grad():
             param[name].sub_(1.0)
     assert model_fingerprint(bert_lm) == before
+
+
+def test_vectors_digest_is_provenance_not_float_bits():
+    """Recomputing the same vectors (e.g. with another thread count) may change last bits: still the same run."""
+    import torch
+
+    from lrp2_interp.store import vectors_digest
+    from lrp2_interp.vectors import LanguageVectors
+
+    v = {"en": torch.ones(2, 3), "fr": torch.zeros(2, 3)}
+    a = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "probe prompts"})
+    b = LanguageVectors("m", 2, 3, {k: x + 1e-7 for k, x in v.items()}, corpus=dict(a.corpus))
+    c = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "opus.fr.txt (first 10 lines)"})
+    assert vectors_digest(a) == vectors_digest(b) != vectors_digest(c) and vectors_digest(None) is None
