@@ -75,6 +75,11 @@ _API: dict[str, str] = {
     "unit_baseline_summary": "overlap",
     "Preset": "presets",
     "get_preset": "presets",
+    "check_manifest": "store",
+    "results_manifest": "store",
+    "shipped_facts_root": "mlama",
+    "jaccard": "metrics",
+    "check_model_folder": "models",
 }
 
 __all__ = sorted(_API) + ["__version__"]

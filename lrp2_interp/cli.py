@@ -16,12 +16,14 @@ from typing import Callable, Sequence
 
 from .errors import InputError
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "data" / "facts"
+from .mlama import shipped_facts_root
+
+REPO_DATA = shipped_facts_root(check=False)  # the shipped facts (package data or the checkout's data/facts)
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 
 def default_facts() -> str:
-    return str(REPO_DATA)
+    return str(shipped_facts_root())
 
 
 # ------------------------------------------------------------------ shared arguments
@@ -33,7 +35,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _facts_args(p: argparse.ArgumentParser, languages: bool = True) -> None:
-    p.add_argument("--facts", default=default_facts(), help="mLAMA-layout folder (default: the shipped data/facts)")
+    p.add_argument("--facts", default=None, help="mLAMA-layout folder (default: the shipped data/facts)")
     if languages:
         p.add_argument("--languages", nargs="+", default=None, help="default: every language present")
     p.add_argument("--relations", nargs="+", default=None)
@@ -46,20 +48,76 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder-score", choices=("sum", "mean"), default="sum")
 
 
-def _load(args):
+def _load(args, facts=None, *, objects: bool = False):
+    """The model of ``--model``; with ``facts``, also refuse facts whose prompts exceed its positions
+    and, with ``objects`` (commands that rank objects), objects its tokenizer does not cover."""
     import torch
 
     from .models import load_model
 
     torch.manual_seed(args.seed)
-    return load_model(args.model, device=args.device, dtype=getattr(torch, args.dtype))
+    lm = load_model(args.model, device=args.device, dtype=getattr(torch, args.dtype))
+    if facts is not None:
+        check_fact_lengths(lm, facts)
+        if objects:
+            check_object_coverage(lm, facts)
+    return lm
+
+
+def check_object_coverage(lm, facts) -> None:
+    """Refuse a relation whose every object tokenizes to the unknown token only (a script the tokenizer
+    does not cover): all its candidates would score the same, so Acc and Trans would silently be
+    tie-breaking, not the model.  Partly covered relations are probed as they are."""
+    from .models import unknown_only
+
+    for (lang, rel), rows in facts.facts.items():
+        if lang not in facts.languages or rel not in facts.relations or not rows:
+            continue
+        if all(unknown_only(lm, lm.token_ids(f.obj_label)) for f in rows):
+            raise InputError(f"all {len(rows)} objects tokenize to the unknown token only, e.g. {rows[0].obj_label!r}: "
+                             f"the tokenizer of '{lm.name}' does not cover this script",
+                             file=facts.root / lang / f"{rel}.jsonl", field="obj_label")
+
+
+def check_fact_lengths(lm, facts, per_relation: int = 3) -> None:
+    """Refuse a fact whose filled sentence is longer than the model's positions, naming its file and lineid.
+
+    Only the ``per_relation`` facts with the longest labels of each file are tokenized
+    (cheap); the batch encoder's own length check stays the backstop.
+    """
+    from .mlama import render_filled
+
+    limit = lm.max_positions
+    if limit is None:
+        return
+    for (lang, rel), rows in facts.facts.items():
+        if lang not in facts.languages or rel not in facts.relations:
+            continue
+        tpl = facts.template(lang, rel).template
+        for fact in sorted(rows, key=lambda f: -(len(f.sub_label) + len(f.obj_label)))[:per_relation]:
+            n = len(lm.tokenizer(render_filled(tpl, fact.sub_label, fact.obj_label))["input_ids"]) + 1
+            if n > limit:
+                raise InputError(f"lineid {fact.lineid}: its prompt has {n} tokens, more than the {limit} positions "
+                                 f"of model '{lm.name}'", file=facts.root / lang / f"{rel}.jsonl", field="sub_label")
 
 
 def _facts(args, languages=None):
     from .mlama import load_facts
 
+    if args.facts is None:
+        args.facts = default_facts()
     return load_facts(args.facts, languages or getattr(args, "languages", None), args.relations,
                       max_facts_per_relation=args.max_facts, seed=args.seed)
+
+
+def run_info(args, t0: float, **extra) -> dict:
+    """What every ``run.json`` of the CLI records besides :func:`~lrp2_interp.io.run_metadata`'s provenance."""
+    langs = getattr(args, "languages", None)
+    return {"command": args.command, "facts": getattr(args, "facts", None),
+            "languages": list(langs) if langs else None, "relations": getattr(args, "relations", None),
+            "max_facts": getattr(args, "max_facts", None), "seed": getattr(args, "seed", None),
+            "device": getattr(args, "device", None), "dtype": getattr(args, "dtype", None),
+            "seconds": round(time.time() - t0, 1), **extra}
 
 
 def _probe_config(args, progress: bool = True):
@@ -89,7 +147,7 @@ def cmd_probe(args) -> None:
 
     t0, out = time.time(), Path(args.out)
     facts = _facts(args)  # bad fact input fails before the model is loaded
-    lm = _load(args)
+    lm = _load(args, facts, objects=True)
     cfg = _probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     if args.lrp2 and vectors is None:
@@ -108,8 +166,8 @@ def cmd_probe(args) -> None:
     write_table(out / "predictions.csv", table)
     summary = summarize(table)
     write_table(out / "summary.csv", summary)
-    write_json(out / "run.json", run_metadata(cfg, command="probe", model_name=lm.name, facts=args.facts,
-                                              lrp2=args.lrp2, vectors=args.vectors, seed=args.seed))
+    write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(
+        args, t0, languages=list(facts.languages), lrp2=args.lrp2, vectors=args.vectors)))
     print(summary[summary["relation"] == "ALL"].to_string(index=False))
     _done(out, t0)
 
@@ -118,7 +176,6 @@ def cmd_vectors(args) -> None:
     from .vectors import compute_language_vectors, prompt_corpus, read_sentences
 
     t0 = time.time()
-    lm = _load(args)
     sentences, corpus, meta = {}, {}, {}
     if args.corpus:
         from .corpus import load_corpus
@@ -128,14 +185,17 @@ def cmd_vectors(args) -> None:
             raise InputError("--corpus needs --languages (the languages to read from it)", field="--languages")
         pc = load_corpus(args.corpus, langs, layout=args.corpus_layout, split=args.corpus_split, limit=args.limit)
         sentences, corpus, meta = {k: list(v) for k, v in pc.sentences.items()}, pc.describe(), pc.records()
-    for item in args.sentences or []:
+    for item in args.sentences or []:  # bad sentence files fail before the model is loaded
         if "=" not in item:
             raise InputError(f"expected LANG=FILE, got {item!r}", field="--sentences")
         lang, file = item.split("=", 1)
+        if lang in sentences:
+            raise InputError(f"language '{lang}' given twice", field="--sentences")
         sentences[lang] = read_sentences(file, args.limit)
         corpus[lang] = f"{file} (first {len(sentences[lang])} lines)"
-    if args.languages and not args.corpus:
-        facts = _facts(args)
+    facts = _facts(args) if args.languages and not args.corpus else None
+    lm = _load(args, facts)
+    if facts is not None:
         for lang in facts.languages:
             if lang not in sentences:
                 sentences[lang] = prompt_corpus(facts, lang, lm)
@@ -151,28 +211,32 @@ def cmd_sweep(args) -> None:
     from .distributed import init_distributed
     from .experiment import plot_sweep
     from .io import run_metadata, write_json, write_table
+    from .store import check_manifest, file_sha256, results_manifest
     from .sweep import SweepConfig, run_sweep
     from .vectors import LanguageVectors, compute_language_vectors, prompt_corpus
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
     facts = _facts(args, [args.source, args.language]).parallel()
-    lm = _load(args)
+    lm = _load(args, facts, objects=True)
+    cfg = SweepConfig(language=args.language, source=args.source, layers=tuple(args.layers) if args.layers else None,
+                      dev_fraction=args.dev_fraction, seed=args.seed, probe=_probe_config(args, progress=False))
+    cfg.pairs(lm.n_layers)  # layer range checked before any compute
     if args.vectors:
         vectors = LanguageVectors.load(args.vectors)
     else:
         vectors = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in facts.languages},
                                            corpus={lg: f"probe prompts of {args.facts}" for lg in facts.languages},
                                            tokens=_tokens(args))
-    cfg = SweepConfig(language=args.language, source=args.source, layers=tuple(args.layers) if args.layers else None,
-                      dev_fraction=args.dev_fraction, seed=args.seed, probe=_probe_config(args, progress=False))
+    check_manifest(out, results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=(
+        file_sha256(Path(args.vectors).with_suffix(".safetensors")) if args.vectors else None)))  # never mix shards
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
     if res is not None:
         write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
         plot_sweep(res, out / f"sweep_{args.language}_gain.png")
         o, h = res.oracle(), res.heldout()
-        write_json(out / "run.json", run_metadata(cfg, command="sweep", model_name=lm.name, facts=args.facts,
-                                                  oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world))
+        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(
+            args, t0, languages=list(facts.languages), oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world)))
         print(f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
               f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
               f"(baseline test {res.baseline()['test_acc']:.1f}%)")
@@ -188,7 +252,7 @@ def cmd_run(args) -> None:
     dist = init_distributed(args.device)
     langs = tuple(args.languages or ())
     facts = _facts(args, [args.source, *langs] if langs else None)
-    lm = _load(args)
+    lm = _load(args, facts, objects=True)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = ExperimentConfig(languages=langs, source=args.source, layers=tuple(args.layers) if args.layers else None,
@@ -206,6 +270,12 @@ def cmd_run(args) -> None:
             vectors.save(out / "vectors.safetensors")
     res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
     if res is not None:
+        import json
+
+        from .io import write_json
+
+        meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        write_json(out / "run.json", {**meta, **run_info(args, t0, languages=list(langs))})
         print((out / "summary.md").read_text(encoding="utf-8"))
         _done(out, t0)
     dist.close()
@@ -277,8 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
 
+    from .cli_checks import check_args
+
     hf_logging.disable_progress_bar()  # our own tqdm bars report progress
     try:
+        check_args(args)  # every argument checked before any model is loaded or file written
         args.func(args)
     except InputError as err:
         print(f"lrp2-interp: error: {err}", file=sys.stderr)

@@ -10,15 +10,9 @@ from .errors import InputError
 
 def _pairs(items: list[str] | None) -> dict[str, tuple[int, int]]:
     """Parse ``fr=2,4 zh=1,3`` into {lang: (m, n)}."""
-    out = {}
-    for item in items or []:
-        try:
-            lang, mn = item.split("=")
-            m, n = (int(x) for x in mn.split(","))
-        except ValueError:
-            raise InputError(f"expected LANG=M,N (e.g. fr=2,4), got {item!r}", field="--lrp2") from None
-        out[lang] = (m, n)
-    return out
+    from .cli_checks import parse_pairs
+
+    return parse_pairs(items)
 
 
 def _attribution_config(args):
@@ -48,6 +42,7 @@ def cmd_attribute(args) -> None:
     t0, out = time.time(), Path(args.out)
     lm = _load(args)
     cfg = _attribution_config(args)
+    check_attribute_input(lm, args.prompt, args.target)
     res = attribute_neurons(lm, args.prompt, args.target, cfg)
     import pandas as pd
 
@@ -58,17 +53,30 @@ def cmd_attribute(args) -> None:
                                                   "f_baseline": res.f_baseline.tolist()}))
     attribution_heatmap(res, out / "attribution.png", title=f"{args.prompt} -> {args.target}")
     write_json(out / "run.json", run_metadata(cfg, command="attribute", model_name=lm.name, prompt=args.prompt,
-                                              target=args.target, path=res.path))
+                                              target=args.target, path=res.path, top=args.top,
+                                              seconds=round(time.time() - t0, 1)))
     print(pd.DataFrame(rows).head(10).to_string(index=False))
     print(f"max |completeness delta| = {res.deltas.abs().max():.2e} ({res.path} path)")
     _done(out, t0)
 
 
+def check_attribute_input(lm, prompt: str, target: str) -> None:
+    """The target must be covered by the tokenizer and the prompt must fit the model's positions."""
+    from .models import unknown_only
+
+    ids = lm.token_ids(target)
+    if unknown_only(lm, ids):
+        raise InputError(f"{target!r} tokenizes to the unknown token only: the tokenizer of '{lm.name}' does not "
+                         "cover it, so its attribution would be meaningless", field="--target")
+    n = len(lm.tokenizer(prompt)["input_ids"]) + (len(ids) if lm.kind == "causal" else 0)
+    lm.check_positions(n, field="--prompt")
+
+
 def cmd_neurons(args) -> None:
-    from .cli import _done, _facts, _load
+    from .cli import _done, _facts, _load, run_info
     from .distributed import init_distributed
     from .io import run_metadata, write_json
-    from .knowledge import KnowledgeConfig, run_knowledge_analysis
+    from .knowledge import KnowledgeConfig, prepare_facts, run_knowledge_analysis
     from .neurons import NeuronConfig
 
     t0, out = time.time(), Path(args.out)
@@ -80,37 +88,39 @@ def cmd_neurons(args) -> None:
         raise InputError(f"give --lrp2 LANG=M,N for {', '.join(missing)} (e.g. the held-out pair of a sweep)",
                          field="--lrp2")
     facts = _facts(args, [args.source, *langs]).parallel()
-    lm = _load(args)
-    vectors = _vectors(args, lm, facts)
+    lm = _load(args, facts)
     neurons = NeuronConfig.paper(top_k=args.top_k or 20) if args.paper else NeuronConfig(threshold=args.threshold)
     cfg = KnowledgeConfig(languages=langs, lrp2=lrp, source=args.source,
                           attribution=_attribution_config(args), neurons=neurons, n_perm=args.n_perm,
                           seed=args.seed, causal=None if args.no_causal else KnowledgeConfig.__dataclass_fields__[
                               "causal"].default_factory())
+    prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
+    vectors = _vectors(args, lm, facts)
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
-        write_json(out / "run.json", run_metadata(cfg, command="neurons", model_name=lm.name, facts=args.facts,
-                                                  seconds=round(time.time() - t0, 1)))
+        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
         print(res.overlap_summary.to_string(index=False))
         _done(out, t0)
     dist.close()
 
 
 def cmd_similarity(args) -> None:
-    from .cli import _done, _facts, _load
-    from .io import write_table
+    from .cli import _done, _facts, _load, run_info
+    from .io import run_metadata, write_json, write_table
     from .projection import LRP2Config
     from .similarity import plot_similarity, similarity_table
 
     t0, out = time.time(), Path(args.out)
     lrp = _pairs(args.lrp2)
     facts = _facts(args, [args.source, *args.languages]).parallel()
-    lm = _load(args)
+    lm = _load(args, facts)
     vectors = _vectors(args, lm, facts)
     table = similarity_table(lm, facts, list(args.languages), vectors,
                              {lg: LRP2Config(m, n, source=args.source) for lg, (m, n) in lrp.items()} or None)
     write_table(out / "similarity.csv", table)
     plot_similarity(table, out / "similarity.png")
+    write_json(out / "run.json", run_metadata(None, model_name=lm.name, **run_info(
+        args, t0, lrp2={lg: list(mn) for lg, mn in lrp.items()}, vectors=args.vectors)))
     _done(out, t0)
 
 

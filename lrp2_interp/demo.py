@@ -32,7 +32,7 @@ import pandas as pd
 
 from .attribution import AttributionConfig
 from .experiment import ExperimentConfig, run_experiment
-from .io import run_metadata, write_json, write_table, write_text
+from .io import run_metadata, text_table, write_json, write_table, write_text
 from .knowledge import KnowledgeConfig, run_knowledge_analysis
 from .layers import layer_labels
 from .metrics import accuracy_ci
@@ -139,7 +139,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     write_table(out / "knowledge_neurons.csv", kn)
     _cross_language_plots(pd.concat(by_layer, ignore_index=True), pd.concat(sims, ignore_index=True), out)
     summary = summary.merge(kn, on="language", how="left")
-    write_table(out / "summary.csv", summary.astype(str))
+    write_table(out / "summary.csv", text_table(summary))
     write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name))
     return summary
 

@@ -24,12 +24,13 @@ from typing import Mapping
 import pandas as pd
 
 from .distributed import Dist
-from .io import run_metadata, write_json, write_table, write_text
+from .io import run_metadata, text_table, write_json, write_table, write_text
+from .errors import InputError
 from .metrics import accuracy_ci, gain_ci, paired_test, transferability_ci
-from .mlama import FactSet
+from .mlama import FactSet, facts_digest
 from .models import LanguageModel
 from .probing import ProbeConfig, probe
-from .store import ShardStore
+from .store import ShardStore, check_manifest, results_manifest
 from .sweep import SweepConfig, SweepResult, run_sweep
 from .vectors import LanguageVectors, compute_language_vectors, prompt_corpus
 
@@ -92,6 +93,20 @@ def summarize_language(sweep: SweepResult, en_correct: pd.Series, control: Sweep
     return row
 
 
+def check_experiment_config(config: ExperimentConfig) -> None:
+    """Refuse settings that would give NaN summaries or crash after the run started."""
+    if not 0.0 < float(config.dev_fraction) < 1.0:
+        raise InputError(f"dev fraction must be strictly between 0 and 1 (dev and test both non-empty), got "
+                         f"{config.dev_fraction}", field="dev_fraction")
+    if int(config.n_boot) < 1:
+        raise InputError(f"n_boot must be at least 1, got {config.n_boot}", field="n_boot")
+    if config.source in config.languages:
+        raise InputError(f"the source language '{config.source}' cannot also be a target language",
+                         field="languages")
+    if len(set(config.languages)) != len(config.languages):
+        raise InputError("a target language is given more than once", field="languages")
+
+
 def _fmt(v) -> str:
     return str(v) if not isinstance(v, float) else f"{v:.3g}"
 
@@ -124,10 +139,15 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
     """
     out = Path(out_dir)
     t0 = time.time()
+    check_experiment_config(config)  # before anything is written: a failed run must not look started
+    if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
+        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
     langs = [config.source] + [lang for lang in config.languages if lang != config.source]
     facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
+    check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors, per_language={
+        lang: facts_digest(fs) for lang, fs in facts_of.items()}))  # never mix shards of another run
     meta = run_metadata(config, model_name=lm.name, device=str(lm.device), dtype=str(lm.dtype),
-                        n_facts={lang: fs.n_facts(lang) for lang, fs in facts_of.items()})
+                        n_facts={lang: fs.n_facts(lang) for lang, fs in facts_of.items()}, complete=False)
     if dist.is_main:
         write_json(out / "run.json", meta)
     if vectors is None:
@@ -166,8 +186,9 @@ def run_experiment(lm: LanguageModel, facts: FactSet, config: ExperimentConfig, 
     write_table(out / "probe_baseline.csv", base)
     en_row = {"language": config.source, "n_facts": len(en), "acc_baseline": accuracy_ci(en.values, n_boot=config.n_boot, seed=config.seed)}
     summary = pd.DataFrame([en_row] + rows)
-    write_table(out / "summary.csv", summary.astype(str))
+    write_table(out / "summary.csv", text_table(summary))
     meta["seconds"] = round(time.time() - t0, 1)
+    meta["complete"] = True
     write_json(out / "run.json", meta)
     write_text(out / "summary.md", summary_markdown(summary.astype(object).fillna(""), meta))
     return ExperimentResult(config, out, summary, sweeps)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ from .distributed import Dist
 from .errors import InputError
 from .io import write_table
 from .mlama import FactSet, render_masked, render_prefix
-from .models import LanguageModel
+from .models import LanguageModel, unknown_only
 from .neurons import NeuronConfig, NeuronSet, select_grouped, sets_to_frame
 from .layers import paper_layer
 from .overlap import (
@@ -53,7 +53,7 @@ from .overlap import (
 from .plots import attribution_heatmap, overlap_gain_heatmap, relation_overlap_heatmap, shared_neurons_heatmap
 from .projection import LRP2Config, lrp2_hooks
 from .similarity import plot_similarity, similarity_table
-from .store import ShardStore
+from .store import ShardStore, check_manifest, results_manifest
 from .vectors import LanguageVectors
 
 BASELINE, LRP2 = "baseline", "lrp2"
@@ -86,15 +86,39 @@ class KnowledgeResult:
     relation_baseline: pd.DataFrame = field(default_factory=pd.DataFrame)  # Table 2: same vs different vs chance
 
 
-def attribution_queries(lm: LanguageModel, facts: FactSet, language: str) -> list[tuple[str, list[int]]]:
-    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix)."""
-    out = []
-    for fact in facts.iter_facts(language):
+def attribution_queries(lm: LanguageModel, facts: FactSet, language: str,
+                        keys: Sequence[tuple[str, int]] | None = None) -> list[tuple[str, list[int]]]:
+    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix).
+
+    ``keys`` ((relation, lineid) pairs) fixes the order, so that row ``i`` of every
+    language is the same fact whatever the order of each language's files;
+    default: the language's own file order.  A gold object that tokenizes to
+    nothing but the unknown token is refused (its attribution would be meaningless).
+    """
+    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts(language)}
+    if keys is None:
+        keys = list(by_key)
+    missing = [k for k in keys if k not in by_key]
+    if missing:
+        raise InputError(f"{len(missing)} fact(s) have no '{language}' version, e.g. relation {missing[0][0]} lineid "
+                         f"{missing[0][1]}", file=facts.root, field="lineid")
+    out, unknown = [], []
+    for key in keys:
+        fact = by_key[key]
         tpl = facts.template(language, fact.relation).template
-        gold = list(gold_query(lm, tpl, fact, "all").gold)
+        query = gold_query(lm, tpl, fact, "all")
+        lm.check_positions(len(query.input_ids), field=f"{language}/{fact.relation}.jsonl lineid {fact.lineid}")
+        gold = list(query.gold)
+        if unknown_only(lm, gold):
+            unknown.append(fact)
         prompt = render_masked(tpl, fact.sub_label, len(gold), lm.mask_token) if lm.kind == "masked" \
             else render_prefix(tpl, fact.sub_label)
         out.append((prompt, gold))
+    if unknown:
+        f = unknown[0]
+        raise InputError(f"{len(unknown)} object(s) tokenize to the unknown token only, e.g. {f.obj_label!r} "
+                         f"(relation {f.relation}, lineid {f.lineid}): the tokenizer of '{lm.name}' does not cover "
+                         f"them", file=facts.root / language / f"{f.relation}.jsonl", field="obj_label")
     return out
 
 
@@ -107,7 +131,7 @@ def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
 
 def _lrp2_config(config: KnowledgeConfig, language: str) -> LRP2Config:
     if language not in config.lrp2:
-        raise KeyError(f"no (m, n) given for language '{language}'")
+        raise InputError(f"no (m, n) given for language '{language}'", field="lrp2")
     m, n = config.lrp2[language]
     return LRP2Config(int(m), int(n), source=config.source)
 
@@ -118,7 +142,7 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
     keys = tuple((f.relation, f.lineid) for f in facts.iter_facts(config.source))
     units = []
     for lang, cond in _conditions(config):
-        queries = attribution_queries(lm, facts, lang)
+        queries = attribution_queries(lm, facts, lang, keys)  # row i is fact keys[i] in every language
         hooks = lrp2_hooks(lm, vectors, lang, _lrp2_config(config, lang)) if cond == LRP2 else None
         for start in range(0, len(keys), config.chunk):
             def compute(lang=lang, cond=cond, hooks=hooks, start=start, queries=queries) -> pd.DataFrame:
@@ -139,7 +163,7 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
     if not dist.is_main:
         return None
     table = store.merge(done)
-    n_layers = len(config.attribution.layers or range(lm.n_layers))
+    n_layers = len(config.attribution.validate(lm.n_layers))  # sorted, de-duplicated: as the scores are
     scores = {}
     for (lang, cond), g in table.groupby(["language", "condition"], sort=False):
         scores[(lang, cond)] = torch.from_numpy(np.stack(g["scores"].to_list()).reshape(len(g), n_layers, -1))
@@ -149,11 +173,17 @@ def attribute_facts(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors,
 def _select(scores: Mapping, keys, config: KnowledgeConfig, level: str) -> dict[tuple, NeuronSet]:
     neuron_cfg = NeuronConfig(**{**config.neurons.__dict__, "level": level})
     out = {}
-    layers = config.attribution.layers
+    layers = _layers(config)
     for (lang, cond), s in scores.items():
         for unit, ns in select_grouped(s, list(keys), neuron_cfg, layers=layers, label=f"{lang}/{cond}").items():
             out[(lang, cond, unit)] = ns
     return out
+
+
+def _layers(config: KnowledgeConfig) -> tuple[int, ...] | None:
+    """The attributed layers in the order of the score rows (attribution sorts and de-duplicates them)."""
+    layers = config.attribution.layers
+    return None if layers is None else tuple(sorted(set(layers)))
 
 
 def attributable_relations(lm: LanguageModel, facts: FactSet, languages) -> tuple[str, ...]:
@@ -170,22 +200,43 @@ def attributable_relations(lm: LanguageModel, facts: FactSet, languages) -> tupl
                         or render_prefix(facts.template(lang, rel).template, "x") for lang in languages))
 
 
-def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
-                           out_dir: str | Path, *, dist: Dist = Dist()) -> KnowledgeResult | None:
-    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
-    out = Path(out_dir)
+def prepare_facts(lm: LanguageModel, facts: FactSet, config: KnowledgeConfig) -> FactSet:
+    """The facts the analysis attributes, checked before anything runs or is written.
+
+    Parallel facts of the source and target languages, in the relations with a
+    target position; every target language has its (m, n) and no pair is given for
+    another language; every query fits the model and has a covered gold object.
+    """
+    for lang in config.languages:
+        _lrp2_config(config, lang)
+    extra = set(config.lrp2) - set(config.languages)
+    if extra:
+        raise InputError(f"(m, n) given for {', '.join(sorted(extra))}, which is not among the target languages "
+                         f"({', '.join(config.languages)})", field="lrp2")
     langs = [config.source, *config.languages]
     facts = facts.parallel(langs)
     keep = attributable_relations(lm, facts, langs)
     if not keep:
         raise InputError("no relation has a query prefix in every language (causal LM)", field="relations")
     facts = facts.restrict_relations(keep)
+    keys = [(f.relation, f.lineid) for f in facts.iter_facts(config.source)]
+    for lang in langs:
+        attribution_queries(lm, facts, lang, keys)  # raises on unknown-only objects and over-long queries
+    return facts
+
+
+def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, config: KnowledgeConfig,
+                           out_dir: str | Path, *, dist: Dist = Dist()) -> KnowledgeResult | None:
+    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
+    out = Path(out_dir)
+    facts = prepare_facts(lm, facts, config)
+    check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
     merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist)
     if merged is None:
         return None
     scores, keys, attr_table = merged
     write_table(out / "attribution_summary.csv", attr_table)
-    n_layers = next(iter(scores.values())).shape[1]
+    n_layers = lm.n_layers  # neuron sites carry model layer indices (also when only some layers are attributed)
     d_mlp = next(iter(scores.values())).shape[2]
     fact_sets = _select(scores, keys, config, "fact")
     rel_sets = _select(scores, keys, config, "relation")
@@ -210,7 +261,7 @@ def run_knowledge_analysis(lm: LanguageModel, facts: FactSet, vectors: LanguageV
         shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
     overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
     attribution_heatmap(scores[(config.source, BASELINE)][0], out / "heatmap_attribution_one_fact.png",
-                        layers=config.attribution.layers,
+                        layers=_layers(config),
                         title=f"attribution, {config.source} fact {keys[0][0]}:{keys[0][1]}")
     lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
     sim = similarity_table(lm, facts, list(config.languages), vectors, lrp)
@@ -250,6 +301,7 @@ def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:
 def summarize_control(control: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Observed vs chance overlap per (language, condition), and the share of units above chance."""
     g = control.groupby(["language", "condition"], sort=False)
-    return g.agg(n_units=("unit", "size"), jaccard=("jaccard", "mean"), chance_jaccard=("chance_jaccard", "mean"),
+    return g.agg(n_units=("unit", "size"), n_undefined=("jaccard", lambda j: int(j.isna().sum())),
+                 jaccard=("jaccard", "mean"), chance_jaccard=("chance_jaccard", "mean"),
                  overlap_rate=("overlap_rate", "mean"), chance_overlap_rate=("chance_overlap_rate", "mean"),
                  share_above_chance=("p_value", lambda p: float((p < alpha).mean()))).reset_index()

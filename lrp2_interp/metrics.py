@@ -2,6 +2,13 @@
 
 * ``summarize``: per language and relation -- n facts, Acc (P@1, %), P@k, MRR.
 * ``transferability``: Trans_l = Jaccard(correct_l, correct_en) over parallel facts.
+* ``jaccard`` / ``jaccard_counts`` / ``overlap_rate``: the one definition of these ratios
+  in the package (overlap tables, Trans, bootstrap CIs all use it).
+
+Convention for undefined ratios: the Jaccard index of two empty sets and the
+overlap rate of an empty set are NaN (not 1.0, not 0.0).  Means and bootstrap
+CIs exclude NaN values and count them (``Estimate.n_undefined``,
+``n_undefined`` columns), so "nothing to compare" never reads as "perfect agreement".
 * ``bootstrap_ci``: percentile bootstrap over facts (seeded) for any statistic.
 * ``paired_test``: exact-conditional McNemar test (two-sided binomial on the
   discordant pairs) for LRP2 vs baseline on the same facts.
@@ -16,22 +23,38 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
+
+def jaccard_counts(shared, n_a, n_b) -> np.ndarray:
+    """Vectorised Jaccard from counts: shared / (n_a + n_b - shared); NaN where the union is empty."""
+    shared, n_a, n_b = (np.asarray(x, dtype=float) for x in (shared, n_a, n_b))
+    union = n_a + n_b - shared
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, shared / np.where(union > 0, union, 1.0), np.nan)
+
+
+def rate_counts(shared, n_a) -> np.ndarray:
+    """Vectorised overlap rate from counts: shared / n_a; NaN where ``n_a`` is 0."""
+    shared, n_a = np.asarray(shared, dtype=float), np.asarray(n_a, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_a > 0, shared / np.where(n_a > 0, n_a, 1.0), np.nan)
+
 
 def jaccard(a: Iterable, b: Iterable) -> float:
-    """|A n B| / |A u B|; 1.0 for two empty sets (they agree perfectly)."""
+    """|A n B| / |A u B|; NaN for two empty sets (undefined: nothing to compare)."""
     a, b = set(a), set(b)
-    union = a | b
-    return 1.0 if not union else len(a & b) / len(union)
+    return float(jaccard_counts(len(a & b), len(a), len(b)))
 
 
 def overlap_rate(a: Iterable, b: Iterable) -> float:
-    """|A n B| / |A|: share of A also in B (0.0 when A is empty)."""
+    """|A n B| / |A|: share of A also in B (NaN when A is empty)."""
     a, b = set(a), set(b)
-    return len(a & b) / len(a) if a else 0.0
+    return float(rate_counts(len(a & b), len(a)))
 
 
 def transferability(correct_l: Iterable[int], correct_en: Iterable[int]) -> float:
-    """Trans_l in percent: Jaccard of the sets of correctly answered fact ids."""
+    """Trans_l in percent: Jaccard of the sets of correctly answered fact ids (NaN if both are empty)."""
     return 100.0 * jaccard(correct_l, correct_en)
 
 
@@ -60,30 +83,49 @@ def summarize(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10)) -> pd.DataFra
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with a percentile bootstrap confidence interval."""
+    """A point estimate with a percentile bootstrap confidence interval.
+
+    ``n_undefined``: resamples whose statistic was NaN (e.g. Trans of two empty
+    sets); they are left out of the interval and counted here.
+    """
 
     value: float
     low: float
     high: float
     level: float = 0.95
     n_boot: int = 1000
+    n_undefined: int = 0
 
     def __str__(self) -> str:
-        return f"{self.value:.1f} [{self.low:.1f}, {self.high:.1f}]"
+        text = f"{self.value:.1f} [{self.low:.1f}, {self.high:.1f}]"
+        return text + (f" ({self.n_undefined}/{self.n_boot} resamples undefined)" if self.n_undefined else "")
 
 
 def bootstrap_ci(samples: Sequence | np.ndarray, statistic: Callable[[np.ndarray], float], *,
                  n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Bootstrap ``statistic`` over the rows of ``samples`` (resampled with replacement)."""
+    """Bootstrap ``statistic`` over the rows of ``samples`` (resampled with replacement).
+
+    Resamples where ``statistic`` is NaN (undefined) are excluded from the
+    interval and counted in ``Estimate.n_undefined``.
+    """
+    if int(n_boot) < 1:
+        raise InputError(f"n_boot must be at least 1, got {n_boot}", field="n_boot")
+    if not 0.0 < float(level) < 1.0:
+        raise InputError(f"level must be in (0, 1), got {level}", field="level")
     data = np.asarray(samples)
     value = float(statistic(data))
     if len(data) == 0:
-        return Estimate(value, float("nan"), float("nan"), level, n_boot)
+        return Estimate(value, float("nan"), float("nan"), level, n_boot, n_boot)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(data), size=(n_boot, len(data)))
-    stats = np.array([statistic(data[i]) for i in idx])
+    stats = np.array([statistic(data[i]) for i in idx], dtype=float)
+    ok = stats[~np.isnan(stats)]
+    n_undefined = int(len(stats) - len(ok))
+    if not len(ok):
+        return Estimate(value, float("nan"), float("nan"), level, n_boot, n_undefined)
     alpha = (1.0 - level) / 2
-    return Estimate(value, float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha)), level, n_boot)
+    return Estimate(value, float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha)), level, n_boot,
+                    n_undefined)
 
 
 def accuracy_ci(correct: Sequence[bool], **kw) -> Estimate:
@@ -101,9 +143,8 @@ def transferability_ci(correct_l: Sequence[bool], correct_en: Sequence[bool], **
     """Trans_l (%) with a bootstrap CI; inputs are aligned per parallel fact."""
     pairs = np.stack([np.asarray(correct_l, bool), np.asarray(correct_en, bool)], axis=1)
 
-    def trans(x: np.ndarray) -> float:
-        union = (x[:, 0] | x[:, 1]).sum()
-        return 100.0 if union == 0 else 100.0 * (x[:, 0] & x[:, 1]).sum() / union
+    def trans(x: np.ndarray) -> float:  # NaN when neither language answers any resampled fact
+        return 100.0 * float(jaccard_counts((x[:, 0] & x[:, 1]).sum(), x[:, 0].sum(), x[:, 1].sum()))
 
     return bootstrap_ci(pairs, trans, **kw)
 

@@ -21,8 +21,13 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .errors import InputError
+from .io import iter_text_lines
 
 SUBJECT, OBJECT = "[X]", "[Y]"
+#: markers a label must not contain: they would be read as a template slot or a mask token
+RESERVED_MARKERS = (SUBJECT, OBJECT, "[MASK]", "<mask>")
+#: longest label/template accepted (a longer one cannot fit any model's positions)
+MAX_LABEL_CHARS = 2_000
 _INT = re.compile(r"-?[0-9]+")
 
 
@@ -96,7 +101,16 @@ class FactSet:
     def parallel(self, languages: Sequence[str] | None = None) -> "FactSet":
         """Keep only facts present (same ``lineid``) in every one of ``languages``."""
         langs = list(languages or self.languages)
+        missing = [lang for lang in langs if lang not in self.languages]
+        if missing:
+            raise InputError(f"language(s) {', '.join(missing)} not in the fact set ({', '.join(self.languages)})",
+                             file=self.root, field="language")
         common = set.intersection(*(self.lineids(lang) for lang in langs))
+        if not common and len(langs) > 1:
+            sizes = ", ".join(f"{lang}: {self.n_facts(lang)}" for lang in langs)
+            raise InputError(f"no fact (same lineid) is shared by all of {', '.join(langs)} in relations "
+                             f"{', '.join(self.relations)} (facts per language: {sizes})", file=self.root,
+                             field="lineid")
         return self.restrict(common)
 
     def split(self, fraction: float, seed: int = 0) -> tuple["FactSet", "FactSet"]:
@@ -108,23 +122,56 @@ class FactSet:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputError(f"malformed JSON ({err.msg} at column {err.colno})", file=path, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise InputError("expected a JSON object per line", file=path, line=lineno)
-            yield lineno, obj
+    for lineno, raw in iter_text_lines(path):  # non-UTF-8 bytes / over-long lines: InputError with the line
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise InputError(f"malformed JSON ({err.msg} at column {err.colno})", file=path, line=lineno) from None
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object per line", file=path, line=lineno)
+        yield lineno, obj
+
+
+def shipped_facts_root(*, check: bool = True) -> Path:
+    """The fact set shipped with the package: the one place its location is resolved.
+
+    In a wheel (``pip install .``) the facts are package data under
+    ``lrp2_interp/data/facts``; in a source checkout (editable install, or the
+    repository on ``PYTHONPATH``) they are the repository's ``data/facts``.
+    """
+    here = Path(__file__).resolve().parent
+    for root in (here / "data" / "facts", here.parent / "data" / "facts"):
+        if (root / "en" / "templates.jsonl").is_file():
+            return root
+    if not check:
+        return here / "data" / "facts"
+    raise InputError("the shipped fact set is missing from this installation (reinstall lrp2-interp)",
+                     file=here / "data" / "facts")
+
+
+def facts_digest(facts: "FactSet") -> str:
+    """sha256 of everything a result depends on in ``facts``: templates, facts, aliases, candidate pools."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(facts.facts):
+        if key[0] not in facts.languages or key[1] not in facts.relations:
+            continue
+        h.update(json.dumps([key, facts.templates[key].template, facts.candidate_sets.get(key, ()),
+                             [[f.lineid, f.sub_label, f.obj_label, list(f.obj_aliases)] for f in facts.facts[key]]],
+                            ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
 
 
 def _field(obj: dict, name: str, path: Path, lineno: int, kind: type = str):
     if name not in obj:
         raise InputError("missing field", file=path, line=lineno, field=name)
     value = obj[name]
+    if isinstance(value, str) and len(value) > MAX_LABEL_CHARS:
+        raise InputError(f"value has {len(value):,} characters (limit {MAX_LABEL_CHARS:,})", file=path, line=lineno,
+                         field=name)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not _INT.fullmatch(str(value).strip()):
             raise InputError(f"expected an integer, got {value!r}", file=path, line=lineno, field=name)
@@ -166,13 +213,19 @@ def read_facts(path: Path, language: str, relation: str) -> tuple[Fact, ...]:
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise InputError(f"expected a list of strings, got {aliases!r}", file=path, line=lineno,
                              field="obj_aliases")
+        labels = {name: _field(obj, name, path, lineno) for name in ("sub_label", "obj_label")}
+        for name, value in labels.items():
+            for marker in RESERVED_MARKERS:
+                if marker in value:
+                    raise InputError(f"label contains the reserved marker {marker!r}: {value!r}", file=path,
+                                     line=lineno, field=name)
         facts.append(
             Fact(
                 lineid=lineid,
                 relation=relation,
                 language=language,
-                sub_label=_field(obj, "sub_label", path, lineno),
-                obj_label=_field(obj, "obj_label", path, lineno),
+                sub_label=labels["sub_label"],
+                obj_label=labels["obj_label"],
                 sub_uri=str(obj.get("sub_uri", "")),
                 obj_uri=str(obj.get("obj_uri", "")),
                 obj_aliases=tuple(a.strip() for a in aliases if a.strip()),
@@ -204,6 +257,15 @@ def load_facts(
     root = Path(root)
     if not root.is_dir():
         raise InputError("fact folder does not exist", file=root)
+    if max_facts_per_relation is not None and (isinstance(max_facts_per_relation, bool)
+                                               or not isinstance(max_facts_per_relation, int)
+                                               or max_facts_per_relation < 1):
+        raise InputError(f"must be a positive number of facts per relation, got {max_facts_per_relation!r}",
+                         file=root, field="max_facts")
+    for what, given in (("language", languages), ("relation", relations)):
+        repeated = sorted({x for x in given or () if list(given).count(x) > 1})
+        if repeated:
+            raise InputError(f"{what} {', '.join(repeated)} given more than once", file=root, field=what)
     present = available_languages(root)
     langs = list(languages) if languages else present
     for lang in langs:

@@ -133,11 +133,26 @@ class LanguageModel:
             padding=True,
             add_special_tokens=add_special_tokens,
         )
+        self.check_positions(int(enc["input_ids"].shape[1]))
         return Batch(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+
+    @property
+    def max_positions(self) -> int | None:
+        """The most positions the model reads (``n_ctx``), or None when the config does not say."""
+        n = getattr(self.bridge.cfg, "n_ctx", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def check_positions(self, n_tokens: int, *, field: str = "prompt") -> None:
+        """Refuse an input longer than the model's positions (it would crash or silently wrap)."""
+        limit = self.max_positions
+        if limit is not None and n_tokens > limit:
+            raise InputError(f"input of {n_tokens} tokens is longer than the {limit} positions of model "
+                             f"'{self.name}'", field=field)
 
     def pad_ids(self, rows: Sequence[Sequence[int]]) -> Batch:
         """Right-pad already tokenized rows."""
         width = max(len(r) for r in rows)
+        self.check_positions(width)
         pad = self.tokenizer.pad_token_id
         ids = torch.full((len(rows), width), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -176,6 +191,69 @@ class LanguageModel:
         return keep
 
 
+def unknown_only(lm: "LanguageModel", ids: Sequence[int]) -> bool:
+    """True when ``ids`` is empty or every id is the tokenizer's unknown token (the text is not covered)."""
+    unk = lm.tokenizer.unk_token_id
+    return not ids or (unk is not None and all(i == unk for i in ids))
+
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json", "spiece.model",
+                    "sentencepiece.bpe.model")
+
+
+def check_model_folder(folder: str | Path) -> None:
+    """Refuse a local model folder that cannot give a working model, naming the file and field.
+
+    Checks ``config.json`` (a JSON object with ``model_type``), the weights (present,
+    and every ``.safetensors`` file as long as its header says), and the tokenizer
+    files (without them ``transformers`` may build a tiny all-unknown tokenizer and
+    every result would be silently meaningless).
+    """
+    import json
+
+    folder = Path(folder)
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        have = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
+        raise InputError(f"not a model folder: no config.json (it holds {have})", file=folder)
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"config.json is not valid JSON ({err})", file=cfg_path) from None
+    if not isinstance(cfg, dict) or not cfg.get("model_type"):
+        raise InputError("config.json names no model_type (empty or not a transformers config)", file=cfg_path,
+                         field="model_type")
+    weights = [folder / n for n in _WEIGHT_FILES if (folder / n).is_file()] + sorted(folder.glob("*.safetensors"))
+    if not weights:
+        raise InputError(f"no model weights ({' or '.join(_WEIGHT_FILES[::2])})", file=folder)
+    for path in sorted({w for w in weights if w.suffix == ".safetensors"}):
+        _check_safetensors(path)
+    if not any((folder / n).is_file() for n in _TOKENIZER_FILES):
+        raise InputError(f"no tokenizer files ({', '.join(_TOKENIZER_FILES)}): save the tokenizer with the model",
+                         file=folder)
+
+
+def _check_safetensors(path: Path) -> None:
+    """The file is at least as long as its header and the tensors it lists (catches a truncated copy)."""
+    import json
+
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            raise InputError(f"truncated or not a safetensors file ({size} bytes)", file=path)
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("unreadable safetensors header (truncated or corrupt file)", file=path) from None
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        raise InputError(f"truncated safetensors file: {size} bytes, its header needs {8 + n + end}", file=path)
+
+
 def _infer_kind(architectures: Sequence[str] | None) -> ModelKind | None:
     for arch in architectures or ():
         if arch.endswith(_MASKED_SUFFIXES):
@@ -210,11 +288,18 @@ def load_model(
         else display_name
     if not Path(name).is_dir() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
         raise InputError(f"model directory '{name}' does not exist", file=name)
+    if hf_model is None and Path(name).is_dir():
+        check_model_folder(name)
     try:
         config = hf_model.config if hf_model is not None else AutoConfig.from_pretrained(name)
-    except OSError as err:
-        hint = " (offline: HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise InputError(f"cannot load model config for '{name}'{hint}: {err}", file=name) from None
+    except (OSError, ValueError) as err:
+        offline = bool(os.environ.get("HF_HUB_OFFLINE"))
+        first = (str(err).strip().splitlines() or [""])[0]
+        if offline and not Path(name).exists():
+            raise InputError(f"no such model folder ({Path(name).resolve()}) and no hub model '{name}' in the local "
+                             "cache (offline: HF_HUB_OFFLINE is set)", file=name) from None
+        raise InputError(f"cannot load model config for '{name}'{' (offline)' if offline else ''}: {first}",
+                         file=name) from None
     archs = list(getattr(config, "architectures", None) or [])
     inferred = _infer_kind(archs)
     if kind is None and inferred is None:
@@ -226,13 +311,21 @@ def load_model(
                          field="kind")
     kind = kind or inferred
     if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as err:
+            raise InputError(f"cannot load the tokenizer: {(str(err).strip().splitlines() or [''])[0]}",
+                             file=name) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "right"
     if hf_model is None:
         cls = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
-        hf_model = cls.from_pretrained(name, torch_dtype=dtype)
+        try:
+            hf_model = cls.from_pretrained(name, torch_dtype=dtype)
+        except (OSError, ValueError, RuntimeError) as err:  # e.g. corrupt weights that passed the size check
+            raise InputError(f"cannot load the weights: {(str(err).strip().splitlines() or [''])[0]}",
+                             file=name) from None
     hf_model = hf_model.to(device=device, dtype=dtype).eval()
     bridge = TransformerBridge.boot_transformers(
         name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype

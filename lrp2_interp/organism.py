@@ -91,8 +91,10 @@ FORMAT_VERSION = 1
 
 
 def default_facts_root() -> Path:
-    """The repository's ``data/facts``."""
-    return Path(__file__).resolve().parent.parent / "data" / "facts"
+    """The shipped ``data/facts`` (package data in a wheel; see :func:`lrp2_interp.mlama.shipped_facts_root`)."""
+    from .mlama import shipped_facts_root
+
+    return shipped_facts_root()
 
 
 def default_cache_dir() -> Path:

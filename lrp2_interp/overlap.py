@@ -46,7 +46,7 @@ import torch
 
 from .errors import InputError
 from .layers import paper_layer
-from .metrics import bootstrap_ci
+from .metrics import bootstrap_ci, jaccard_counts, rate_counts
 from .neurons import NeuronSet, random_masks, unit_name
 
 SetKey = tuple[str, str, Hashable]  # (language, condition, unit)
@@ -85,14 +85,8 @@ def pair_sets(sets: Mapping[SetKey, NeuronSet], source: str = "en") -> list[tupl
 
 def _ratios(shared: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> dict[str, np.ndarray]:
     """Jaccard and overlap rates from counts (any matching shapes); NaN where undefined."""
-    shared, n_a, n_b = (np.asarray(x, dtype=float) for x in (shared, n_a, n_b))
-    union = n_a + n_b - shared
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "jaccard": np.where(union > 0, shared / union, np.nan),
-            "overlap_rate": np.where(n_a > 0, shared / n_a, np.nan),
-            "overlap_rate_source": np.where(n_b > 0, shared / n_b, np.nan),
-        }
+    return {"jaccard": jaccard_counts(shared, n_a, n_b), "overlap_rate": rate_counts(shared, n_a),
+            "overlap_rate_source": rate_counts(shared, n_b)}
 
 
 def overlap_table(sets: Mapping[SetKey, NeuronSet], *, source: str = "en") -> pd.DataFrame:
@@ -132,7 +126,8 @@ def summarize_overlap(table: pd.DataFrame, value: str = "jaccard", *, n_boot: in
         vals = g[value].dropna().to_numpy(float)
         est = bootstrap_ci(vals, lambda x: float(x.mean()) if len(x) else float("nan"), n_boot=n_boot, seed=seed)
         rows.append(dict(zip(keys, group if isinstance(group, tuple) else (group,)),
-                         n_units=len(vals), mean=est.value, low=est.low, high=est.high))
+                         n_units=len(vals), n_undefined=int(len(g) - len(vals)), mean=est.value, low=est.low,
+                         high=est.high))
     out = pd.DataFrame(rows)
     out.insert(len(keys), "value", value)
     return out

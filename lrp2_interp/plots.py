@@ -17,8 +17,10 @@ e.g. ``"0 (L1)"``); the CSVs keep the block index.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,69 @@ from .layers import layer_labels
 
 MAX_ANNOTATED_CELLS = 400
 LAYER_AXIS = "layer: block index (paper layer)"
+
+
+@lru_cache(maxsize=512)
+def _charmap(path: str) -> frozenset[int]:
+    """The code points a font file covers (read once per process and file)."""
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(path).get_charmap())
+
+
+@dataclass(frozen=True)
+class FontPlan:
+    """How to draw some labels: the font families (default first, then fallbacks) and the uncovered characters."""
+
+    families: tuple[str, ...]
+    uncovered: frozenset[str]
+
+    def clean(self, label: Any) -> Any:
+        """``label`` with every character no installed font covers drawn as ``?`` (non-strings unchanged)."""
+        if not isinstance(label, str) or not self.uncovered:
+            return label
+        return "".join("?" if c in self.uncovered else c for c in label)
+
+    def rc(self) -> dict[str, Any]:
+        return {"font.family": list(self.families)}
+
+
+def font_plan(labels: Iterable[Any]) -> FontPlan:
+    """Fallback fonts for ``labels`` so that they render without missing-glyph boxes or font warnings.
+
+    The default font (DejaVu Sans) has no CJK, Devanagari, Gurmukhi... glyphs.  Any
+    installed font that covers such characters (e.g. Debian's ``fonts-noto-cjk``)
+    is added as a fallback family; characters that no installed font covers are
+    drawn as ``?`` by :meth:`FontPlan.clean` (the CSV next to every PNG keeps the
+    exact labels).  No font is a dependency: the one CJK font on PyPI found for this
+    (``manimgx-fonts-cjk``, Noto Sans CJK) is a 20 MB wheel, 33 MB installed, a
+    variable font matplotlib draws in its thinnest weight, and covers no Indic script.
+    """
+    from matplotlib import font_manager, rcParams
+
+    base_family = tuple(rcParams["font.family"])
+    base = _charmap(font_manager.findfont(font_manager.FontProperties(family=list(base_family))))
+    missing = {c for label in labels if isinstance(label, str) for c in label
+               if not c.isspace() and ord(c) not in base}
+    families: list[str] = []
+    if missing:  # read the other installed fonts' character maps only when needed
+        for entry in font_manager.fontManager.ttflist:
+            try:
+                covered = {c for c in missing if ord(c) in _charmap(entry.fname)}
+            except (OSError, RuntimeError):
+                continue
+            if entry.name.startswith("Last Resort"):  # its glyphs are boxes: a clean '?' is clearer
+                continue
+            if covered and entry.name not in families and entry.name not in base_family:
+                families.append(entry.name)
+                missing -= covered
+            if not missing:
+                break
+    return FontPlan(base_family + tuple(families), frozenset(missing))
+
+
+def _labels_of(frame: pd.DataFrame) -> list[Any]:
+    return [*frame.index, *frame.columns, frame.index.name, frame.columns.name]
 
 
 def _figure(width: float, height: float):
@@ -59,12 +124,37 @@ def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: f
     :func:`~lrp2_interp.layers.layer_labels` of a layer axis); the CSV keeps the
     table's own index.  Returns the PNG path.
     """
-    import seaborn as sns
-
     if df_pivot.empty:
         raise InputError("nothing to plot: the table is empty", field="df_pivot")
     path = _png(path)
     data = df_pivot.apply(pd.to_numeric, errors="coerce")
+    annot_labels = annot.reindex(index=data.index, columns=data.columns).astype(str) \
+        if isinstance(annot, pd.DataFrame) else None
+    texts = [title, xlabel, ylabel, cbar_label, *_labels_of(data), *(xticklabels or ()), *(yticklabels or ())]
+    plan = font_plan(texts + (annot_labels.to_numpy().ravel().tolist() if annot_labels is not None else []))
+    data = data.rename(index=plan.clean, columns=plan.clean)
+    data.index.name, data.columns.name = plan.clean(data.index.name), plan.clean(data.columns.name)
+    with matplotlib_rc(plan.rc()):
+        ticks = {f"{axis}ticklabels": [plan.clean(t) for t in labels] if labels is not None else "auto"
+                 for axis, labels in (("x", xticklabels), ("y", yticklabels))}
+        _draw_heatmap(data, path, plan, title, center, fmt, annot, annot_labels, cmap, xlabel, ylabel, cbar_label,
+                      ticks)
+    write_table(path.with_suffix(".csv"), df_pivot.reset_index())
+    return path
+
+
+def matplotlib_rc(params: dict[str, Any]):
+    """matplotlib's ``rc_context``: settings for the figures drawn inside, restored afterwards."""
+    from matplotlib import rc_context
+
+    return rc_context(params)
+
+
+def _draw_heatmap(data: pd.DataFrame, path: Path, plan: FontPlan, title: str, center: float | None, fmt: str,
+                  annot: Any, annot_labels: pd.DataFrame | None, cmap: str | None, xlabel: str | None,
+                  ylabel: str | None, cbar_label: str | None, ticks: dict[str, Any]) -> None:
+    import seaborn as sns
+
     n_rows, n_cols = data.shape
     fig, ax = _figure(min(24.0, 1.6 + 0.55 * n_cols), min(24.0, 1.4 + 0.4 * n_rows))
     kw: dict[str, Any] = {"cmap": cmap or ("RdBu_r" if center is not None else "viridis")}
@@ -72,21 +162,18 @@ def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: f
         span = np.nanmax(np.abs(data.to_numpy(float) - center)) if data.notna().any().any() else 1.0
         span = span if span > 0 else 1.0
         kw.update(center=center, vmin=center - span, vmax=center + span)
-    if isinstance(annot, pd.DataFrame):
-        kw.update(annot=annot.reindex(index=data.index, columns=data.columns).astype(str).to_numpy(), fmt="")
+    if annot_labels is not None:
+        kw.update(annot=annot_labels.map(plan.clean).to_numpy(), fmt="")
     else:
         kw.update(annot=(data.size <= MAX_ANNOTATED_CELLS) if annot is None else annot, fmt=fmt)
     with warnings.catch_warnings():  # seaborn's centred colormap uses a deprecated matplotlib setter
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label or ""},
-                    xticklabels=list(xticklabels) if xticklabels is not None else "auto",
-                    yticklabels=list(yticklabels) if yticklabels is not None else "auto", **kw)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel if xlabel is not None else str(data.columns.name or ""))
-    ax.set_ylabel(ylabel if ylabel is not None else str(data.index.name or ""))
+        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": plan.clean(cbar_label or "")},
+                    **ticks, **kw)
+    ax.set_title(plan.clean(title))
+    ax.set_xlabel(plan.clean(xlabel if xlabel is not None else str(data.columns.name or "")))
+    ax.set_ylabel(plan.clean(ylabel if ylabel is not None else str(data.index.name or "")))
     save_figure(path, fig)
-    write_table(path.with_suffix(".csv"), df_pivot.reset_index())
-    return path
 
 
 def line_plot(df: pd.DataFrame, x: str, y: str, hue: str | None, path: str | Path, title: str = "", *,
@@ -100,14 +187,18 @@ def line_plot(df: pd.DataFrame, x: str, y: str, hue: str | None, path: str | Pat
     if df.empty:
         raise InputError("nothing to plot: the table is empty", field="df")
     path = _png(path)
-    fig, ax = _figure(7.0, 4.2)
-    sns.lineplot(data=df, x=x, y=y, hue=hue, style=style, markers=True, dashes=True, ax=ax, errorbar=None)
-    ax.set_title(title)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if ax.get_legend() is not None:
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    save_figure(path, fig)
+    groups = [c for c in (hue, style) if c is not None]
+    plan = font_plan([title, ylabel, x, y, *groups, *(v for c in groups for v in df[c].unique())])
+    shown = df.assign(**{c: df[c].map(plan.clean) for c in groups}) if plan.uncovered else df
+    with matplotlib_rc(plan.rc()):
+        fig, ax = _figure(7.0, 4.2)
+        sns.lineplot(data=shown, x=x, y=y, hue=hue, style=style, markers=True, dashes=True, ax=ax, errorbar=None)
+        ax.set_title(plan.clean(title))
+        if ylabel:
+            ax.set_ylabel(plan.clean(ylabel))
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        save_figure(path, fig)
     write_table(path.with_suffix(".csv"), df)
     return path
 

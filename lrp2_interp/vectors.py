@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError
-from .io import atomic_path, write_json
+from .io import atomic_path, iter_text_lines, write_json
 from .layers import EMBEDDINGS, check_shift_point
 from .mlama import FactSet, render_query
 from .models import Batch, LanguageModel
@@ -152,7 +152,7 @@ def read_sentences(path: str | Path, limit: int | None = None) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError("sentence file not found", file=path)
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = [ln.strip() for _, ln in iter_text_lines(path) if ln.strip()]  # refuses non-UTF-8 / over-long lines
     if not lines:
         raise InputError("sentence file is empty", file=path)
     return lines[:limit] if limit else lines

@@ -17,18 +17,18 @@ from lrp2_interp.metrics import (
 def test_jaccard_and_overlap_rate_by_hand():
     assert jaccard({1, 2, 3}, {2, 3, 4}) == pytest.approx(2 / 4)
     assert jaccard([1, 1, 2], (2, 1)) == 1.0  # sets, not multisets
-    assert jaccard(set(), set()) == 1.0
+    assert math.isnan(jaccard(set(), set()))  # undefined, see test_empty_sets_are_undefined_not_perfect
     assert jaccard({1}, set()) == 0.0
     assert overlap_rate({1, 2, 3, 4}, {4, 5}) == pytest.approx(1 / 4)
     assert overlap_rate({4, 5}, {1, 2, 3, 4}) == pytest.approx(1 / 2)
-    assert overlap_rate(set(), {1}) == 0.0
+    assert math.isnan(overlap_rate(set(), {1}))
 
 
 def test_transferability_by_hand():
     assert transferability([1, 2, 3], [1, 2, 3]) == 100.0
     assert transferability([1, 2], [3, 4]) == 0.0
     assert transferability([1, 2, 3], [2, 3, 4, 5]) == pytest.approx(100 * 2 / 5)
-    assert transferability([], []) == 100.0  # documented: two empty sets agree
+    assert math.isnan(transferability([], []))  # undefined: nothing to compare
 
 
 def _table() -> pd.DataFrame:
@@ -97,7 +97,7 @@ def test_accuracy_gain_and_transferability_ci():
     t = transferability_ci([True, True, False, False], [True, False, True, False], n_boot=200)
     assert t.value == pytest.approx(100 / 3)
     assert t.value == pytest.approx(transferability({0, 1}, {0, 2}))
-    assert transferability_ci([False, False], [False, False], n_boot=10).value == 100.0
+    assert math.isnan(transferability_ci([False, False], [False, False], n_boot=10).value)
 
 
 def test_estimate_str():
@@ -115,3 +115,39 @@ def test_paired_test_by_hand(after, before, gained, lost, p):
     res = paired_test([bool(x) for x in after], [bool(x) for x in before])
     assert (res["gained"], res["lost"]) == (gained, lost)
     assert res["p_value"] == pytest.approx(p)
+
+
+# ------------------------------------------------------------------ issue 11: one NaN convention
+def test_empty_sets_are_undefined_not_perfect():
+    """Jaccard/Trans of two empty sets is NaN everywhere (was 1.0 / 100% here and NaN in overlap tables)."""
+    from lrp2_interp.metrics import jaccard_counts, rate_counts
+    from lrp2_interp.overlap import overlap_table
+    from lrp2_interp.neurons import NeuronSet
+
+    assert math.isnan(jaccard(set(), set())) and math.isnan(transferability(set(), set()))
+    assert math.isnan(overlap_rate(set(), {1}))
+    np.testing.assert_array_equal(jaccard_counts([0, 1, 2], [0, 1, 3], [0, 2, 2]), [np.nan, 0.5, 2 / 3])
+    np.testing.assert_array_equal(rate_counts([0, 1], [0, 4]), [np.nan, 0.25])
+    empty = NeuronSet(frozenset())
+    table = overlap_table({("en", "baseline", "u"): empty, ("fr", "baseline", "u"): empty})
+    assert math.isnan(table["jaccard"].iloc[0])  # the same convention as metrics.jaccard
+
+
+def test_trans_ci_excludes_and_counts_undefined_resamples():
+    """One shared correct fact among many wrong ones: resamples without it are undefined, not 100%."""
+    correct_l = [True] + [False] * 9
+    correct_en = [True] + [False] * 9
+    est = transferability_ci(correct_l, correct_en, n_boot=400, seed=0)
+    assert est.value == 100.0
+    assert est.n_undefined > 0  # about (9/10)^10 = 35% of the resamples miss the one correct fact
+    assert (est.low, est.high) == (100.0, 100.0)  # before: 0.0 [0.0, 100.0] would have mixed them in
+    assert "resamples undefined" in str(est)
+    none = transferability_ci([False] * 3, [False] * 3, n_boot=50)
+    assert math.isnan(none.value) and math.isnan(none.low) and none.n_undefined == 50
+
+
+def test_bootstrap_rejects_zero_resamples():
+    from lrp2_interp.errors import InputError
+
+    with pytest.raises(InputError, match="n_boot"):
+        bootstrap_ci(np.ones(3), np.mean, n_boot=0)

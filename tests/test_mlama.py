@@ -275,7 +275,7 @@ def test_empty_fact_set_from_empty_files(facts_copy):
 
 
 def test_empty_fact_set_from_zero_sample(facts_copy):
-    _expect(facts_copy, None, None, None, words=("empty fact set",), max_facts_per_relation=0)
+    _expect(facts_copy, None, None, "max_facts", words=("positive",), max_facts_per_relation=0)
 
 
 @pytest.mark.parametrize("field", ["lineid", "sub_label", "obj_label"])
@@ -341,3 +341,82 @@ def test_shared_data_parallel(shared_facts):
     same_uri = sum(en[k].obj_uri == zh[k].obj_uri for k in en if en[k].obj_uri)
     assert same_uri > 0.9 * len(en)
     print(f"\nshared data: {len(fs.relations)} relations, {len(common)} facts parallel in en/fr/ru/zh")
+
+
+# ------------------------------------------------------------------ issue 11: adversarial input
+@pytest.mark.parametrize("k", [-2, -1, 0])
+def test_non_positive_max_facts_is_refused(facts_copy, k):
+    """--max-facts -2 used to slice ids[:-2] and silently drop facts."""
+    _expect(facts_copy, None, None, "max_facts", words=("positive", str(k)), max_facts_per_relation=k)
+
+
+def test_repeated_language_is_refused(facts_copy):
+    """--languages fr fr used to count every fact twice."""
+    _expect(facts_copy, None, None, "language", words=("more than once",), languages=["en", "fr", "fr"])
+
+
+def test_non_utf8_fact_file_names_file_and_line(facts_copy):
+    path = next(facts_copy.glob("fr/P*.jsonl"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"', b'\xff"', 1)
+    path.write_bytes(b"".join(lines))
+    _expect(facts_copy, path.relative_to(facts_copy), 2, None, words=("not UTF-8",))
+
+
+def test_non_utf8_template_file_names_file_and_line(facts_copy):
+    path = facts_copy / "fr" / "templates.jsonl"
+    path.write_bytes(path.read_bytes().replace(b"[X]", "[X] \u00e9".encode("latin-1"), 1))
+    _expect(facts_copy, "fr/templates.jsonl", 1, None, words=("not UTF-8",))
+
+
+def test_enormous_line_is_refused_while_reading(facts_copy):
+    path = next(facts_copy.glob("en/P*.jsonl"))
+    path.write_text('{"lineid": 1, "sub_label": "' + "a" * 2_000_000 + '", "obj_label": "b"}\n', encoding="utf-8")
+    _expect(facts_copy, path.relative_to(facts_copy), 1, None, words=("longer than",))
+
+
+def test_overlong_label_is_refused(facts_copy):
+    path = next(facts_copy.glob("en/P*.jsonl"))
+    path.write_text(json.dumps({"lineid": 1, "sub_label": "a" * 5000, "obj_label": "b"}) + "\n", encoding="utf-8")
+    _expect(facts_copy, path.relative_to(facts_copy), 1, "sub_label", words=("5,000 characters",))
+
+
+@pytest.mark.parametrize("marker", ["[Y]", "[X]", "[MASK]"])
+def test_label_with_a_slot_marker_blames_the_fact_file(facts_copy, marker):
+    """A sub_label holding [Y] or [MASK] was blamed on the template; it is the fact file's line."""
+    path = next(facts_copy.glob("en/P*.jsonl"))
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows[0]["sub_label"] = f"Foo {marker} Bar"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    _expect(facts_copy, path.relative_to(facts_copy), 1, "sub_label", words=("reserved marker", marker))
+
+
+def test_parallel_without_shared_lineids_says_what_is_missing(facts_copy):
+    """Lineids shared by no language were reported later as "no sentences for 'en'"."""
+    for path in facts_copy.glob("fr/P*.jsonl"):
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        path.write_text("".join(json.dumps({**r, "lineid": int(r["lineid"]) + 10_000}) + "\n" for r in rows),
+                        encoding="utf-8")
+    fs = load_facts(facts_copy, ["en", "fr"])
+    with pytest.raises(InputError, match="no fact \\(same lineid\\) is shared by all of en, fr") as err:
+        fs.parallel()
+    assert err.value.field == "lineid" and "en: " in str(err.value)
+
+
+def test_shipped_facts_resolved_in_one_place():
+    from lrp2_interp.cli import REPO_DATA, default_facts
+    from lrp2_interp.mlama import shipped_facts_root
+    from lrp2_interp.organism import default_facts_root
+
+    root = shipped_facts_root()
+    assert (root / "en" / "templates.jsonl").is_file()
+    assert REPO_DATA == root == default_facts_root() == Path(default_facts())
+
+
+def test_facts_digest_changes_with_the_selection(fixture_facts_root):
+    from lrp2_interp.mlama import facts_digest
+
+    a = facts_digest(load_facts(fixture_facts_root, ["en", "fr"]))
+    assert a == facts_digest(load_facts(fixture_facts_root, ["en", "fr"]))
+    assert a != facts_digest(load_facts(fixture_facts_root, ["en", "fr"], max_facts_per_relation=1))
+    assert a != facts_digest(load_facts(fixture_facts_root, ["en"]))

@@ -249,3 +249,59 @@ def test_public_api_resolves_lazily():
         assert getattr(lrp2_interp, name) is not None, name
     code = "import sys, lrp2_interp; assert 'torch' not in sys.modules, 'import-time work'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ issue 11: broken model folders
+def _broken(tiny_model_dir, tmp_path, family="bert"):
+    import shutil
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model_dir(family), d)
+    return d
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("no tokenizer files", "no tokenizer files"),
+    ("config {}", "model_type"),
+    ("config not JSON", "not valid JSON"),
+    ("empty folder", "no config.json"),
+    ("no weights", "no model weights"),
+    ("truncated safetensors", "truncated"),
+])
+def test_broken_model_folder_is_one_clear_error(tiny_model_dir, tmp_path, case, needle):
+    """A folder without tokenizer files used to load a 5-token all-UNK tokenizer and give results (exit 0)."""
+    import shutil
+
+    from lrp2_interp.errors import InputError
+
+    d = _broken(tiny_model_dir, tmp_path)
+    if case == "no tokenizer files":
+        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+            (d / name).unlink(missing_ok=True)
+    elif case == "config {}":
+        (d / "config.json").write_text("{}")
+    elif case == "config not JSON":
+        (d / "config.json").write_text("{not json")
+    elif case == "empty folder":
+        shutil.rmtree(d)
+        d.mkdir()
+    elif case == "no weights":
+        (d / "model.safetensors").unlink()
+    else:
+        w = d / "model.safetensors"
+        w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(InputError, match=needle) as err:
+        load_model(d)
+    assert "\n" not in str(err.value) and str(d) in str(err.value)
+
+
+def test_input_longer_than_the_positions_is_refused(bert_lm):
+    from lrp2_interp.errors import InputError
+
+    limit = bert_lm.max_positions
+    assert limit == 128
+    with pytest.raises(InputError, match="longer than the 128 positions"):
+        bert_lm.pad_ids([[1] * (limit + 1)])
+    with pytest.raises(InputError, match="positions"):
+        bert_lm.encode(["Paris " * 300])
+    assert bert_lm.pad_ids([[1] * limit]).input_ids.shape == (1, limit)

@@ -126,3 +126,32 @@ def test_relation_overlap_heatmap_puts_same_different_and_chance_side_by_side(tm
     assert table.loc[0, "fr baseline same"] == pytest.approx((1 + 0) / 2)
     assert table.loc[0, "fr baseline different"] == pytest.approx((1 + 1) / 2)
     assert [t.get_text() for t in figs[-1].axes[0].get_yticklabels()] == ["0 (L1)", "1 (L2)", "2 (L3)"]
+
+
+# ------------------------------------------------------------------ issue 11: labels in other scripts
+def test_cjk_and_indic_labels_render_without_font_warnings(tmp_path):
+    """Chinese/Japanese/Korean labels were empty boxes with a font warning on every run."""
+    import warnings
+
+    from lrp2_interp.plots import heatmap, line_plot
+
+    labels = ["中文", "日本語", "한국어", "ਪੰਜਾਬੀ", "en"]
+    pivot = pd.DataFrame(np.arange(10.0).reshape(5, 2), index=pd.Index(labels, name="语言"), columns=["a", "b"])
+    df = pd.DataFrame({"layer": [0, 1] * 5, "cosine": np.linspace(0, 1, 10), "language": labels * 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing-glyph warning fails the test
+        png = heatmap(pivot, tmp_path / "h.png", title="東京 -> 日本")
+        line_plot(df, "layer", "cosine", "language", tmp_path / "l.png", title="서울")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert list(pd.read_csv(tmp_path / "h.csv")["语言"]) == labels  # the exact labels stay in the CSV
+
+
+def test_font_plan_uses_an_installed_font_or_a_clean_placeholder():
+    from lrp2_interp.plots import font_plan
+
+    plan = font_plan(["中文 x", "en"])
+    if plan.uncovered:  # no installed font has these glyphs: drawn as '?', never as a warning box
+        assert plan.uncovered == {"中", "文"} and plan.clean("中文 x") == "?? x"
+    else:  # a CJK font (e.g. Debian fonts-noto-cjk) is installed: it becomes the fallback family
+        assert len(plan.families) > 1 and plan.clean("中文 x") == "中文 x"
+    assert font_plan(["en", 3]).families == plan.families[:1] and not font_plan(["en"]).uncovered

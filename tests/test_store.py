@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -108,3 +109,59 @@ def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
     pd.testing.assert_frame_equal(_final(ref), _final(resumed))
     for name, mtime in finished.items():  # finished shards were skipped, not recomputed
         assert (shards / name).stat().st_mtime_ns == mtime
+
+
+# ------------------------------------------------------------------ issue 11: results-folder manifest
+def test_manifest_written_then_same_accepted_other_refused(tmp_path):
+    from lrp2_interp.errors import InputError
+    from lrp2_interp.store import MANIFEST, check_manifest
+
+    m = {"config": {"relations": ["P36", "P30"], "max_facts": 5}, "model": {"weights_sha256": "a"}}
+    check_manifest(tmp_path, m)
+    assert (tmp_path / MANIFEST).is_file()
+    check_manifest(tmp_path, json.loads(json.dumps(m)))  # the same run resumes
+    with pytest.raises(InputError, match=r"differs in: config\.max_facts, config\.relations") as err:
+        check_manifest(tmp_path, {"config": {"relations": ["P30"], "max_facts": 4}, "model": {"weights_sha256": "a"}})
+    assert err.value.file == str(tmp_path) and "\n" not in str(err.value)
+
+
+def test_legacy_shards_without_manifest_refused(tmp_path):
+    from lrp2_interp.errors import InputError
+    from lrp2_interp.store import check_manifest
+
+    ShardStore(tmp_path / "control").write("fr-baseline", pd.DataFrame({"x": [1]}))
+    with pytest.raises(InputError, match="no manifest.json"):
+        check_manifest(tmp_path, {"config": {}})
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_model_fingerprint_sees_a_change_in_any_layer(bert_lm):
+    import torch
+
+    from lrp2_interp.store import model_fingerprint
+
+    before = model_fingerprint(bert_lm)
+    param = dict(bert_lm.bridge.original_model.named_parameters())
+    name = sorted(n for n in param if ".2." in n and n.endswith("weight"))[0]  # a weight of the last layer
+    with torch.no_grad():
+        param[name].add_(1.0)
+    try:
+        assert model_fingerprint(bert_lm)["weights_sha256"] != before["weights_sha256"]
+    finally:
+        with torch.no_grad():
+            param[name].sub_(1.0)
+    assert model_fingerprint(bert_lm) == before
+
+
+def test_vectors_digest_is_provenance_not_float_bits():
+    """Recomputing the same vectors (e.g. with another thread count) may change last bits: still the same run."""
+    import torch
+
+    from lrp2_interp.store import vectors_digest
+    from lrp2_interp.vectors import LanguageVectors
+
+    v = {"en": torch.ones(2, 3), "fr": torch.zeros(2, 3)}
+    a = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "probe prompts"})
+    b = LanguageVectors("m", 2, 3, {k: x + 1e-7 for k, x in v.items()}, corpus=dict(a.corpus))
+    c = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "opus.fr.txt (first 10 lines)"})
+    assert vectors_digest(a) == vectors_digest(b) != vectors_digest(c) and vectors_digest(None) is None
