@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
+from .layers import EMBEDDINGS
 
 #: arguments that must be >= 1 when given
 POSITIVE = ("max_facts", "batch_size", "max_candidates", "n_boot", "steps", "top", "top_k", "n_perm", "limit",
@@ -104,9 +105,10 @@ def check_args(args: argparse.Namespace) -> None:
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise InputError(f"must be in (0, 1] (a share of the maximum score), got {threshold}", field="--threshold")
     for name in ("layers",):
-        bad = [x for x in getattr(args, name, None) or [] if x < 0]
+        bad = [x for x in getattr(args, name, None) or [] if x < EMBEDDINGS]
         if bad:
-            raise InputError(f"layers are counted from 0, got {bad[0]}", field=_flag(name))
+            raise InputError(f"layers are block indices counted from 0 ({EMBEDDINGS} = the embedding output), "
+                             f"got {bad[0]}", field=_flag(name))
     if getattr(args, "relations", None):
         rels = list(args.relations)
         repeated = sorted({r for r in rels if rels.count(r) > 1})

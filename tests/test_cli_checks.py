@@ -45,7 +45,7 @@ ARGS = [  # (argv without --model/--out, needle)
     (["run", "--languages", "fr", "--dev-fraction", "1.5", *SMALL], "--dev-fraction"),
     (["run", "--languages", "fr", "--n-boot", "0", *SMALL], "--n-boot"),
     (["probe", "--languages", "fr", "--batch-size", "0", *SMALL], "--batch-size"),
-    (["sweep", "--language", "fr", "--layers", "-1", "2", *SMALL], "--layers"),
+    (["sweep", "--language", "fr", "--layers", "-2", "2", *SMALL], "--layers"),  # -1 is the embedding output
     (["probe", "--languages", "fr", "--device", "bogus", *SMALL], "--device"),
     (["probe", "--languages", "fr", "--device", "cuda:99", *SMALL], "--device"),
     (["attribute", "--prompt", "The capital of France is [MASK] .", "--target", "Paris", "--top", "-3"], "--top"),
