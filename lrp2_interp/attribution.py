@@ -75,6 +75,10 @@ class AttributionConfig:
     path: Literal["auto", "fast", "reference"] = "auto"
     memory_budget_mb: float = 2048.0  # autograd memory per Captum batch (chooses the batch size; estimate is conservative)
     progress: bool = True
+    # adaptive steps: a layer whose |completeness delta| exceeds target_delta is recomputed with twice the
+    # steps, until it is met or max_steps is reached (the steps used are in AttributionResult.steps)
+    target_delta: float | None = None
+    max_steps: int = 512
 
     def validate(self, n_layers: int) -> tuple[int, ...]:
         if self.method not in METHODS:
@@ -86,6 +90,11 @@ class AttributionConfig:
             raise InputError(f"target_token must be 'first' or 'sum', got {self.target_token!r}", field="target_token")
         if self.path not in ("auto", "fast", "reference"):
             raise InputError(f"path must be 'auto', 'fast' or 'reference', got {self.path!r}", field="path")
+        if self.target_delta is not None and not self.target_delta > 0:
+            raise InputError(f"target_delta must be > 0 or None, got {self.target_delta!r}", field="target_delta")
+        if not isinstance(self.max_steps, int) or self.max_steps < self.n_steps:
+            raise InputError(f"max_steps must be an int >= n_steps ({self.n_steps}), got {self.max_steps!r}",
+                             field="max_steps")
         if not self.memory_budget_mb > 0:
             raise InputError(f"memory_budget_mb must be > 0, got {self.memory_budget_mb!r}", field="memory_budget_mb")
         layers = tuple(range(n_layers)) if self.layers is None else tuple(self.layers)
@@ -108,6 +117,7 @@ class AttributionResult:
     deltas: torch.Tensor  # [n_layers_attributed] Captum convergence delta sum(attr) - (f_input - f_baseline)
     f_input: torch.Tensor  # [n_layers_attributed] f of the unpatched model (same for every layer)
     f_baseline: torch.Tensor  # [n_layers_attributed] f with that layer's activation at the target zeroed
+    steps: tuple[int, ...] = ()  # quadrature steps used per attributed layer (max over targets)
 
     def top(self, k: int = 10) -> list[tuple[int, int, float]]:
         """The ``k`` highest-scoring neurons as ``(layer, neuron, score)``."""
@@ -178,10 +188,21 @@ def integrated_gradients(forward: Callable[..., torch.Tensor], inputs: torch.Ten
     per = max(1, rows // n)
     attr = torch.zeros_like(inputs)
     for s in range(0, n_steps, per):
-        chunk = (sizes[s : s + per], alphas[s : s + per])
-        attr = attr + ig._attribute((inputs,), (base,), additional_forward_args=args, n_steps=len(chunk[0]),
-                                    step_sizes_and_alphas=chunk)[0].detach()
+        attr = attr + captum_custom_rule(ig, inputs, base, args, sizes[s : s + per], alphas[s : s + per])
     return attr, ig.compute_convergence_delta(attr, base, inputs, additional_forward_args=args) if delta else None
+
+
+def captum_custom_rule(ig, inputs: torch.Tensor, base: torch.Tensor, args: tuple | None,
+                       sizes: Sequence[float], alphas: Sequence[float]) -> torch.Tensor:
+    """IG of ``inputs`` [n, d] with explicit quadrature ``sizes``/``alphas`` (one Captum batch) -> [n, d].
+
+    Captum's public ``attribute`` offers only its named rules; a custom rule (``kn_linspace``) needs the
+    private ``IntegratedGradients._attribute(step_sizes_and_alphas=...)``.  This is the one place that calls
+    it (``tests/test_attribution_generic.py::test_captum_private_rule_api`` fails loudly if Captum changes it).
+    """
+    out = ig._attribute((inputs,), (base,), additional_forward_args=args, n_steps=len(sizes),
+                        step_sizes_and_alphas=(list(sizes), list(alphas)))
+    return out[0].detach()
 
 
 class _PatchedForward:
@@ -270,11 +291,33 @@ def _choose_path(lm: LanguageModel, config: AttributionConfig, hooks: FwdHooks) 
         return None
 
 
+def _adaptive_query(lm: LanguageModel, q: _Query, layers: tuple[int, ...], config: AttributionConfig,
+                    hooks: FwdHooks, fm: FastModel | None) -> tuple[tuple[torch.Tensor, ...], list[int]]:
+    """One query at ``config.n_steps``; with ``target_delta``, the layers that miss it again at doubled steps."""
+    def run(ls: tuple[int, ...], cfg: AttributionConfig) -> tuple[torch.Tensor, ...]:
+        return _fast_query(fm, lm, q, ls, cfg, hooks) if fm is not None else _reference_query(lm, q, ls, cfg, hooks)
+
+    parts = [t.clone() for t in run(layers, config)]  # scores, activations, deltas, f_input, f_baseline
+    steps = [config.n_steps] * len(layers)
+    n = config.n_steps
+    while config.target_delta is not None and n < config.max_steps:
+        bad = [i for i in range(len(layers)) if abs(float(parts[2][i])) > config.target_delta]
+        if not bad:
+            break
+        n = min(2 * n, config.max_steps)  # every layer still missing the target has used the same steps so far
+        new = run(tuple(layers[i] for i in bad), AttributionConfig(**{**config.__dict__, "n_steps": n}))
+        for k, i in enumerate(bad):
+            for t in (0, 2, 3, 4):
+                parts[t][i] = new[t][k]
+            steps[i] = n
+    return tuple(parts), steps
+
+
 def _attribute(lm: LanguageModel, prompt: str, target: str | Sequence[int], config: AttributionConfig,
                layers: tuple[int, ...], hooks: FwdHooks, fm: FastModel | None) -> AttributionResult:
     queries = _queries(lm, prompt, target, config)
-    parts = [(_fast_query(fm, lm, q, layers, config, hooks) if fm is not None
-              else _reference_query(lm, q, layers, config, hooks)) for q in queries]
+    runs = [_adaptive_query(lm, q, layers, config, hooks, fm) for q in queries]
+    parts = [r[0] for r in runs]
     total = [torch.stack([part[i] for part in parts]).sum(0) for i in (0, 2, 3, 4)]
     return AttributionResult(
         config=config, model_name=lm.name, prompt=prompt,
@@ -282,6 +325,7 @@ def _attribute(lm: LanguageModel, prompt: str, target: str | Sequence[int], conf
         layers=layers, path="fast" if fm is not None else "reference",
         scores=total[0].cpu(), activations=torch.stack([part[1] for part in parts]).cpu(),
         deltas=total[1], f_input=total[2], f_baseline=total[3],
+        steps=tuple(max(r[1][i] for r in runs) for i in range(len(layers))),
     )
 
 
