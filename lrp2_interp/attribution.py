@@ -128,13 +128,15 @@ class AttributionResult:
 
 
 @dataclass(frozen=True)
-class _Query:
+class Query:
+    """One target of a prompt: token ids, the position predicting ``gold`` and ``gold`` itself."""
+
     ids: torch.Tensor  # [pos] long
     position: int
     gold: int
 
 
-def _queries(lm: LanguageModel, prompt: str, target: str | Sequence[int], config: AttributionConfig) -> list[_Query]:
+def queries(lm: LanguageModel, prompt: str, target: str | Sequence[int], config: AttributionConfig) -> list[Query]:
     gold = lm.token_ids(target) if isinstance(target, str) else [int(t) for t in target]
     if not gold:
         raise InputError(f"target {target!r} tokenizes to nothing", field="target")
@@ -145,17 +147,17 @@ def _queries(lm: LanguageModel, prompt: str, target: str | Sequence[int], config
             if len(masks) not in (1, len(gold)):
                 raise InputError(f"prompt has {len(masks)} mask tokens; need 1 or one per target token ({len(gold)})",
                                  field="prompt")
-            return [_Query(ids, masks[0], gold[0])]
+            return [Query(ids, masks[0], gold[0])]
         if len(masks) != len(gold):
             raise InputError(f"target_token='sum' needs one mask per target token: prompt has {len(masks)} masks, "
                              f"target has {len(gold)} tokens", field="prompt")
-        return [_Query(ids, m, g) for m, g in zip(masks, gold)]
+        return [Query(ids, m, g) for m, g in zip(masks, gold)]
     bos = lm.tokenizer.bos_token_id
     base = ([bos] if bos is not None else []) + lm.token_ids(prompt)
     if not base:
         raise InputError("empty prompt", field="prompt")
     n = 1 if config.target_token == "first" else len(gold)
-    return [_Query(torch.tensor(base + gold[:t], device=lm.device), len(base) + t - 1, gold[t]) for t in range(n)]
+    return [Query(torch.tensor(base + gold[:t], device=lm.device), len(base) + t - 1, gold[t]) for t in range(n)]
 
 
 def _f(logits: torch.Tensor, gold: int, log_prob: bool) -> torch.Tensor:  # [n, vocab] -> [n]
@@ -208,7 +210,7 @@ def captum_custom_rule(ig, inputs: torch.Tensor, base: torch.Tensor, args: tuple
 class _PatchedForward:
     """Reference forward: the whole model via ``lm.bridge`` with layer ``l``'s activation at ``p`` set to x."""
 
-    def __init__(self, lm: LanguageModel, q: _Query, layer: int, hooks: FwdHooks, log_prob: bool):
+    def __init__(self, lm: LanguageModel, q: Query, layer: int, hooks: FwdHooks, log_prob: bool):
         self.lm, self.q, self.layer, self.hooks, self.log_prob = lm, q, layer, list(hooks), log_prob
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # x [N, d_mlp] -> f [N]
@@ -232,7 +234,7 @@ def _reference_rows(lm: LanguageModel, n_pos: int, budget_mb: float) -> int:
     return max(1, int(budget_mb * 2**20 // per))
 
 
-def _reference_query(lm: LanguageModel, q: _Query, layers: tuple[int, ...], config: AttributionConfig,
+def _reference_query(lm: LanguageModel, q: Query, layers: tuple[int, ...], config: AttributionConfig,
                      hooks: FwdHooks) -> tuple[torch.Tensor, ...]:
     store: dict[int, torch.Tensor] = {}
 
@@ -259,7 +261,7 @@ def _reference_query(lm: LanguageModel, q: _Query, layers: tuple[int, ...], conf
             torch.tensor(f_base, **f64))
 
 
-def _fast_query(fm: FastModel, lm: LanguageModel, q: _Query, layers: tuple[int, ...], config: AttributionConfig,
+def _fast_query(fm: FastModel, lm: LanguageModel, q: Query, layers: tuple[int, ...], config: AttributionConfig,
                 hooks: FwdHooks) -> tuple[torch.Tensor, ...]:
     fwd = StagedForward(fm, q.ids, q.position, q.gold, log_prob=config.log_prob, hooks=hooks, lm=lm)
     acts = fwd.activations(layers)  # [n_layers, d_mlp]
@@ -291,7 +293,7 @@ def _choose_path(lm: LanguageModel, config: AttributionConfig, hooks: FwdHooks) 
         return None
 
 
-def _adaptive_query(lm: LanguageModel, q: _Query, layers: tuple[int, ...], config: AttributionConfig,
+def _adaptive_query(lm: LanguageModel, q: Query, layers: tuple[int, ...], config: AttributionConfig,
                     hooks: FwdHooks, fm: FastModel | None) -> tuple[tuple[torch.Tensor, ...], list[int]]:
     """One query at ``config.n_steps``; with ``target_delta``, the layers that miss it again at doubled steps."""
     def run(ls: tuple[int, ...], cfg: AttributionConfig) -> tuple[torch.Tensor, ...]:
@@ -315,13 +317,13 @@ def _adaptive_query(lm: LanguageModel, q: _Query, layers: tuple[int, ...], confi
 
 def _attribute(lm: LanguageModel, prompt: str, target: str | Sequence[int], config: AttributionConfig,
                layers: tuple[int, ...], hooks: FwdHooks, fm: FastModel | None) -> AttributionResult:
-    queries = _queries(lm, prompt, target, config)
-    runs = [_adaptive_query(lm, q, layers, config, hooks, fm) for q in queries]
+    qs = queries(lm, prompt, target, config)
+    runs = [_adaptive_query(lm, q, layers, config, hooks, fm) for q in qs]
     parts = [r[0] for r in runs]
     total = [torch.stack([part[i] for part in parts]).sum(0) for i in (0, 2, 3, 4)]
     return AttributionResult(
         config=config, model_name=lm.name, prompt=prompt,
-        target_ids=tuple(q.gold for q in queries), target_positions=tuple(q.position for q in queries),
+        target_ids=tuple(q.gold for q in qs), target_positions=tuple(q.position for q in qs),
         layers=layers, path="fast" if fm is not None else "reference",
         scores=total[0].cpu(), activations=torch.stack([part[1] for part in parts]).cpu(),
         deltas=total[1], f_input=total[2], f_baseline=total[3],

@@ -110,12 +110,12 @@ FAMILIES: dict[str, Callable[[LanguageModel], Family]] = {
 }
 
 
-def fast_model(lm: LanguageModel) -> FastModel:
+def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
     """Build the fast implementation of ``lm``: a hand-written family, else the generic decoder path for
-    causal LMs (raises :class:`Unsupported` when neither applies)."""
+    causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
     hf = lm.bridge.original_model
     arch = type(hf).__name__
-    if arch in FAMILIES:
+    if arch in FAMILIES and not (generic and lm.kind == "causal"):
         fam = FAMILIES[arch](lm)
     elif lm.kind == "causal":
         fam = GenericDecoder(lm)
@@ -138,10 +138,15 @@ class GoldProb(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, t: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, gold: int, log_prob: bool):
+    def forward(ctx, t: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, gold: int | torch.Tensor,
+                log_prob: bool):  # gold: one token for every row, or one per row ([n] long)
         z = torch.mm(W, t.t()) if b is None else torch.addmm(b[:, None], W, t.t())  # [vocab, n]
         m = z.amax(0)
-        z_gold = z[gold].clone()
+        if torch.is_tensor(gold):
+            gold = gold.to(z.device)
+            z_gold = z.gather(0, gold[None])[0]
+        else:
+            z_gold = z[gold].clone()
         e = z.sub_(m).exp_()  # in place: a fresh [vocab, n] buffer costs more than the arithmetic
         s = e.sum(0)
         lp = z_gold - (m + s.log())  # [n]
@@ -153,7 +158,8 @@ class GoldProb(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         p, W, lp = ctx.saved_tensors
         coef = grad if ctx.log_prob else grad * lp.exp()  # [n]
-        return (W[ctx.gold][None] - p.t() @ W) * coef[:, None], None, None, None, None
+        w_gold = W.index_select(0, ctx.gold) if torch.is_tensor(ctx.gold) else W[ctx.gold][None]  # [n | 1, d]
+        return (w_gold - p.t() @ W) * coef[:, None], None, None, None, None
 
 
 class SharedClean(torch.autograd.Function):

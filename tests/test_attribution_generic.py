@@ -1,4 +1,5 @@
-"""The generic causal-decoder fast path (fast_generic.py), adaptive steps and the Captum rule API."""
+"""The generic causal-decoder fast path (fast_generic.py), many facts per pass (attribution_batch.py), adaptive
+steps and the Captum rule API."""
 
 from __future__ import annotations
 
@@ -151,6 +152,46 @@ def test_adaptive_steps_meet_the_completeness_target_float32(lms):
 def test_adaptive_bad_settings_are_input_errors(lms, kw, match):
     with pytest.raises(InputError, match=match):
         attribute_neurons(lms["gemma3"][torch.float64], PROMPT, OBJECT, AttributionConfig(**kw, **Q))
+
+
+# ---------------------------------------------------------------- many facts per pass
+@pytest.mark.parametrize("fam", DECODERS)
+def test_batched_facts_equal_one_at_a_time(lms, fam):
+    """Prompts of different lengths, baseline and LRP2 conditions, a two-token target, in shared passes."""
+    from lrp2_interp.attribution_batch import attribute_batch
+
+    lm = lms[fam][torch.float64]
+    hooks = lrp2_hooks(lm, _vectors(lm), "fr", LRP2Config(m=0, n=1, positions=(-1,)))
+    two = lm.token_ids(" capital")[:1] + lm.token_ids(" of")[:1]
+    items = [(PROMPT, OBJECT, None), ("the capital", " of", hooks), (PROMPT, OBJECT, hooks), ("capital", two, None)]
+    assert len({len(lm.token_ids(p)) for p, _, _ in items}) == 3  # the passes need padding
+    for cfg, per_pass in ((AttributionConfig(n_steps=5, **Q), 3),
+                          (AttributionConfig(n_steps=4, method="gausslegendre", target_delta=1e-8,
+                                             target_token="sum", layers=(0, 2), **Q), 8)):
+        many = attribute_batch(lm, items, cfg, facts_per_pass=per_pass)
+        assert [r.prompt for r in many] == [p for p, _, _ in items] and all(r.config == cfg for r in many)
+        for (prompt, target, h), got in zip(items, many):
+            one = attribute_neurons(lm, prompt, target, cfg, extra_hooks=h)
+            # HF upcasts attention softmax to float32: padded rows sum in another order (~1e-8 relative)
+            assert _rel(got.scores, one.scores) < 1e-6, (prompt, cfg.method)
+            assert torch.allclose(got.deltas, one.deltas, atol=1e-9) and got.steps == one.steps
+            assert torch.allclose(got.f_baseline, one.f_baseline, atol=1e-10)
+            assert torch.allclose(got.f_input, one.f_input, atol=1e-12)
+            assert got.target_positions == one.target_positions and torch.equal(got.activations, one.activations)
+        if cfg.target_delta is not None:
+            assert any(max(r.steps) > 4 for r in many)
+
+
+def test_batched_masked_lm_runs_one_at_a_time(tiny_model_dir):
+    from lrp2_interp.attribution_batch import attribute_batch
+
+    lm = load_model(tiny_model_dir("bert"))
+    prompt = "Paris is the capital of [MASK] ."
+    cfg = AttributionConfig(n_steps=3, layers=(1,), **Q)
+    (got,) = attribute_batch(lm, [(prompt, "France", None)], cfg)
+    assert torch.equal(got.scores, attribute_neurons(lm, prompt, "France", cfg).scores)
+    with pytest.raises(InputError, match="facts_per_pass"):
+        attribute_batch(lm, [(prompt, "France", None)], cfg, facts_per_pass=0)
 
 
 # ---------------------------------------------------------------- Captum's private rule API
