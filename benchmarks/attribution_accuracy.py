@@ -105,9 +105,10 @@ def run_model(name: str, args, tmp: Path) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], ref_steps: int) -> str:
     """Markdown: one line per (model, method, steps), averaged over prompts (max|delta|: max over prompts)."""
-    out = ["| model | rule | steps | max abs delta | delta / change | rel L2 to GL128 | Jaccard to GL128 |",
+    out = [f"| model | rule | steps | max abs delta | delta / change | rel L2 to GL{ref_steps} | "
+           f"Jaccard to GL{ref_steps} |",
            "|---|---|---:|---:|---:|---:|---:|"]
     keys = sorted({(r["model"], r["method"], r["steps"]) for r in rows},
                   key=lambda k: (k[0], METHODS.index(k[1]), k[2]))
@@ -138,7 +139,7 @@ def main() -> None:
             rows += run_model(name, args, Path(tmp))
             if args.out:
                 args.out.write_text(json.dumps(rows, indent=1))
-    print(table(rows))
+    print(table(rows, args.ref_steps))
 
 
 if __name__ == "__main__":
