@@ -15,6 +15,11 @@ from a cached clean pass instead of re-running the model:
 * BERT: the rows at alpha = 1 (the clean activation) of all layers share one
   single-row pass whose one backward gives every layer's gradient there.
 
+The family (:class:`Family`: :class:`CausalFamily` or :class:`EncoderFamily`) supplies the block
+computations: hand-written for BERT, BLOOM, GPT-2 and Qwen2 (:mod:`lrp2_interp.fast_families`,
+:mod:`lrp2_interp.fast_decoders`), and for any other causal decoder the model's own HF layers
+(:class:`lrp2_interp.fast_generic.GenericDecoder`).
+
 One call carries the rows of *all* attributed layers (Captum's
 ``additional_forward_args`` hands each row its layer).  Rows join the batch at
 the block after their layer, so every block is one batched matmul over all rows
