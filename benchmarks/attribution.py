@@ -1,7 +1,7 @@
 """Knowledge-neuron attribution speed at the same rule and at equal accuracy: lrp2_interp vs knowledge-neurons 0.0.2.
 
     python benchmarks/attribution.py [--prompts 3] [--threads 1] [--ref-steps 128] [--quick]
-                                     [--bloom-vocab 250880] [--no-bloom] [--no-gemma] [--reference]
+                                     [--bloom-vocab 250880] [--no-bloom] [--no-gemma] [--reference] [--paths]
 
 One process, the same ~10-token prompts, all layers, probability space; CPU seconds per prompt
 (``time.process_time``, 1 thread: the development machine is shared), one untimed warm-up per tool.
@@ -183,6 +183,29 @@ def bench_decoder(name: str, lm, prompts, objects, args) -> None:
           + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB")
 
 
+def bench_paths(lm, prompts, objects) -> None:
+    """BLOOM shape, default rule: hand-written family vs the generic decoder path vs attribute_batch."""
+    from lrp2_interp import fast_ig
+    from lrp2_interp.attribution_batch import attribute_batch
+
+    cfg = AttributionConfig(progress=False, path="fast")
+    items = list(zip(prompts, objects))
+    sec_hand, hand = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+    saved = dict(fast_ig.FAMILIES)
+    fast_ig.FAMILIES.pop("BloomForCausalLM")
+    try:
+        sec_gen, gen = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+    finally:
+        fast_ig.FAMILIES.update(saved)
+    sec_bat, bat = timed(lambda: [r.scores for r in attribute_batch(lm, [(p, o, None) for p, o in items], cfg,
+                                                                     facts_per_pass=len(items))], [()])
+    rel = lambda a, b: max(float((x - y).abs().max() / y.abs().max()) for x, y in zip(a[0], b[0]))  # noqa: E731
+    n = len(items)
+    print(f"  paths, default rule: hand-written {sec_hand / n:.2f} s/prompt CPU, generic {sec_gen / n:.2f}, "
+          f"attribute_batch ({n} per pass) {sec_bat / n:.2f}; max rel diff to hand-written: generic "
+          f"{rel(gen, hand):.1e}, batched {rel(bat, hand):.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=3)
@@ -194,6 +217,8 @@ def main() -> None:
     ap.add_argument("--reference", action="store_true", help="also check the reference path on one prompt")
     ap.add_argument("--no-bloom", action="store_true")
     ap.add_argument("--no-gemma", action="store_true")
+    ap.add_argument("--paths", action="store_true",
+                    help="BLOOM: also time the generic decoder path and attribute_batch against the hand-written one")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1-2 prompts, runs in seconds (smoke test)")
     args = ap.parse_args()
     if args.quick:
@@ -208,6 +233,8 @@ def main() -> None:
                                            vocab_size=args.bloom_vocab, seed=0))
             lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "bloom"))
             bench_decoder("BLOOM-560m shape (random)", lm, [p for p, _ in facts], [" " + o for _, o in facts], args)
+            if args.paths:
+                bench_paths(lm, [p for p, _ in facts], [" " + o for _, o in facts])
             del lm
         if not args.no_gemma:
             if args.quick:

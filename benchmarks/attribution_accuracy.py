@@ -106,17 +106,25 @@ def run_model(name: str, args, tmp: Path) -> list[dict]:
 
 
 def table(rows: list[dict], ref_steps: int) -> str:
-    """Markdown: one line per (model, method, steps), averaged over prompts (max|delta|: max over prompts)."""
-    out = [f"| model | rule | steps | max abs delta | delta / change | rel L2 to GL{ref_steps} | "
-           f"Jaccard to GL{ref_steps} |",
-           "|---|---|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["model"], r["method"], r["steps"]) for r in rows},
-                  key=lambda k: (k[0], METHODS.index(k[1]), k[2]))
-    for model, method, steps in keys:
-        sel = [r for r in rows if (r["model"], r["method"], r["steps"]) == (model, method, steps)]
-        mean = lambda k: sum(r[k] for r in sel) / len(sel)  # noqa: E731
-        out.append(f"| {model} | {method} | {steps} | {max(r['max_delta'] for r in sel):.1e} | "
-                   f"{mean('rel_delta'):.1e} | {mean('rel_l2'):.1e} | {mean('jaccard'):.3f} |")
+    """Markdown, per model: rules x step counts; each cell ``rel L2 / Jaccard / max|delta|`` (means over
+    prompts; max|delta|: the largest over layers and prompts)."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        steps = sorted({r["steps"] for r in mine})
+        out += [f"**{model}** (reference: Gauss-Legendre {ref_steps}; cell: rel L2 / Jaccard / max abs delta)", "",
+                "| rule | " + " | ".join(f"{n} steps" for n in steps) + " |", "|---|" + "---|" * len(steps)]
+        for method in METHODS:
+            cells = []
+            for n in steps:
+                sel = [r for r in mine if (r["method"], r["steps"]) == (method, n)]
+                if not sel:
+                    cells.append("")
+                    continue
+                l2, jac = (sum(r[k] for r in sel) / len(sel) for k in ("rel_l2", "jaccard"))
+                cells.append(f"{l2:.1e} / {jac:.2f} / {max(r['max_delta'] for r in sel):.0e}")
+            out.append(f"| {method} | " + " | ".join(cells) + " |")
+        out.append("")
     return "\n".join(out)
 
 

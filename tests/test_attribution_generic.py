@@ -226,3 +226,22 @@ def test_gemma_3_270m_completeness_float32():
     assert res.path == "fast" and res.scores.dtype == torch.float32 and len(res.layers) == 18
     assert res.deltas.abs().max() < 1e-4, res.deltas
     assert (res.f_input - res.f_baseline).abs().max() > 1e-2  # non-vacuous
+
+
+def test_accuracy_benchmark_quick_smoke(monkeypatch, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "attribution_accuracy.py"
+    spec = importlib.util.spec_from_file_location("bench_attribution_accuracy", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(sys, "argv", ["attribution_accuracy.py", "--quick", "--models", "mbert"])
+    bench.main()
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "steps" not in line}
+    assert set(rows) == set(bench.METHODS)
+    # Captum's trapezoid weights sum to (n - 1) / n: at 5 steps the vector is ~20% short on a near-linear model
+    l2_trapezoid_5 = float(rows["riemann_trapezoid"].split("|")[2].split("/")[0])
+    assert 0.1 < l2_trapezoid_5 < 0.3
