@@ -75,7 +75,10 @@ class BatchedForward:
         self.gold = torch.tensor([u.gold for u in units])
         self._args = [self._layer_tables(j) for j in range(self.L)]
         with torch.no_grad():
-            final = torch.stack([c.final[u.p] for u, c in zip(units, self.caches)])  # [U, d]
+            finals = [c.final for c in self.caches]
+            if any(f is None for f in finals):
+                raise Unsupported("a clean pass recorded no final hidden state")
+            final = torch.stack([f[u.p] for u, f in zip(units, finals) if f is not None])  # [U, d]
             self.f_clean = self._f(final, self.gold).double()  # [U]
 
     # ------------------------------------------------------------------ per-layer argument tables
@@ -83,10 +86,10 @@ class BatchedForward:
         """Each clean call argument of layer ``j`` as a per-unit table (row ``u``: unit ``u``'s query row)."""
         from transformers import Cache
 
-        W, out = self.W, {}
+        W, out = self.W, {}  # type: tuple[int, dict[str, tuple[str, Any]]]
         first = self.caches[0].layer_args[j]
         for name, v0 in first.items():
-            vals = [c.layer_args[j].get(name) for c in self.caches]
+            vals: list[Any] = [c.layer_args[j].get(name) for c in self.caches]
             if isinstance(v0, Cache):
                 k = torch.stack([_left_pad(c.keys[j][0, :, : u.p].transpose(0, 1), W - 1, 0.0).transpose(0, 1)
                                  for u, c in zip(self.units, self.caches)])  # [U, kv_heads, W - 1, d_head]
@@ -116,7 +119,7 @@ class BatchedForward:
         return out
 
     def _kwargs(self, j: int, ru: torch.Tensor) -> dict[str, Any]:
-        kw = {}
+        kw: dict[str, Any] = {}
         for name, (kind, v) in self._args[j].items():
             if kind == "cache":
                 kw[name] = _RowPrefixCache(v[0].index_select(0, ru), v[1].index_select(0, ru))
@@ -196,6 +199,7 @@ class BatchedForward:
         for j in range(min(present) + 1, self.L):
             if j - 1 in present:
                 join(j - 1)
+            assert state is not None  # rows of layer min(present) joined first
             state = self._layer(j, state, ru_state, None)
         if self.L - 1 in present:
             join(self.L - 1)

@@ -2,7 +2,7 @@
 
 Any causal decoder that TransformerBridge wraps gets the fast knowledge-neuron
 path without re-implementing its maths (Gemma-3 with GQA, q/k norms, pre- and
-post-norms, scaled embeddings and local/global RoPE; Llama, Mistral, ...):
+post-norms, scaled embeddings and local/global RoPE; tested on Gemma-3, BLOOM, GPT-2 and Qwen2):
 
 * :func:`pristine_model` rebuilds the HF model class (``type(original_model)``)
   on the *same* weight tensors (no copy), without the bridge's wrappers;
@@ -144,9 +144,10 @@ class GenericDecoder:
         self.layers = [self.model.get_submodule(q) for q in paths[0]]
         self.mlp_out = [self.model.get_submodule(q) for q in paths[1]]
         self.norm = self.model.get_submodule(paths[2])
-        self.lm_head = self.model.get_submodule(paths[3])
-        if not isinstance(self.lm_head, torch.nn.Linear):
-            raise Unsupported(f"unembedding {type(self.lm_head).__name__} is not a Linear")
+        head = self.model.get_submodule(paths[3])
+        if not isinstance(head, torch.nn.Linear):  # GoldProb needs W [vocab, d] and b
+            raise Unsupported(f"unembedding {type(head).__name__} is not a Linear")
+        self.lm_head: torch.nn.Linear = head
         self.L = len(self.layers)
         self.H = int(b.cfg.n_heads)
         self._signatures = [inspect.signature(layer.forward) for layer in self.layers]

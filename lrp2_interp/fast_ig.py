@@ -219,6 +219,7 @@ class StagedForward:
     @property
     def f_clean(self) -> float:
         if self._f_clean is None:
+            assert self.cache.final is not None
             with torch.no_grad():
                 self._f_clean = float(self._f(self.cache.final[self.p][None])[0])
         return self._f_clean
@@ -269,6 +270,7 @@ class StagedForward:
 
         for j in range(min(present) + 1, L):
             n_new = join(j - 1, full=not fam.causal) if j - 1 in present else 0
+            assert state is not None  # the rows of layer min(present) joined first
             if isinstance(fam, CausalFamily):
                 state = fam.block_step(j, state, p, c, hooks)
             elif not isinstance(fam, EncoderFamily):
@@ -279,4 +281,5 @@ class StagedForward:
                 state = fam.block_full(j, state, p, c, hooks, n_new)
         if L - 1 in present:
             join(L - 1, full=False)
+        assert state is not None
         return self._f(state)[torch.argsort(torch.cat(order))]  # [N]
