@@ -1,21 +1,27 @@
-"""Knowledge-neuron attribution speed: lrp2_interp vs EleutherAI knowledge-neurons 0.0.2.
+"""Knowledge-neuron attribution speed at the same rule and at equal accuracy: lrp2_interp vs knowledge-neurons 0.0.2.
 
-    python benchmarks/attribution.py [--prompts 3] [--threads 1] [--steps 20] [--quick]
-                                     [--bloom-vocab 250880] [--reference] [--no-bloom]
+    python benchmarks/attribution.py [--prompts 3] [--threads 1] [--ref-steps 128] [--quick]
+                                     [--bloom-vocab 250880] [--no-bloom] [--no-gemma] [--reference] [--paths]
 
-Random weights, real sizes: a BertForMaskedLM shaped like mBERT (12 x 768, d_mlp 3072,
-vocab 119,547, seed 0) and a BloomForCausalLM shaped like bloom-560m (24 x 1024,
-16 heads, d_mlp 4096, vocab 250,880 unless ``--bloom-vocab``).  Both tools run in
-this one process on the same ~10-token prompts, all layers, the same number of
-steps, probability space and the same quadrature: knowledge-neurons' own rule
-(alphas ``linspace(0, 1, steps)``, weights ``1/steps``), which lrp2_interp calls
-``method="kn_linspace"``.  One untimed warm-up prompt per tool precedes the timing.
-knowledge-neurons runs with its defaults (``batch_size=10``) on a plain HF copy of
-the model; lrp2_interp on the TransformerLens-wrapped one (``path="fast"``).
+One process, the same ~10-token prompts, all layers, probability space; CPU seconds per prompt
+(``time.process_time``, 1 thread: the development machine is shared), one untimed warm-up per tool.
 
-knowledge-neurons 0.0.2 (``pip install knowledge-neurons==0.0.2``, the ``bench``
-extra) imports and runs unchanged with transformers 5.x: no monkeypatch needed.
-It is skipped (with a note) when not installed.
+* **mBERT shape** (random ``BertForMaskedLM``, 12 x 768, d_mlp 3072, vocab 119,547, seed 0):
+  knowledge-neurons 0.0.2 ``get_scores`` (its rule: alphas ``linspace(0, 1, 20)``, weights 1/20,
+  ``batch_size=10``, on a plain HF copy); ours with that rule (``method="kn_linspace"``, 20 steps:
+  identical scores, max difference printed); ours at the default rule and steps
+  (``AttributionConfig()``), whose accuracy is checked against knowledge-neurons' -- both measured
+  against Gauss-Legendre with ``--ref-steps`` points (relative L2 distance of the attribution vector and
+  Jaccard of the selected neurons, score > 0.2 x max) -- and whose steps are doubled until it is at
+  least as accurate (the line says how many it used).
+* **BLOOM-560m shape** (random ``BloomForCausalLM``, 24 x 1024, vocab 250,880 unless ``--bloom-vocab``)
+  and **Gemma-3-270m** (the real model, ``load_model("gemma-3-270m")``): ours only (knowledge-neurons
+  0.0.2 has no BLOOM or Gemma support), same rule and default rule, the same accuracy columns.
+
+The last line reads ``attribution speed-up: same-rule <x>x, equal-accuracy <y>x, max diff same-rule <d>``
+(mBERT shape; ``<d>`` is the largest absolute score difference to knowledge-neurons).
+knowledge-neurons 0.0.2 (``pip install -e '.[bench]'``) runs unchanged with transformers 5.x; without it
+the mBERT line reports ours only and the last line says ``n/a``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,35 +55,72 @@ FACTS = [
     ("the currency used in the united states is the", "dollar"),
 ]
 CORPUS = [f"{p} {o} ." for p, o in FACTS] * 20
+GEMMA_FACTS = [("The capital city of France is the town of", " Paris"),
+               ("The official language spoken in Japan is", " Japanese"),
+               ("Albert Einstein was born in the country of", " Germany"),
+               ("The Eiffel Tower is located in the city of", " Paris")]
+SAME_RULE = dict(method="kn_linspace", n_steps=20)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def masked_prompt(prompt: str) -> str:
-    return f"{prompt} [MASK] ."
-
-
-def timed(fn, items) -> tuple[float, float, list]:
-    """(wall s/item, CPU s/item, results): CPU time is what counts on a shared machine."""
-    w0, c0 = time.perf_counter(), time.process_time()
+def timed(fn, items) -> tuple[float, list]:
+    """(CPU s/item, results) after one untimed warm-up call."""
+    fn(*items[0])
+    c0 = time.process_time()
     out = [fn(*item) for item in items]
-    return (time.perf_counter() - w0) / len(items), (time.process_time() - c0) / len(items), out
+    return (time.process_time() - c0) / len(items), out
 
 
-def run_ours(lm, prompts, objects, steps: int, budget_mb: float) -> tuple[float, float, list[torch.Tensor]]:
-    cfg = AttributionConfig(n_steps=steps, method="kn_linspace", path="fast", progress=False,
-                            memory_budget_mb=budget_mb)
-    attribute_neurons(lm, prompts[0], objects[0], cfg)  # warm-up
-    return timed(lambda p, o: attribute_neurons(lm, p, o, cfg).scores, list(zip(prompts, objects)))
+def selected(scores: torch.Tensor) -> set[int]:
+    flat = scores.flatten()
+    return set((flat > 0.2 * flat.max()).nonzero().flatten().tolist())
 
 
-def run_kn(model_dir: Path, prompts, objects, steps: int) -> tuple[float, float, list[torch.Tensor]] | None:
+def accuracy(scores: list[torch.Tensor], ref: list[torch.Tensor]) -> tuple[float, float]:
+    """(mean relative L2 distance, mean Jaccard of the selected sets) to the reference scores."""
+    l2 = [float((s.double() - r.double()).norm() / r.double().norm()) for s, r in zip(scores, ref)]
+    jac = [len(selected(s) & selected(r)) / max(1, len(selected(s) | selected(r))) for s, r in zip(scores, ref)]
+    return sum(l2) / len(l2), sum(jac) / len(jac)
+
+
+class Ours:
+    def __init__(self, lm, prompts, objects, budget_mb: float):
+        self.lm, self.items, self.budget = lm, list(zip(prompts, objects)), budget_mb
+
+    def config(self, **kw) -> AttributionConfig:
+        return AttributionConfig(path="fast", progress=False, memory_budget_mb=self.budget, **kw)
+
+    def run(self, cfg: AttributionConfig) -> tuple[float, list[torch.Tensor]]:
+        return timed(lambda p, o: attribute_neurons(self.lm, p, o, cfg).scores, self.items)
+
+    def scores(self, cfg: AttributionConfig) -> list[torch.Tensor]:
+        return [attribute_neurons(self.lm, p, o, cfg).scores for p, o in self.items]
+
+
+def equal_accuracy(ours: Ours, ref, target_l2: float, max_steps: int = 512):
+    """The default rule at the default steps, doubled until its error is <= target_l2: (cfg, s/prompt, acc)."""
+    cfg = ours.config(**{k: getattr(AttributionConfig(), k) for k in ("method", "n_steps")})
+    while True:
+        sec, scores = ours.run(cfg)
+        acc = accuracy(scores, ref)
+        if acc[0] <= target_l2 or cfg.n_steps * 2 > max_steps:
+            return cfg, sec, acc
+        cfg = replace(cfg, n_steps=cfg.n_steps * 2)
+
+
+def fmt(name: str, sec: float, acc: tuple[float, float] | None = None) -> str:
+    tail = f"; rel L2 to GL-ref {acc[0]:.2e}, Jaccard {acc[1]:.3f}" if acc else ""
+    return f"  {name}: {sec:.2f} s/prompt CPU{tail}"
+
+
+def run_kn(model_dir: Path, prompts, objects, steps: int) -> tuple[float, list[torch.Tensor]] | None:
     try:
         from knowledge_neurons import KnowledgeNeurons
     except ImportError as err:
-        print(f"knowledge-neurons not installed ({err}); pip install knowledge-neurons==0.0.2")
+        print(f"  knowledge-neurons not installed ({err}); pip install knowledge-neurons==0.0.2")
         return None
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -84,76 +128,128 @@ def run_kn(model_dir: Path, prompts, objects, steps: int) -> tuple[float, float,
     tok = AutoTokenizer.from_pretrained(model_dir)
     kn = KnowledgeNeurons(model, tok, model_type="bert", device="cpu")
     batch = 10 if steps % 10 == 0 else steps  # the library asserts steps % batch_size == 0
-    kn.get_scores(prompts[0], objects[0], batch_size=batch, steps=steps, pbar=False)  # warm-up
     return timed(lambda p, o: kn.get_scores(p, o, batch_size=batch, steps=steps, pbar=False).detach(),
                  list(zip(prompts, objects)))
 
 
-def bench_bert(args, root: Path) -> None:
+def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
     size = (RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000) if args.quick
             else RandomModelConfig("bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512,
                                    vocab_size=119547, seed=0))
     model_dir = build_random_model(size, CORPUS, root / "bert")
     lm = load_model(model_dir)
     facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
-    prompts, objects = [masked_prompt(p) for p, _ in facts], [o for _, o in facts]
+    prompts, objects = [f"{p} [MASK] ." for p, _ in facts], [o for _, o in facts]
     n_tok = [len(lm.tokenizer(p)["input_ids"]) for p in prompts]
-    print(f"BERT {size.n_layers}x{size.d_model} d_mlp {size.d_mlp} vocab {lm.bridge.cfg.d_vocab}: "
-          f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens, {args.steps} steps, "
-          f"{torch.get_num_threads()} thread(s); peak RSS after load {peak_rss_mb():.0f} MB")
-    w_ours, c_ours, ours = run_ours(lm, prompts, objects, args.steps, args.budget_mb)
-    print(f"  lrp2_interp (fast, kn_linspace): {c_ours:.2f} s/prompt CPU ({w_ours:.2f} s wall); "
-          f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"mBERT shape {size.n_layers}x{size.d_model} d_mlp {size.d_mlp} vocab {lm.bridge.cfg.d_vocab}: "
+          f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)")
+    ours = Ours(lm, prompts, objects, args.budget_mb)
+    ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
+    c_same, same = ours.run(ours.config(**SAME_RULE))
+    acc_same = accuracy(same, ref)
+    print(fmt("ours, knowledge-neurons' rule (kn_linspace, 20 steps)", c_same, acc_same))
     if args.reference:
-        cfg = AttributionConfig(n_steps=args.steps, method="kn_linspace", path="reference", progress=False)
-        w_ref, c_ref, (ref,) = timed(lambda p, o: attribute_neurons(lm, p, o, cfg).scores, [(prompts[0], objects[0])])
-        print(f"  lrp2_interp (reference TL+Captum loop): {c_ref:.2f} s/prompt CPU ({w_ref:.2f} s wall); "
-              f"max |fast - reference| / max = {(ref - ours[0]).abs().max() / ref.abs().max():.2e}")
+        cfg = AttributionConfig(path="reference", progress=False, **SAME_RULE)
+        res = attribute_neurons(lm, prompts[0], objects[0], cfg).scores
+        print(f"  ours, reference path (TL + Captum), 1 prompt: max |fast - reference| / max "
+              f"{float((res - same[0]).abs().max() / res.abs().max()):.2e}")
     # knowledge-neurons looks the gold token up with convert_tokens_to_ids: give it our exact first token
-    kn = run_kn(model_dir, prompts, [lm.tokenizer.convert_ids_to_tokens(lm.token_ids(o)[0]) for o in objects], args.steps)
-    if kn is None:
-        return
-    w_kn, c_kn, theirs = kn
-    diff = max(float((a - b).abs().max()) for a, b in zip(ours, theirs))
-    scale = max(float(b.abs().max()) for b in theirs)
-    print(f"  knowledge-neurons 0.0.2 get_scores: {c_kn:.2f} s/prompt CPU ({w_kn:.2f} s wall); "
-          f"peak RSS {peak_rss_mb():.0f} MB")
-    print(f"  speed-up {c_kn / c_ours:.1f}x CPU ({w_kn / w_ours:.1f}x wall); max |ours - kn| = {diff:.3e} "
-          f"(relative to max |score| {diff / scale:.2e})")
+    kn = run_kn(model_dir, prompts, [lm.tokenizer.convert_ids_to_tokens(lm.token_ids(o)[0]) for o in objects], 20)
+    target = acc_same[0]
+    if kn is not None:
+        c_kn, theirs = kn
+        acc_kn = accuracy(theirs, ref)
+        diff = max(float((a - b).abs().max()) for a, b in zip(same, theirs))
+        print(fmt("knowledge-neurons 0.0.2 get_scores (its rule, 20 steps)", c_kn, acc_kn)
+              + f"; max |ours - kn| {diff:.1e} (max |score| {max(float(t.abs().max()) for t in theirs):.1e})")
+        target = acc_kn[0]
+    cfg, c_eq, acc_eq = equal_accuracy(ours, ref, target)
+    print(fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
+          + f"; peak RSS {peak_rss_mb():.0f} MB")
+    return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
 
 
-def bench_bloom(args, root: Path) -> None:
-    size = (RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000) if args.quick
-            else RandomModelConfig("bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096,
-                                   vocab_size=args.bloom_vocab, seed=0))
-    lm = load_model(build_random_model(size, CORPUS, root / "bloom"))
-    facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
-    prompts, objects = [p for p, _ in facts], [" " + o for _, o in facts]
+def bench_decoder(name: str, lm, prompts, objects, args) -> None:
     n_tok = [len(lm.token_ids(p)) + 1 for p in prompts]
-    w, c, _ = run_ours(lm, prompts, objects, args.steps, args.budget_mb)
-    print(f"BLOOM {size.n_layers}x{size.d_model} d_mlp {4 * size.d_model} vocab {lm.bridge.cfg.d_vocab}: "
-          f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens (with BOS), {args.steps} steps, "
-          f"{torch.get_num_threads()} thread(s)")
-    print(f"  lrp2_interp (fast, kn_linspace): {c:.2f} s/prompt CPU ({w:.2f} s wall); peak RSS {peak_rss_mb():.0f} MB")
+    print(f"{name}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
+          f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens (with BOS)")
+    ours = Ours(lm, prompts, objects, args.budget_mb)
+    ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
+    c_same, same = ours.run(ours.config(**SAME_RULE))
+    acc_same = accuracy(same, ref)
+    print(fmt("ours, knowledge-neurons' rule (kn_linspace, 20 steps)", c_same, acc_same))
+    cfg, c_eq, acc_eq = equal_accuracy(ours, ref, acc_same[0])
+    print(fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
+          + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB")
+
+
+def bench_paths(lm, prompts, objects) -> None:
+    """BLOOM shape, default rule: hand-written family vs the generic decoder path vs attribute_batch."""
+    from lrp2_interp import fast_ig
+    from lrp2_interp.attribution_batch import attribute_batch
+
+    cfg = AttributionConfig(progress=False, path="fast")
+    items = list(zip(prompts, objects))
+    sec_hand, hand = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+    saved = dict(fast_ig.FAMILIES)
+    fast_ig.FAMILIES.pop("BloomForCausalLM")
+    try:
+        sec_gen, gen = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+    finally:
+        fast_ig.FAMILIES.update(saved)
+    sec_bat, bat = timed(lambda: [r.scores for r in attribute_batch(lm, [(p, o, None) for p, o in items], cfg,
+                                                                     facts_per_pass=len(items))], [()])
+    rel = lambda a, b: max(float((x - y).abs().max() / y.abs().max()) for x, y in zip(a[0], b[0]))  # noqa: E731
+    n = len(items)
+    print(f"  paths, default rule: hand-written {sec_hand / n:.2f} s/prompt CPU, generic {sec_gen / n:.2f}, "
+          f"attribute_batch ({n} per pass) {sec_bat / n:.2f}; max rel diff to hand-written: generic "
+          f"{rel(gen, hand):.1e}, batched {rel(bat, hand):.1e}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--ref-steps", type=int, default=128, help="Gauss-Legendre points of the accuracy reference")
     ap.add_argument("--bloom-vocab", type=int, default=250880)
     ap.add_argument("--budget-mb", type=float, default=AttributionConfig().memory_budget_mb,
                     help="lrp2_interp memory_budget_mb")
-    ap.add_argument("--reference", action="store_true", help="also time the reference path on one prompt")
+    ap.add_argument("--reference", action="store_true", help="also check the reference path on one prompt")
     ap.add_argument("--no-bloom", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, runs in seconds (smoke test)")
+    ap.add_argument("--no-gemma", action="store_true")
+    ap.add_argument("--paths", action="store_true",
+                    help="BLOOM: also time the generic decoder path and attribute_batch against the hand-written one")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, 1-2 prompts, runs in seconds (smoke test)")
     args = ap.parse_args()
+    if args.quick:
+        args.ref_steps = 32
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        bench_bert(args, Path(tmp))
+        ratios = bench_bert(args, Path(tmp))
+        facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
         if not args.no_bloom:
-            bench_bloom(args, Path(tmp))
+            size = (RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000) if args.quick
+                    else RandomModelConfig("bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096,
+                                           vocab_size=args.bloom_vocab, seed=0))
+            lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "bloom"))
+            bench_decoder("BLOOM-560m shape (random)", lm, [p for p, _ in facts], [" " + o for _, o in facts], args)
+            if args.paths:
+                bench_paths(lm, [p for p, _ in facts], [" " + o for _, o in facts])
+            del lm
+        if not args.no_gemma:
+            if args.quick:
+                size = RandomModelConfig("gemma3", n_layers=2, d_model=64, n_heads=4, d_mlp=128, vocab_size=1000)
+                lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "gemma3"))
+                g_facts = [(p, " " + o) for p, o in facts]
+            else:
+                lm, g_facts = load_model("gemma-3-270m"), [GEMMA_FACTS[i % len(GEMMA_FACTS)] for i in range(args.prompts)]
+            bench_decoder("Gemma-3-270m" if not args.quick else "Gemma-3 (tiny random)", lm,
+                          [p for p, _ in g_facts], [o for _, o in g_facts], args)
+    if ratios is None:
+        print("attribution speed-up: same-rule n/a, equal-accuracy n/a, max diff same-rule n/a")
+    else:
+        print(f"attribution speed-up: same-rule {ratios[0]:.1f}x, equal-accuracy {ratios[1]:.1f}x, "
+              f"max diff same-rule {ratios[2]:.1e}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ _API: dict[str, str] = {
     "AttributionResult": "attribution",
     "attribute_neurons": "attribution",
     "attribute_many": "attribution",
+    "attribute_batch": "attribution_batch",
     "NeuronConfig": "neurons",
     "NeuronSet": "neurons",
     "select_neurons": "neurons",

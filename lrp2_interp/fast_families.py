@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,7 @@ class CleanCache:
     keys: list[torch.Tensor] = field(default_factory=list)  # decoders: L x [kv_heads, pos, d_head]
     values: list[torch.Tensor] = field(default_factory=list)
     final: torch.Tensor | None = None  # [pos, d]: the last block's output (after hooks)
+    layer_args: list[dict[str, Any]] = field(default_factory=list)  # generic decoder: each layer's call arguments
 
 
 def hf_weights(lm: LanguageModel) -> dict[str, torch.Tensor]:

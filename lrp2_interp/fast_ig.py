@@ -15,6 +15,11 @@ from a cached clean pass instead of re-running the model:
 * BERT: the rows at alpha = 1 (the clean activation) of all layers share one
   single-row pass whose one backward gives every layer's gradient there.
 
+The family (:class:`Family`: :class:`CausalFamily` or :class:`EncoderFamily`) supplies the block
+computations: hand-written for BERT, BLOOM, GPT-2 and Qwen2 (:mod:`lrp2_interp.fast_families`,
+:mod:`lrp2_interp.fast_decoders`), and for any other causal decoder the model's own HF layers
+(:class:`lrp2_interp.fast_generic.GenericDecoder`).
+
 One call carries the rows of *all* attributed layers (Captum's
 ``additional_forward_args`` hands each row its layer).  Rows join the batch at
 the block after their layer, so every block is one batched matmul over all rows
@@ -25,22 +30,55 @@ activation as the TransformerLens reference path (tests check it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 
 from .fast_decoders import BloomFamily, GPT2Family, Qwen2Family
 from .fast_families import BertFamily, CleanCache, Hooks, Unsupported
+from .fast_generic import GenericDecoder
 from .models import FwdHooks, LanguageModel
 
-__all__ = ["FastModel", "GoldProb", "StagedForward", "Unsupported", "fast_model"]
+__all__ = ["CausalFamily", "EncoderFamily", "Family", "FastModel", "GoldProb", "StagedForward", "Unsupported",
+           "fast_model"]
+
+
+class Family(Protocol):
+    """What :class:`StagedForward` needs of a model family (see :mod:`lrp2_interp.fast_families`)."""
+
+    causal: bool
+    H: int  # attention heads (memory estimate)
+
+    def clean(self, ids: torch.Tensor, hooks: Hooks) -> CleanCache: ...  # ids [pos]
+    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool) -> torch.Tensor: ...
+    def final(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, d]
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # W [vocab, d], b [vocab] | None
+    def head(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, vocab]
+
+
+@runtime_checkable
+class CausalFamily(Family, Protocol):
+    """Causal: later blocks run for the target position only (``join`` returns [n, d])."""
+
+    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class EncoderFamily(Family, Protocol):
+    """Bidirectional: later blocks see every position; the rows at alpha = 1 can share one pass."""
+
+    def block_full(self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, n_new: int = 0,
+                   delta: torch.Tensor | None = None) -> torch.Tensor: ...
+    def block_query(self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks,
+                    delta: torch.Tensor | None = None) -> torch.Tensor: ...
+    def clean_row(self, e: dict[int, torch.Tensor], p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
 
 
 @dataclass
 class FastModel:
     """A family implementation plus the sizes the memory estimate needs."""
 
-    family: Any  # BertFamily | BloomFamily | GPT2Family | Qwen2Family
+    family: Family
     n_layers: int
     d_model: int
     d_mlp: int
@@ -66,8 +104,10 @@ class FastModel:
         return int((blocks * full + query + head) * self.itemsize) + 1
 
 
-# HF architecture -> functional implementation
-FAMILIES: dict[str, Any] = {
+# HF architecture -> hand-written functional implementation.  BERT needs its own (bidirectional: the
+# generic decoder path does not apply).  BLOOM/GPT-2/Qwen2 keep theirs only because they came first and are
+# as fast; every other causal decoder (Gemma-3, ...) takes :class:`GenericDecoder` (same numbers: tests).
+FAMILIES: dict[str, Callable[[LanguageModel], Family]] = {
     "BertForMaskedLM": BertFamily,
     "BloomForCausalLM": BloomFamily,
     "GPT2LMHeadModel": GPT2Family,
@@ -75,13 +115,17 @@ FAMILIES: dict[str, Any] = {
 }
 
 
-def fast_model(lm: LanguageModel) -> FastModel:
-    """Build the fast implementation of ``lm`` (raises :class:`Unsupported` for other families)."""
+def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
+    """Build the fast implementation of ``lm``: a hand-written family, else the generic decoder path for
+    causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
     hf = lm.bridge.original_model
     arch = type(hf).__name__
-    if arch not in FAMILIES:
-        raise Unsupported(f"no fast path for {arch} (supported: {', '.join(FAMILIES)})")
-    fam = FAMILIES[arch](lm)
+    if arch in FAMILIES and not (generic and lm.kind == "causal"):
+        fam = FAMILIES[arch](lm)
+    elif lm.kind == "causal":
+        fam = GenericDecoder(lm)
+    else:
+        raise Unsupported(f"no fast path for {arch} (hand-written: {', '.join(FAMILIES)}; generic: causal LMs)")
     return FastModel(
         family=fam, n_layers=lm.n_layers, d_model=lm.d_model, d_mlp=lm.d_mlp,
         n_heads=fam.H, vocab=int(hf.get_output_embeddings().weight.shape[0]),
@@ -99,10 +143,15 @@ class GoldProb(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, t: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, gold: int, log_prob: bool):
+    def forward(ctx, t: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, gold: int | torch.Tensor,
+                log_prob: bool):  # gold: one token for every row, or one per row ([n] long)
         z = torch.mm(W, t.t()) if b is None else torch.addmm(b[:, None], W, t.t())  # [vocab, n]
         m = z.amax(0)
-        z_gold = z[gold].clone()
+        if torch.is_tensor(gold):
+            gold = gold.to(z.device)
+            z_gold = z.gather(0, gold[None])[0]
+        else:
+            z_gold = z[gold].clone()
         e = z.sub_(m).exp_()  # in place: a fresh [vocab, n] buffer costs more than the arithmetic
         s = e.sum(0)
         lp = z_gold - (m + s.log())  # [n]
@@ -114,7 +163,8 @@ class GoldProb(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         p, W, lp = ctx.saved_tensors
         coef = grad if ctx.log_prob else grad * lp.exp()  # [n]
-        return (W[ctx.gold][None] - p.t() @ W) * coef[:, None], None, None, None, None
+        w_gold = W.index_select(0, ctx.gold) if torch.is_tensor(ctx.gold) else W[ctx.gold][None]  # [n | 1, d]
+        return (w_gold - p.t() @ W) * coef[:, None], None, None, None, None
 
 
 class SharedClean(torch.autograd.Function):
@@ -169,6 +219,7 @@ class StagedForward:
     @property
     def f_clean(self) -> float:
         if self._f_clean is None:
+            assert self.cache.final is not None
             with torch.no_grad():
                 self._f_clean = float(self._f(self.cache.final[self.p][None])[0])
         return self._f_clean
@@ -184,7 +235,7 @@ class StagedForward:
     def __call__(self, x: torch.Tensor, layer_idx: torch.Tensor) -> torch.Tensor:
         lay = layer_idx.detach().to("cpu")
         clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
-        if hasattr(self.fam, "clean_row") and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
+        if isinstance(self.fam, EncoderFamily) and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
             i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
             e = {l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
                  for l in sorted(set(lay[i_c].tolist()))}
@@ -219,12 +270,16 @@ class StagedForward:
 
         for j in range(min(present) + 1, L):
             n_new = join(j - 1, full=not fam.causal) if j - 1 in present else 0
-            if fam.causal:
+            assert state is not None  # the rows of layer min(present) joined first
+            if isinstance(fam, CausalFamily):
                 state = fam.block_step(j, state, p, c, hooks)
+            elif not isinstance(fam, EncoderFamily):
+                raise TypeError(f"{type(fam).__name__} is neither a CausalFamily nor an EncoderFamily")
             elif j == L - 1:
                 state = fam.block_query(j, state, p, c, hooks)
             else:
                 state = fam.block_full(j, state, p, c, hooks, n_new)
         if L - 1 in present:
             join(L - 1, full=False)
+        assert state is not None
         return self._f(state)[torch.argsort(torch.cat(order))]  # [N]
