@@ -10,7 +10,11 @@ Hook points used by the package (and only built here):
 
 * ``blocks.{l}.hook_resid_post`` -- the residual stream after block ``l``
   (BERT: after the block's output LayerNorm; pre-norm decoders: the raw residual);
-* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``.
+* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``;
+* ``blocks.{l}.mlp.hook_pre`` -- the FFN pre-activation (gated FFNs: the gate's), whose sign is the
+  sign of the activation for ReLU/GELU/SiLU (language-specific neurons);
+* ``blocks.{l}.hook_mlp_out`` -- the FFN output added to the residual stream (Gemma: after its
+  post-FFN norm; BLOOM: without the residual its HF MLP adds) -- the learned alignment's site.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ def resid_post_hook(layer: int) -> str:
 def mlp_post_hook(layer: int) -> str:
     """Name of the FFN post-activation hook of block ``layer`` (the knowledge neurons)."""
     return f"blocks.{layer}.mlp.hook_post"
+
+
+def mlp_pre_hook(layer: int) -> str:
+    """Name of the FFN pre-activation hook of block ``layer`` (gated FFNs: the gate's pre-activation)."""
+    return f"blocks.{layer}.mlp.hook_pre"
+
+
+def mlp_out_hook(layer: int) -> str:
+    """Name of the hook on the FFN output of block ``layer`` (what the FFN adds to the residual stream)."""
+    return f"blocks.{layer}.hook_mlp_out"
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,12 @@ class LanguageModel:
 
     def mlp_post(self, layer: int) -> str:
         return mlp_post_hook(check_layer(layer, self.n_layers))
+
+    def mlp_pre(self, layer: int) -> str:
+        return mlp_pre_hook(check_layer(layer, self.n_layers))
+
+    def mlp_out(self, layer: int) -> str:
+        return mlp_out_hook(check_layer(layer, self.n_layers))
 
     # ---- tokens ----
     @property
