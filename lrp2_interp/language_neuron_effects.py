@@ -161,3 +161,35 @@ def shift_summary(shift: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["neurons_of", "n_neurons", "p_before", "p_after"])
     out["change"] = out["p_after"] - out["p_before"]
     return out
+
+
+def knowledge_neuron_masks(lm: LanguageModel, facts: FactSet, languages: Sequence[str], *, max_facts: int = 10,
+                           config=None) -> dict[str, torch.Tensor]:
+    """Per language: the union of the knowledge neurons (Dai et al.) of its first ``max_facts`` facts.
+
+    Integrated gradients as in :mod:`lrp2_interp.attribution`, selection with
+    :func:`lrp2_interp.neurons.select_neurons` (default thresholds); causal templates
+    that start with the object are skipped.
+    """
+    from .attribution import AttributionConfig, attribute_many
+    from .mlama import render_query
+    from .neurons import NeuronConfig, select_neurons
+
+    cfg = config or AttributionConfig(progress=False)
+    mask_tok = lm.mask_token if lm.kind == "masked" else None
+    out = {}
+    for lang in languages:
+        prompts, targets = [], []
+        for f in facts.iter_facts(lang):
+            tpl = facts.template(lang, f.relation).template
+            if lm.kind == "causal" and tpl.strip().startswith("[Y]"):
+                continue
+            prompts.append(render_query(tpl, f.sub_label, lm.kind, mask_tok))
+            targets.append(f.obj_label)
+            if len(prompts) >= max_facts:
+                break
+        mask = torch.zeros(lm.n_layers, lm.d_mlp, dtype=torch.bool)
+        for res in attribute_many(lm, prompts, targets, cfg):
+            mask |= select_neurons(res, NeuronConfig()).as_mask(lm.n_layers, lm.d_mlp).bool()
+        out[lang] = mask
+    return out
