@@ -25,8 +25,9 @@ LRP2's shifts (LRP2 is this alignment restricted to a translation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import torch
 
@@ -77,7 +78,7 @@ class AlignmentMaps:
     def bias(self, layer: int) -> torch.Tensor:
         return self.biases[self.layers.index(layer)]
 
-    def random_like(self, seed: int = 0) -> "AlignmentMaps":
+    def random_like(self, seed: int = 0) -> AlignmentMaps:
         """Gaussian maps with the same per-layer Frobenius norm of ``W`` (and norm of ``b``): the control."""
         gen = torch.Generator().manual_seed(seed)
         w = torch.randn(self.weights.shape, generator=gen)

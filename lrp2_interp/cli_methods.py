@@ -71,8 +71,15 @@ def cmd_lape(args) -> None:
 
     from .cli import _done, _facts, _load
     from .io import run_metadata, write_json, write_table
-    from .language_neuron_effects import (activation_shift, deactivation_table, fact_corpus, knowledge_neuron_masks,
-                                          knowledge_overlap, own_language_margin, shift_summary)
+    from .language_neuron_effects import (
+        activation_shift,
+        deactivation_table,
+        fact_corpus,
+        knowledge_neuron_masks,
+        knowledge_overlap,
+        own_language_margin,
+        shift_summary,
+    )
     from .language_neurons import LapeConfig, activation_stats, select_language_neurons
     from .plots import heatmap
 

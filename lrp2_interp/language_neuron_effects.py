@@ -14,14 +14,19 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .errors import InputError
-from .language_neurons import LanguageNeurons, activation_stats, random_mask_like, scale_hooks
+from .language_neurons import (
+    LanguageNeurons,
+    activation_stats,
+    random_mask_like,
+    scale_hooks,
+)
 from .mlama import FactSet, render_filled, render_masked
 from .models import FwdHooks, LanguageModel
 from .probing import sentence_logprobs

@@ -22,9 +22,9 @@ exactly as :mod:`lrp2_interp.sweep` does):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -32,7 +32,13 @@ from tqdm.auto import tqdm
 from .alignment import AlignmentConfig, alignment_hooks, fit_alignment, parallel_prompts
 from .errors import InputError
 from .language_neuron_effects import fact_corpus
-from .language_neurons import LapeConfig, activation_stats, random_mask_like, select_language_neurons, steer_hooks
+from .language_neurons import (
+    LapeConfig,
+    activation_stats,
+    random_mask_like,
+    select_language_neurons,
+    steer_hooks,
+)
 from .metrics import accuracy_ci, gain_ci, paired_test
 from .mlama import FactSet
 from .models import FwdHooks, LanguageModel
@@ -127,7 +133,7 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
         return key, lambda: _frame(probe(lm, facts, lang, config.probe, fwd_hooks=hooks()).table, method, param,
                                    control)
 
-    parts = [run([probing("baseline", "-", lambda: [])])]
+    parts = [run([probing("baseline", "-", list)])]
     rows = []
     base = parts[0].set_index(["relation", "lineid"])["correct"].sort_index()
     if "lrp2" in config.methods:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lrp2_interp.alignment import (AlignmentConfig, AlignmentMaps, alignment_hooks, fit_alignment, parallel_prompts,
-                                   pooled_states, solve_map, translation_maps)
+from lrp2_interp.alignment import (
+    AlignmentConfig,
+    AlignmentMaps,
+    alignment_hooks,
+    fit_alignment,
+    parallel_prompts,
+    pooled_states,
+    solve_map,
+    translation_maps,
+)
 from lrp2_interp.errors import InputError
 from lrp2_interp.models import load_model, mlp_out_hook
 from lrp2_interp.projection import LRP2Config, lrp2_hooks

@@ -8,10 +8,25 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.language_neuron_effects import (activation_shift, deactivation_table, fact_corpus, knowledge_overlap,
-                                                 language_loss, own_language_margin, shift_summary)
-from lrp2_interp.language_neurons import (ActivationStats, LapeConfig, activation_stats, lape_entropy,
-                                          random_mask_like, scale_hooks, select_language_neurons, steer_hooks)
+from lrp2_interp.language_neuron_effects import (
+    activation_shift,
+    deactivation_table,
+    fact_corpus,
+    knowledge_overlap,
+    language_loss,
+    own_language_margin,
+    shift_summary,
+)
+from lrp2_interp.language_neurons import (
+    ActivationStats,
+    LapeConfig,
+    activation_stats,
+    lape_entropy,
+    random_mask_like,
+    scale_hooks,
+    select_language_neurons,
+    steer_hooks,
+)
 from lrp2_interp.models import load_model
 from lrp2_interp.neurons import NeuronSet
 

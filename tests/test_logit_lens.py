@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.logit_lens import decode_residual, lens_curve, lens_queries, logit_lens, plot_lens
+from lrp2_interp.logit_lens import (
+    decode_residual,
+    lens_curve,
+    lens_queries,
+    logit_lens,
+    plot_lens,
+)
 from lrp2_interp.models import load_model
 from lrp2_interp.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.vectors import compute_language_vectors, prompt_corpus

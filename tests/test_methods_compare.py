@@ -7,7 +7,12 @@ import pytest
 
 from lrp2_interp.cli import REPO_DATA, main
 from lrp2_interp.errors import InputError
-from lrp2_interp.methods_compare import CompareConfig, plot_grids, run_comparison, summary_markdown
+from lrp2_interp.methods_compare import (
+    CompareConfig,
+    plot_grids,
+    run_comparison,
+    summary_markdown,
+)
 from lrp2_interp.models import load_model
 from lrp2_interp.probing import ProbeConfig, probe
 from lrp2_interp.store import ShardStore
