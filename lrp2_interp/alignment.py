@@ -9,7 +9,8 @@ column of ones, giving ``[W_i; b_i]``; ``ridge > 0`` appends ``sqrt(ridge) * I``
 i.e. ridge regression, for fits with fewer sentences than dimensions).
 
 Inference: ``x <- x + sigma * (x W_i + b_i)`` at the site of every fitted layer
-(:func:`alignment_hooks`), with ``sigma`` swept over a grid in [-1, 1] and chosen on
+(:func:`alignment_hooks`; ``rule="interpolate"`` uses ``x + sigma (x W + b - x)``
+instead), with ``sigma`` swept over a grid in [-1, 1] and chosen on
 dev facts (:mod:`lrp2_interp.methods_compare`).  Positions: the paper patches the
 last prompt position (and, generating, each new position) with ``a_i`` from a clean
 run; here ``x`` is the hooked run's own value and the default is every position
@@ -37,6 +38,7 @@ from .models import FwdHooks, LanguageModel
 
 Site = Literal["mlp_out", "resid"]
 Positions = Literal["all"] | tuple[int, ...]
+Rule = Literal["add", "interpolate"]
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,16 @@ def _positions_mask(x: torch.Tensor, positions: Positions, lm: LanguageModel) ->
     return out
 
 
-def alignment_hooks(lm: LanguageModel, maps: AlignmentMaps, sigma: float, positions: Positions = "all") -> FwdHooks:
-    """Forward hooks applying ``x <- x + sigma * (x W + b)`` at every fitted layer's site."""
+def alignment_hooks(lm: LanguageModel, maps: AlignmentMaps, sigma: float, positions: Positions = "all",
+                    rule: Rule = "add") -> FwdHooks:
+    """Forward hooks applying the map at every fitted layer's site.
+
+    ``rule="add"`` (the paper): ``x <- x + sigma * (x W + b)``; ``rule="interpolate"``:
+    ``x <- x + sigma * (x W + b - x)``, so ``sigma = 1`` lands on the mapped point and
+    ``W = I, b = 0`` is the identity.
+    """
+    if rule not in ("add", "interpolate"):
+        raise InputError(f"rule must be 'add' or 'interpolate', got {rule!r}", field="rule")
     if maps.d_model != lm.d_model or maps.model_name.split("/")[-1] != lm.name.split("/")[-1]:
         raise InputError(f"alignment maps are for model '{maps.model_name}' (d_model {maps.d_model}), "
                          f"not '{lm.name}' (d_model {lm.d_model})", field="model_name")
@@ -207,6 +217,8 @@ def alignment_hooks(lm: LanguageModel, maps: AlignmentMaps, sigma: float, positi
     def make(w: torch.Tensor, b: torch.Tensor):
         def hook(x: torch.Tensor, hook=None) -> torch.Tensor:  # x: [batch, pos, d_model]
             delta = x @ w.to(x.device, x.dtype) + b.to(x.device, x.dtype)
+            if rule == "interpolate":
+                delta = delta - x
             sel = _positions_mask(x, positions, lm)
             return x + sigma * (delta if sel is None else delta * sel)
         return hook

@@ -14,7 +14,7 @@ def _compare_config(args, language: str, methods: tuple[str, ...]):
     cfg = CompareConfig(language=language, source=args.source, methods=methods,
                         lrp2_layers=tuple(args.layers) if args.layers else None, sigmas=tuple(args.sigmas),
                         site=args.site, affine=args.affine if args.affine is not None else args.site == "resid",
-                        ridge=args.ridge, fit_on=args.fit_on, strengths=tuple(args.strengths),
+                        ridge=args.ridge, rule=args.rule, fit_on=args.fit_on, strengths=tuple(args.strengths),
                         lape=LapeConfig(top_rate=args.top_rate), dev_fraction=args.dev_fraction, seed=args.seed,
                         n_boot=args.n_boot, probe=_probe_config(args, progress=False))
     cfg.validate()
@@ -164,6 +164,8 @@ def register(sub) -> None:
                        help="alignment site: FFN output (INCLINE) or residual stream")
         p.add_argument("--affine", action="store_true", default=None, help="fit [W; b] (default with --site resid)")
         p.add_argument("--ridge", type=float, default=0.0)
+        p.add_argument("--rule", choices=("add", "interpolate"), default="add",
+                       help="add: a + sigma a W (INCLINE); interpolate: a + sigma (a W - a)")
         p.add_argument("--fit-on", choices=("dev", "all"), default="dev")
         p.add_argument("--strengths", nargs="+", type=float, default=[0.5, 1.0], help="LAPE steering strengths")
         p.add_argument("--top-rate", type=float, default=0.01, help="LAPE: share of neurons kept")

@@ -60,6 +60,7 @@ class CompareConfig:
     site: str = "mlp_out"  # alignment site: "mlp_out" (INCLINE) or "resid"
     affine: bool = False
     ridge: float = 0.0
+    rule: str = "add"  # "add": x + sigma x W (the paper); "interpolate": x + sigma (x W - x)
     fit_on: str = "dev"  # "dev": maps and LAPE neurons from dev facts only; "all": every fact
     lape: LapeConfig = field(default_factory=LapeConfig)
     strengths: tuple[float, ...] = (0.5, 1.0)
@@ -93,6 +94,19 @@ class Comparison:
         t = t.assign(split=t["lineid"].isin(self.dev_ids).map({True: "dev", False: "test"}))
         return t.groupby(["param", "split"], as_index=False)["correct"].mean().assign(
             acc=lambda d: 100 * d["correct"]).drop(columns="correct")
+
+
+    def chosen(self, method: str) -> str:
+        """The setting of ``method`` chosen on dev facts (e.g. ``"m0_n2"``, ``"sigma=+0.50"``)."""
+        rows = self.summary[self.summary["key"] == method]
+        if rows.empty:
+            raise InputError(f"method '{method}' was not run (ran: {', '.join(self.config.methods)})", field="method")
+        return str(rows["chosen_on_dev"].iloc[0])
+
+    def lrp2_config(self) -> LRP2Config:
+        """The LRP2 pair chosen on dev facts as an :class:`LRP2Config`."""
+        m, n = (int(x[1:]) for x in self.chosen("lrp2").split("_"))
+        return LRP2Config(m, n, source=self.config.source)
 
 
 def _frame(table: pd.DataFrame, method: str, param: str, control: bool) -> pd.DataFrame:
@@ -156,12 +170,14 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
         x, y = parallel_prompts(fit_facts, lang, src, lm)
         maps = fit_alignment(lm, x, y, AlignmentConfig(lang, source=src, site=config.site, affine=config.affine,
                                                        ridge=config.ridge))
-        grid = run([probing("alignment", f"sigma={s:+.2f}", lambda s=s: alignment_hooks(lm, maps, s))
-                    for s in config.sigmas])
+        tag = "" if config.rule == "add" else f"{config.rule}_"
+        grid = run([probing("alignment", f"{tag}sigma={s:+.2f}", lambda s=s: alignment_hooks(
+            lm, maps, s, rule=config.rule)) for s in config.sigmas])
         pick = _best(grid, dev_ids, "alignment")
         sigma = float(pick.split("=")[1])
         rand = maps.random_like(config.seed)
-        ctl = run([probing("alignment", pick, lambda: alignment_hooks(lm, rand, sigma), control=True)])
+        ctl = run([probing("alignment", pick, lambda: alignment_hooks(lm, rand, sigma, rule=config.rule),
+                           control=True)])
         parts += [grid, ctl]
         rows.append(("learned alignment (INCLINE, Wang et al. 2025)", "alignment", pick, grid, ctl))
     if "lape" in config.methods:
@@ -192,12 +208,12 @@ def _summary(base: pd.Series, rows, dev_ids: frozenset[int], config: CompareConf
     kw = dict(n_boot=config.n_boot, seed=config.seed)
     test = ~base.index.get_level_values("lineid").isin(dev_ids)
     b = base.astype(bool).to_numpy()
-    out = [{"method": "baseline", "chosen_on_dev": "-", "n_test": int(test.sum()),
+    out = [{"method": "baseline", "key": "baseline", "chosen_on_dev": "-", "n_test": int(test.sum()),
             "dev_acc": 100 * float(b[~test].mean()), "test_acc": accuracy_ci(b[test], **kw)}]
-    for label, _, pick, grid, ctl in rows:
+    for label, key, pick, grid, ctl in rows:
         c = _correct(grid, pick).reindex(base.index).to_numpy()
         k = _correct(ctl, pick).reindex(base.index).to_numpy()
-        out.append({"method": label, "chosen_on_dev": pick, "n_test": int(test.sum()),
+        out.append({"method": label, "key": key, "chosen_on_dev": pick, "n_test": int(test.sum()),
                     "dev_acc": 100 * float(c[~test].mean()), "test_acc": accuracy_ci(c[test], **kw),
                     "test_gain": gain_ci(c[test], b[test], **kw),
                     "p_mcnemar": paired_test(c[test], b[test])["p_value"],
@@ -207,7 +223,8 @@ def _summary(base: pd.Series, rows, dev_ids: frozenset[int], config: CompareConf
 
 def summary_markdown(comparison: Comparison) -> str:
     """The comparison table as Markdown (CIs as ``value [low, high]``)."""
-    s = comparison.summary.astype(object).where(comparison.summary.notna(), "")
+    s = comparison.summary.drop(columns="key").astype(object)
+    s = s.where(s.notna(), "")
     cols = list(s.columns)
     lines = [f"# Methods compared: {comparison.model_name}, {comparison.config.language}", "",
              "Acc = P@1 (%) on test facts; each setting chosen on dev facts; gain = test Acc - baseline (points), "

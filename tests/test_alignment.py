@@ -83,6 +83,18 @@ def test_identity_map_scales_the_ffn_output(lm):
     assert not torch.allclose(got, _logits(lm, None), atol=1e-3)  # the hook point really feeds the model
 
 
+def test_interpolate_rule_identity_map_is_the_identity(lm):
+    base = _logits(lm, None)
+    eye = _maps(lm, torch.eye(lm.d_model))
+    assert torch.allclose(_logits(lm, alignment_hooks(lm, eye, 0.8, rule="interpolate")), base, atol=1e-5)
+    # interpolate with W = 0 at sigma = 1 lands on 0: every FFN output removed, as add with W = I at sigma = -1
+    zero = _maps(lm, torch.zeros(lm.d_model, lm.d_model))
+    assert torch.allclose(_logits(lm, alignment_hooks(lm, zero, 1.0, rule="interpolate")),
+                          _logits(lm, alignment_hooks(lm, eye, -1.0)), atol=1e-4)
+    with pytest.raises(InputError, match="rule"):
+        alignment_hooks(lm, eye, 0.5, rule="mix")
+
+
 def test_lrp2_is_alignment_restricted_to_a_translation(lm, fixture_facts):
     vec = compute_language_vectors(lm, {g: prompt_corpus(fixture_facts, g, lm) for g in ("en", "fr")},
                                    progress=False)

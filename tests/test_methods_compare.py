@@ -47,6 +47,8 @@ def test_comparison_same_facts_choice_on_dev_and_resume(lm, fixture_facts, tmp_p
     row = s.loc["learned alignment (INCLINE, Wang et al. 2025)"]
     assert row["dev_acc"] == pytest.approx(dev_best["acc"])
     assert "| baseline |" in summary_markdown(res)
+    pair = res.lrp2_config()
+    assert f"m{pair.m}_n{pair.n}" == res.chosen("lrp2") and pair.m < pair.n
     assert {p.name for p in plot_grids(res, tmp_path)} == {"lrp2_dev_gain_fr.png", "alignment_sigma_fr.png",
                                                           "lape_strength_fr.png"}
     # resuming: every unit is a stored shard and a rerun recomputes nothing
