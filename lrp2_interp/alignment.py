@@ -123,10 +123,10 @@ def pooled_states(lm: LanguageModel, sentences: Sequence[str], site: Site, layer
         keep = lm.real_token_mask(batch).float()  # [b, pos]
         means: dict[int, torch.Tensor] = {}
 
-        def grab(x: torch.Tensor, hook=None, layer: int = 0) -> None:  # x: [b, pos, d_model]
+        def grab(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
             means[layer] = (x.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
-        hooks = [(site_hook(lm, site, i), (lambda x, hook, i=i: grab(x, hook, i))) for i in layers]
+        hooks: FwdHooks = [(site_hook(lm, site, i), (lambda x, hook, i=i: grab(x, hook, i))) for i in layers]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
         out.append(torch.stack([means[i] for i in layers], dim=1).cpu())
     return torch.cat(out) if out else torch.empty(0, len(layers), lm.d_model)
@@ -165,7 +165,9 @@ def fit_alignment(lm: LanguageModel, sentences: Sequence[str], translations: Seq
     ws, bs, r2 = [], [], []
     for k in range(len(layers)):
         w, b, score = solve_map(x[:, k], y[:, k], affine=config.affine, ridge=config.ridge)
-        ws.append(w), bs.append(b), r2.append(score)
+        ws.append(w)
+        bs.append(b)
+        r2.append(score)
     return AlignmentMaps(config, lm.name, lm.d_model, layers, torch.stack(ws), torch.stack(bs), len(sentences),
                          tuple(r2))
 

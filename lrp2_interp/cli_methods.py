@@ -152,7 +152,9 @@ def register(sub) -> None:
     from .cli import _facts_args, _model_args, _probe_args
 
     def compare_args(p, methods: bool):
-        _model_args(p), _facts_args(p, languages=False), _probe_args(p)
+        _model_args(p)
+        _facts_args(p, languages=False)
+        _probe_args(p)
         p.add_argument("--languages", nargs="+", required=True, help="target languages")
         p.add_argument("--source", default="en")
         if methods:
@@ -182,7 +184,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("lape", help="LAPE language-specific neurons: selection, deactivation losses, overlaps")
-    _model_args(p), _facts_args(p)
+    _model_args(p)
+    _facts_args(p)
     p.add_argument("--source", default="en")
     p.add_argument("--top-rate", type=float, default=0.01)
     p.add_argument("--filter-rate", type=float, default=0.95)
@@ -194,7 +197,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_lape)
 
     p = sub.add_parser("lens", help="logit lens per layer: English vs language-l label, with/without LRP2")
-    _model_args(p), _facts_args(p, languages=False)
+    _model_args(p)
+    _facts_args(p, languages=False)
     p.add_argument("--languages", nargs="+", required=True)
     p.add_argument("--source", default="en")
     p.add_argument("--lrp2", nargs=2, type=int, metavar=("M", "N"), default=None)

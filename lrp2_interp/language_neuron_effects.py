@@ -54,12 +54,12 @@ def language_loss(lm: LanguageModel, facts: FactSet, language: str, fwd_hooks: F
     total, count = 0.0, 0
     items = [(f, lm.token_ids(f.obj_label)) for f in facts.iter_facts(language)]
     for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
+        part = items[start:start + batch_size]
         texts = [render_masked(facts.template(language, f.relation).template, f.sub_label, len(ids), lm.mask_token)
-                 for f, ids in chunk]
+                 for f, ids in part]
         batch = lm.encode(texts)
         logprobs = torch.log_softmax(lm.logits(batch, fwd_hooks).float(), dim=-1)  # [b, pos, vocab]
-        for row, (_, ids) in enumerate(chunk):
+        for row, (_, ids) in enumerate(part):
             pos = (batch.input_ids[row] == lm.mask_token_id).nonzero().flatten()[: len(ids)]
             total -= float(logprobs[row, pos, torch.tensor(ids[: len(pos)])].sum())
             count += len(pos)

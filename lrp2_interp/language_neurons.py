@@ -102,13 +102,13 @@ def activation_stats(lm: LanguageModel, corpora: Mapping[str, Sequence[str]], *,
             batch = lm.encode(sents[start:start + batch_size])
             keep = lm.real_token_mask(batch)  # [b, pos] bool
 
-            def pre(x: torch.Tensor, hook=None, layer: int = 0) -> None:  # x: [b, pos, d_mlp]
+            def pre(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, active=active) -> None:  # [b, pos, d_mlp]
                 active[layer] += (x[keep] > 0).double().sum(0).cpu()
 
-            def post(x: torch.Tensor, hook=None, layer: int = 0) -> None:
+            def post(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, total=total) -> None:
                 total[layer] += x[keep].double().sum(0).cpu()
 
-            hooks = [(lm.mlp_pre(i), (lambda x, hook, i=i: pre(x, hook, i))) for i in range(lm.n_layers)]
+            hooks: FwdHooks = [(lm.mlp_pre(i), (lambda x, hook, i=i: pre(x, hook, i))) for i in range(lm.n_layers)]
             hooks += [(lm.mlp_post(i), (lambda x, hook, i=i: post(x, hook, i))) for i in range(lm.n_layers)]
             lm.logits(batch, list(fwd_hooks or []) + hooks)
             n_tok += int(keep.sum())
@@ -131,7 +131,7 @@ def lape_entropy(probs: torch.Tensor) -> torch.Tensor:
 def _quantile(x: torch.Tensor, q: float) -> float:
     # torch.quantile refuses very large inputs; the k-th value is the same order statistic
     flat = x.flatten().double()
-    k = min(len(flat), max(1, int(round(q * len(flat)))))
+    k = min(len(flat), max(1, round(q * len(flat))))
     return float(flat.kthvalue(k).values)
 
 
@@ -141,7 +141,7 @@ def select_language_neurons(stats: ActivationStats, config: LapeConfig = LapeCon
     entropy = lape_entropy(probs)
     candidate_ent = entropy.clone()
     candidate_ent[probs.max(-1).values < _quantile(probs, config.filter_rate)] = float("inf")
-    n_top = int(round(config.top_rate * entropy.numel()))
+    n_top = round(config.top_rate * entropy.numel())
     selected = torch.zeros_like(entropy, dtype=torch.bool)
     finite = torch.isfinite(candidate_ent)
     n_top = min(n_top, int(finite.sum()))

@@ -102,10 +102,10 @@ def logit_lens(lm: LanguageModel, facts: FactSet, language: str, *, source: str 
         rows_idx = torch.arange(len(chunk), device=batch.input_ids.device)
         states: dict[int, torch.Tensor] = {}
 
-        def grab(x: torch.Tensor, hook=None, layer: int = 0) -> None:  # x: [b, pos, d_model]
+        def grab(x: torch.Tensor, hook=None, layer: int = 0, states=states, rows_idx=rows_idx, pos=pos) -> None:
             states[layer] = x[rows_idx, pos]
 
-        hooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in range(lm.n_layers)]
+        hooks: FwdHooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in range(lm.n_layers)]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
         t_tok = torch.tensor([q.target_token for q in chunk], device=rows_idx.device)
         s_tok = torch.tensor([q.source_token for q in chunk], device=rows_idx.device)

@@ -29,11 +29,19 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .alignment import AlignmentConfig, alignment_hooks, fit_alignment, parallel_prompts
+from .alignment import (
+    AlignmentConfig,
+    Rule,
+    Site,
+    alignment_hooks,
+    fit_alignment,
+    parallel_prompts,
+)
 from .errors import InputError
 from .language_neuron_effects import fact_corpus
 from .language_neurons import (
     LapeConfig,
+    SteerMode,
     activation_stats,
     random_mask_like,
     select_language_neurons,
@@ -57,14 +65,14 @@ class CompareConfig:
     methods: tuple[str, ...] = METHODS
     lrp2_layers: tuple[int, ...] | None = None  # candidate layers for m < n; None = all
     sigmas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)  # 0 is the baseline
-    site: str = "mlp_out"  # alignment site: "mlp_out" (INCLINE) or "resid"
+    site: Site = "mlp_out"  # alignment site: "mlp_out" (INCLINE) or "resid"
     affine: bool = False
     ridge: float = 0.0
-    rule: str = "add"  # "add": x + sigma x W (the paper); "interpolate": x + sigma (x W - x)
+    rule: Rule = "add"  # "add": x + sigma x W (the paper); "interpolate": x + sigma (x W - x)
     fit_on: str = "dev"  # "dev": maps and LAPE neurons from dev facts only; "all": every fact
     lape: LapeConfig = field(default_factory=LapeConfig)
     strengths: tuple[float, ...] = (0.5, 1.0)
-    steer_modes: tuple[str, ...] = ("deactivate", "to_source")
+    steer_modes: tuple[SteerMode, ...] = ("deactivate", "to_source")
     dev_fraction: float = 0.5
     seed: int = 0
     n_boot: int = 1000
@@ -175,8 +183,8 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
             lm, maps, s, rule=config.rule)) for s in config.sigmas])
         pick = _best(grid, dev_ids, "alignment")
         sigma = float(pick.split("=")[1])
-        rand = maps.random_like(config.seed)
-        ctl = run([probing("alignment", pick, lambda: alignment_hooks(lm, rand, sigma, rule=config.rule),
+        rand_maps = maps.random_like(config.seed)
+        ctl = run([probing("alignment", pick, lambda: alignment_hooks(lm, rand_maps, sigma, rule=config.rule),
                            control=True)])
         parts += [grid, ctl]
         rows.append(("learned alignment (INCLINE, Wang et al. 2025)", "alignment", pick, grid, ctl))
@@ -187,11 +195,12 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
             lm, neurons, lang, source=src, strength=s, mode=mode)) for mode in config.steer_modes
             for s in config.strengths])
         pick = _best(grid, dev_ids, "lape")
-        mode, s = pick.split("@")
-        rand = replace(neurons, masks={g: random_mask_like(mk, config.seed + i)
-                                       for i, (g, mk) in enumerate(neurons.masks.items())})
-        ctl = run([probing("lape", pick, lambda: steer_hooks(lm, rand, lang, source=src, strength=float(s),
-                                                             mode=mode), control=True)])
+        chosen_mode, chosen_s = pick.split("@")
+        rand_neurons = replace(neurons, masks={g: random_mask_like(mk, config.seed + i)
+                                               for i, (g, mk) in enumerate(neurons.masks.items())})
+        ctl = run([probing("lape", pick, lambda: steer_hooks(
+            lm, rand_neurons, lang, source=src, strength=float(chosen_s),
+            mode=chosen_mode), control=True)])  # type: ignore[arg-type]
         parts += [grid, ctl]
         rows.append(("language-neuron steering (LAPE, Tang et al. 2024)", "lape", pick, grid, ctl))
     bar.close()
@@ -205,7 +214,7 @@ def _correct(t: pd.DataFrame, param: str) -> pd.Series:
 
 
 def _summary(base: pd.Series, rows, dev_ids: frozenset[int], config: CompareConfig) -> pd.DataFrame:
-    kw = dict(n_boot=config.n_boot, seed=config.seed)
+    kw = {"n_boot": config.n_boot, "seed": config.seed}
     test = ~base.index.get_level_values("lineid").isin(dev_ids)
     b = base.astype(bool).to_numpy()
     out = [{"method": "baseline", "key": "baseline", "chosen_on_dev": "-", "n_test": int(test.sum()),
@@ -227,9 +236,9 @@ def summary_markdown(comparison: Comparison) -> str:
     s = s.where(s.notna(), "")
     cols = list(s.columns)
     lines = [f"# Methods compared: {comparison.model_name}, {comparison.config.language}", "",
-             "Acc = P@1 (%) on test facts; each setting chosen on dev facts; gain = test Acc - baseline (points), "
-             "95% bootstrap CIs over facts; p = exact McNemar vs baseline; control = the same method with random "
-             "directions / maps / neurons of the same size at the chosen setting.", "",
+             ("Acc = P@1 (%) on test facts; each setting chosen on dev facts; gain = test Acc - baseline (points), "
+              "95% bootstrap CIs over facts; p = exact McNemar vs baseline; control = the same method with random "
+              "directions / maps / neurons of the same size at the chosen setting."), "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in s.iterrows():
         lines.append("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.values) + " |")

@@ -81,7 +81,7 @@ def test_probabilities_match_the_activation_sign(lm, fixture_facts):
     keep = lm.real_token_mask(batch)
     _, cache = lm.bridge.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
     post = cache["blocks.0.mlp.hook_post"][keep]  # [tokens, d_mlp]
-    if "blocks.0.mlp.hook_pre_linear" not in cache.keys():  # ungated: post = act(pre), act > 0 iff pre > 0
+    if "blocks.0.mlp.hook_pre_linear" not in cache:  # ungated: post = act(pre), act > 0 iff pre > 0
         assert torch.allclose(stats.probs[0, :, 0], (post > 0).float().mean(0), atol=1e-6)
     assert torch.allclose(stats.means[0, :, 0], post.double().mean(0).float(), atol=1e-5)
 

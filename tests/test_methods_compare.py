@@ -40,7 +40,7 @@ def test_comparison_same_facts_choice_on_dev_and_resume(lm, fixture_facts, tmp_p
     got = res.facts_table[res.facts_table["method"] == "baseline"]
     assert got["correct"].tolist() == base["correct"].tolist()
     s = res.summary.set_index("method")
-    assert list(s.index)[0] == "baseline" and len(s) == 4
+    assert s.index[0] == "baseline" and len(s) == 4
     # the chosen alignment sigma is the best on dev
     grid = res.grid("alignment")
     dev_best = grid[grid["split"] == "dev"].sort_values(["acc", "param"], ascending=[False, True]).iloc[0]
