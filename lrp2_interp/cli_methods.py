@@ -161,7 +161,7 @@ def register(sub) -> None:
             p.add_argument("--methods", nargs="+", default=["lrp2", "alignment", "lape"],
                            choices=["lrp2", "alignment", "lape"])
         p.add_argument("--layers", nargs="+", type=int, default=None, help="LRP2 candidate layers for m < n")
-        p.add_argument("--sigmas", nargs="+", type=float, default=[-1.0, -0.5, -0.25, 0.25, 0.5, 1.0])
+        p.add_argument("--sigmas", nargs="+", type=float, default=[-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0])
         p.add_argument("--site", choices=("mlp_out", "resid"), default="mlp_out",
                        help="alignment site: FFN output (INCLINE) or residual stream")
         p.add_argument("--affine", action="store_true", default=None, help="fit [W; b] (default with --site resid)")

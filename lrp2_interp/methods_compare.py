@@ -8,8 +8,9 @@ exactly as :mod:`lrp2_interp.sweep` does):
 * ``lrp2``: every (m, n) pair of ``lrp2_layers``; language vectors from the probe
   prompts (the package default);
 * ``alignment``: ``x + sigma (x W + b)`` with maps fitted on the prompts of the dev
-  facts (``fit_on="dev"``, default; ``"all"`` uses every fact) for each sigma of
-  the grid;
+  facts (``fit_on="dev"``, default; ``"all"`` uses every fact; or any ``fit_facts``
+  without test facts) for each sigma of the grid; ``sigma = 0`` (no change, the
+  baseline's rows) is a grid point, so the dev choice may switch the method off;
 * ``lape``: the language's LAPE neurons (found on the dev facts' sentences of
   every language) damped by each strength, optionally moving English's neurons
   towards their English mean (``"to_source"``);
@@ -64,7 +65,7 @@ class CompareConfig:
     source: str = "en"
     methods: tuple[str, ...] = METHODS
     lrp2_layers: tuple[int, ...] | None = None  # candidate layers for m < n; None = all
-    sigmas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)  # 0 is the baseline
+    sigmas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)  # 0 (= baseline) can be chosen
     site: Site = "mlp_out"  # alignment site: "mlp_out" (INCLINE) or "resid"
     affine: bool = False
     ridge: float = 0.0
@@ -132,8 +133,15 @@ def _best(table: pd.DataFrame, dev_ids: frozenset[int], method: str) -> str:
 
 
 def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out_dir: str | Path, *,
-                   vectors: LanguageVectors | None = None, progress: bool = True) -> Comparison:
-    """Probe the baseline and every method's grid, choose on dev, score on test (resumable in ``out_dir``)."""
+                   vectors: LanguageVectors | None = None, fit_facts: FactSet | None = None,
+                   progress: bool = True) -> Comparison:
+    """Probe the baseline and every method's grid, choose on dev, score on test (resumable in ``out_dir``).
+
+    ``fit_facts``: the facts whose prompts fit the alignment maps and whose sentences
+    (every language in it) find the LAPE neurons; default: the dev facts
+    (``fit_on="dev"``) or every fact (``"all"``).  With ``fit_on="dev"`` it must not
+    contain a test fact of the language.
+    """
     config.validate()
     lang, src = config.language, config.source
     if lang not in facts.languages or src not in facts.languages:
@@ -142,7 +150,11 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
     facts = facts.parallel([src, lang])
     dev, _ = facts.split(config.dev_fraction, seed=config.seed)
     dev_ids = frozenset(dev.lineids(lang))
-    fit_facts = dev if config.fit_on == "dev" else facts
+    if fit_facts is None:
+        fit_facts = dev if config.fit_on == "dev" else facts
+    elif config.fit_on == "dev" and fit_facts.lineids(lang) - dev_ids & facts.lineids(lang):
+        raise InputError("fit_facts share test facts with the comparison (fit_on='dev' keeps them apart)",
+                         field="fit_facts")
     store = ShardStore(Path(out_dir))
     bar = tqdm(desc=f"compare {lang}", disable=not progress)
 
@@ -152,10 +164,16 @@ def run_comparison(lm: LanguageModel, facts: FactSet, config: CompareConfig, out
 
     def probing(method: str, param: str, hooks: Callable[[], FwdHooks], control: bool = False):
         key = re.sub(r"[^A-Za-z0-9_.=-]", "_", f"{lang}-{method}-{param}{'-control' if control else ''}")
-        return key, lambda: _frame(probe(lm, facts, lang, config.probe, fwd_hooks=hooks()).table, method, param,
-                                   control)
 
-    parts = [run([probing("baseline", "-", list)])]
+        def compute() -> pd.DataFrame:
+            fwd = hooks()
+            if not fwd and parts:  # no intervention (e.g. sigma = 0): the baseline's rows
+                return parts[0][["relation", "lineid", "correct", "rank"]].pipe(_frame, method, param, control)
+            return _frame(probe(lm, facts, lang, config.probe, fwd_hooks=fwd).table, method, param, control)
+        return key, compute
+
+    parts: list[pd.DataFrame] = []
+    parts.append(run([probing("baseline", "-", list)]))
     rows = []
     base = parts[0].set_index(["relation", "lineid"])["correct"].sort_index()
     if "lrp2" in config.methods:

@@ -58,6 +58,18 @@ def test_comparison_same_facts_choice_on_dev_and_resume(lm, fixture_facts, tmp_p
     pd.testing.assert_frame_equal(again.facts_table, res.facts_table)
 
 
+def test_sigma_zero_is_the_baseline_and_fit_facts_must_exclude_test(gpt2_lm, fixture_facts, tmp_path):
+    cfg = CompareConfig("fr", methods=("alignment",), sigmas=(0.0,), n_boot=20)
+    res = run_comparison(gpt2_lm, fixture_facts, cfg, tmp_path, progress=False)
+    t = res.facts_table
+    zero = t[(t["method"] == "alignment") & ~t["control"]]
+    assert zero["correct"].tolist() == t[t["method"] == "baseline"]["correct"].tolist()
+    row = res.summary.set_index("key").loc["alignment"]
+    assert row["chosen_on_dev"] == "sigma=+0.00" and row["test_gain"].value == 0.0
+    with pytest.raises(InputError, match="test facts"):
+        run_comparison(gpt2_lm, fixture_facts, cfg, tmp_path / "leak", fit_facts=fixture_facts, progress=False)
+
+
 def test_bad_config(lm, fixture_facts, tmp_path):
     with pytest.raises(InputError, match="sigmas"):
         run_comparison(lm, fixture_facts, CompareConfig("fr", sigmas=(2.0,)), tmp_path)
