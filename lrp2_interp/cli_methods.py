@@ -139,7 +139,7 @@ def cmd_lens(args) -> None:
         if hooks is not None:
             parts.append(logit_lens(lm, facts, lang, source=args.source, fwd_hooks=hooks, condition="lrp2"))
         table = pd.concat(parts, ignore_index=True)
-        write_table(out / f"lens_{lang}.csv", table)
+        write_table(out / f"lens_{lang}_facts.csv", table)  # lens_{lang}.csv: the plotted curve
         plot_lens(table, out / f"lens_{lang}.png", include_same_token=args.include_same_token)
         print(lang, lens_curve(table, include_same_token=args.include_same_token)
               .pivot_table(index="layer", columns=["condition", "label"], values="probability").round(4).to_string())

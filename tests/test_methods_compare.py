@@ -95,8 +95,9 @@ def test_cli_commands(repo_model_dir, tmp_path, capsys):
         assert (tmp_path / "lape" / name).is_file(), name
     assert main(["lens", "--model", model, "--languages", "fr", *FACT_ARGS, "--lrp2", "0", "2",
                  "--include-same-token", "--out", str(tmp_path / "lens")]) == 0
-    lens = pd.read_csv(tmp_path / "lens" / "lens_fr.csv")
-    assert set(lens["condition"]) == {"baseline", "lrp2"} and (tmp_path / "lens" / "lens_fr.png").is_file()
+    lens = pd.read_csv(tmp_path / "lens" / "lens_fr_facts.csv")  # per fact and layer, next to the plotted curve
+    assert set(lens["condition"]) == {"baseline", "lrp2"} and {"lineid", "p_target", "p_source"} <= set(lens.columns)
+    assert (tmp_path / "lens" / "lens_fr.png").is_file() and (tmp_path / "lens" / "lens_fr.csv").is_file()
     assert main(["compare", "--model", model, "--languages", "fr", *FACT_ARGS, "--sigmas", "3",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "sigmas" in capsys.readouterr().err
