@@ -81,6 +81,17 @@ _API: dict[str, str] = {
     "shipped_facts_root": "mlama",
     "jaccard": "metrics",
     "check_model_folder": "models",
+    "mlp_out_hook": "models",
+    "mlp_pre_hook": "models",
+    "AlignmentConfig": "alignment",
+    "fit_alignment": "alignment",
+    "alignment_hooks": "alignment",
+    "LapeConfig": "language_neurons",
+    "activation_stats": "language_neurons",
+    "select_language_neurons": "language_neurons",
+    "logit_lens": "logit_lens",
+    "CompareConfig": "methods_compare",
+    "run_comparison": "methods_compare",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -338,9 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable]:
     """Command groups defined in other modules (organism, knowledge neurons, demo)."""
-    from . import cli_neurons, cli_organism
+    from . import cli_methods, cli_neurons, cli_organism
 
-    return [cli_organism.register, cli_neurons.register]
+    return [cli_organism.register, cli_neurons.register, cli_methods.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

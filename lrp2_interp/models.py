@@ -14,6 +14,10 @@ Hook points used by the package (and only built here):
 * ``blocks.0.hook_resid_pre`` -- the embedding output (HF ``hidden_states[0]``), the
   extra LRP2 shift point ``layers.EMBEDDINGS`` (see :mod:`lrp2_interp.layers` for the
   numbering of every hook point in the paper's terms).
+* ``blocks.{l}.mlp.hook_pre`` -- the FFN pre-activation (gated FFNs: the gate's), whose sign is the
+  sign of the activation for ReLU/GELU/SiLU (language-specific neurons);
+* ``blocks.{l}.hook_mlp_out`` -- the FFN output added to the residual stream (Gemma: after its
+  post-FFN norm; BLOOM: without the residual its HF MLP adds) -- the learned alignment's site.
 """
 
 from __future__ import annotations
@@ -56,6 +60,16 @@ def mlp_post_hook(layer: int) -> str:
     return f"blocks.{layer}.mlp.hook_post"
 
 
+def mlp_pre_hook(layer: int) -> str:
+    """Name of the FFN pre-activation hook of block ``layer`` (gated FFNs: the gate's pre-activation)."""
+    return f"blocks.{layer}.mlp.hook_pre"
+
+
+def mlp_out_hook(layer: int) -> str:
+    """Name of the hook on the FFN output of block ``layer`` (what the FFN adds to the residual stream)."""
+    return f"blocks.{layer}.hook_mlp_out"
+
+
 @dataclass(frozen=True)
 class Batch:
     """A padded batch of token ids."""
@@ -95,6 +109,12 @@ class LanguageModel:
     def shift_point(self, layer: int) -> str:
         """Hook of a shift point: a block index or ``layers.EMBEDDINGS`` (the embedding output)."""
         return shift_point_hook(check_shift_point(layer, self.n_layers))
+
+    def mlp_pre(self, layer: int) -> str:
+        return mlp_pre_hook(check_layer(layer, self.n_layers))
+
+    def mlp_out(self, layer: int) -> str:
+        return mlp_out_hook(check_layer(layer, self.n_layers))
 
     # ---- tokens ----
     @property
