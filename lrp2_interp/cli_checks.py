@@ -20,7 +20,7 @@ from .layers import EMBEDDINGS
 
 #: arguments that must be >= 1 when given
 POSITIVE = ("max_facts", "batch_size", "max_candidates", "n_boot", "steps", "top", "top_k", "n_perm", "limit",
-            "kn_facts", "threads", "epochs")
+            "kn_facts", "threads", "epochs", "max_steps")
 #: longest ``attribute --prompt`` / ``--target`` accepted (characters)
 MAX_PROMPT_CHARS = 20_000
 
@@ -101,6 +101,10 @@ def check_args(args: argparse.Namespace) -> None:
     if dev is not None and not 0.0 < dev < 1.0:
         raise InputError(f"must be strictly between 0 and 1 (dev and test facts both non-empty), got {dev}",
                          field="--dev-fraction")
+    target_delta = getattr(args, "target_delta", None)
+    if target_delta is not None and not target_delta > 0:
+        raise InputError(f"must be > 0 (an absolute completeness tolerance), got {target_delta}",
+                         field="--target-delta")
     threshold = getattr(args, "threshold", None)
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise InputError(f"must be in (0, 1] (a share of the maximum score), got {threshold}", field="--threshold")

@@ -19,7 +19,8 @@ def _attribution_config(args):
     from .attribution import AttributionConfig
 
     return AttributionConfig(n_steps=args.steps, method=args.method, log_prob=args.log_prob,
-                             target_token=args.target_token, progress=True)
+                             target_token=args.target_token, target_delta=args.target_delta,
+                             max_steps=args.max_steps, progress=True)
 
 
 def _vectors(args, lm, facts):
@@ -127,9 +128,16 @@ def cmd_similarity(args) -> None:
 def register(sub) -> None:
     from .cli import _facts_args, _model_args
 
+    from .attribution import METHODS, AttributionConfig
+
+    ig_default = AttributionConfig()  # the CLI's defaults are the config's, never repeated by hand
+
     def ig_args(p):
-        p.add_argument("--steps", type=int, default=20)
-        p.add_argument("--method", default="riemann_left")
+        p.add_argument("--steps", type=int, default=ig_default.n_steps, help="quadrature steps per layer")
+        p.add_argument("--method", default=ig_default.method, choices=METHODS, help="quadrature rule")
+        p.add_argument("--target-delta", type=float, default=ig_default.target_delta,
+                       help="adaptive steps: double a layer's steps until |completeness delta| < this")
+        p.add_argument("--max-steps", type=int, default=ig_default.max_steps, help="cap for --target-delta")
         p.add_argument("--log-prob", action="store_true", help="attribute log p(gold) instead of p(gold)")
         p.add_argument("--target-token", choices=("first", "sum"), default="first")
 

@@ -49,7 +49,7 @@ def cmd_demo(args) -> None:
                      layers=tuple(args.layers) if args.layers else None, max_candidates=args.max_candidates,
                      preset="paper" if args.paper else "default")
     if args.quick:
-        cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=10)
+        cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=8, target_delta=None)
         if args.model is not None:  # a pretrained model: fewer facts, layers and candidates (see README)
             given = {"max_facts_per_relation": args.max_facts, "layers": args.layers,
                      "max_candidates": args.max_candidates}

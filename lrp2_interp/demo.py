@@ -56,7 +56,8 @@ class DemoConfig:
     max_candidates: int | None = None  # cap on the candidate pool (gold + seeded distractors)
     languages: tuple[str, ...] | None = None  # None: every organism language but English
     kn_facts_per_relation: int = 3  # held-out facts per relation in the neuron analysis
-    n_steps: int = 20
+    n_steps: int = 8  # quadrature steps per layer (graded Gauss-Legendre, the attribution default)
+    target_delta: float | None = 1e-4  # adaptive steps until |completeness delta| < this; None: n_steps only
     n_boot: int = 1000
     n_perm: int = 1000
     seed: int = 0
@@ -120,7 +121,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
                                 on="language", how="left")
     # 2. knowledge neurons at each language's held-out (m, n)
     kn_rows, by_layer, sims = [], [], []
-    attribution = AttributionConfig(n_steps=config.n_steps, progress=False)
+    attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta, progress=False)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
         subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)

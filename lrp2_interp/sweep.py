@@ -56,7 +56,7 @@ class SweepConfig:
     control: str = "none"  # "random": random directions of the same norms
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
     engine: str = "cached"  # "cached": all pairs per group of facts from cached states; "per_pair": probe each pair
-    unit_facts: int = 64  # facts per resumable unit of the cached engine
+    unit_facts: int = 16  # facts per resumable unit of the cached engine (also the progress bar's step)
 
     def pairs(self, n_layers: int) -> list[tuple[int, int]]:
         layers = sorted(self.layers) if self.layers is not None else list(range(n_layers))

@@ -90,3 +90,18 @@ def test_console_script_entry_point(model_dirs, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lrp2_interp.cli", "probe", "--model", "/nonexistent",
                            "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_attribute_defaults_follow_the_config_and_target_delta_is_met(repo_model_dir, tmp_path):
+    """The CLI once hard-coded riemann_left x 20 steps (not the config's default) and had no adaptive steps."""
+    from lrp2_interp.attribution import AttributionConfig
+
+    out = tmp_path / "attr"
+    assert main(["attribute", "--model", str(repo_model_dir("gemma3")), "--prompt", "The capital of France is",
+                 "--target", " Paris", "--target-delta", "1e-4", "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    cfg = run["config"]
+    assert (cfg["method"], cfg["n_steps"], cfg["target_delta"]) == (AttributionConfig().method,
+                                                                     AttributionConfig().n_steps, 1e-4)
+    deltas = pd.read_csv(out / "deltas.csv")
+    assert deltas["delta"].abs().max() < 1e-4

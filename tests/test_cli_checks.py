@@ -50,6 +50,10 @@ ARGS = [  # (argv without --model/--out, needle)
     (["probe", "--languages", "fr", "--device", "cuda:99", *SMALL], "--device"),
     (["attribute", "--prompt", "The capital of France is [MASK] .", "--target", "Paris", "--top", "-3"], "--top"),
     (["attribute", "--prompt", "x " * 20_001 + "[MASK]", "--target", "Paris"], "--prompt"),
+    (["attribute", "--prompt", "The capital of France is [MASK] .", "--target", "Paris", "--target-delta", "0"],
+     "--target-delta"),
+    (["attribute", "--prompt", "The capital of France is [MASK] .", "--target", "Paris", "--max-steps", "0"],
+     "--max-steps"),
 ]
 
 
