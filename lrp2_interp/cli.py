@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -221,6 +222,8 @@ def cmd_sweep(args) -> None:
     lm = _load(args, facts, objects=True)
     cfg = SweepConfig(language=args.language, source=args.source, layers=tuple(args.layers) if args.layers else None,
                       dev_fraction=args.dev_fraction, seed=args.seed, probe=_probe_config(args, progress=False))
+    if args.unit_facts is not None:
+        cfg = replace(cfg, unit_facts=args.unit_facts)
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
     if args.vectors:
         vectors = LanguageVectors.load(args.vectors)
@@ -321,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sweep":
             p.add_argument("--language", required=True)
             p.add_argument("--vectors", default=None, help="default: computed from the probe prompts")
+            p.add_argument("--unit-facts", type=int, default=None,
+                           help="facts per resumable unit (default: SweepConfig's; smaller = finer resume)")
         else:
             p.add_argument("--n-boot", type=int, default=1000)
         p.add_argument("--source", default="en")

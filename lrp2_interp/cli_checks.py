@@ -20,7 +20,7 @@ from .layers import EMBEDDINGS
 
 #: arguments that must be >= 1 when given
 POSITIVE = ("max_facts", "batch_size", "max_candidates", "n_boot", "steps", "top", "top_k", "n_perm", "limit",
-            "kn_facts", "threads", "epochs", "max_steps")
+            "kn_facts", "threads", "epochs", "max_steps", "unit_facts")
 #: longest ``attribute --prompt`` / ``--target`` accepted (characters)
 MAX_PROMPT_CHARS = 20_000
 
