@@ -62,18 +62,10 @@ def test_transformerlens_logits_equal_an_independent_hf_model(gemma, gemma_hf):
 
 
 def test_hook_points_are_the_residual_stream_and_the_ffn_activation(gemma, gemma_hf):
-    batch = gemma.encode(SENTENCES)
-    grabbed = {}
-    handles = [gemma_hf.model.layers[l].mlp.down_proj.register_forward_pre_hook(
-        lambda mod, args, l=l: grabbed.__setitem__(l, args[0].detach())) for l in range(gemma.n_layers)]
-    try:
-        with torch.no_grad():
-            out = gemma_hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
-    finally:
-        for h in handles:
-            h.remove()
-    with torch.no_grad():
-        _, cache = gemma.bridge.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
+    from hf_capture import hf_run_with_ffn_inputs
+
+    batch, out, cache, grabbed = hf_run_with_ffn_inputs(
+        gemma, gemma_hf, lambda hf, layer: hf.model.layers[layer].mlp.down_proj, SENTENCES)
     real = batch.attention_mask.bool()
     for layer in range(gemma.n_layers):
         post = cache[gemma.mlp_post(layer)]

@@ -11,6 +11,7 @@ import transformer_lens.model_bridge  # noqa: F401  (imported here so timings ex
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from lrp2_interp.errors import InputError
+from hf_capture import hf_run_with_ffn_inputs
 from lrp2_interp.models import load_model, mlp_post_hook, resid_post_hook
 from lrp2_interp.tiny import FAMILIES, RandomModelConfig, train_tokenizer
 
@@ -116,19 +117,7 @@ def test_hook_names_exist_and_are_range_checked(family_pair):
 def test_hook_points_read_the_documented_states(family_pair):
     """resid_post(l) is HF's hidden_states[l + 1]; mlp_post(l) is the input of the FFN output projection."""
     fam, _, lm, hf = family_pair
-    batch = lm.encode(SENTENCES)
-    grabbed: dict[int, torch.Tensor] = {}
-    handles = [DOWN_PROJ[fam](hf, layer).register_forward_pre_hook(
-        lambda mod, args, layer=layer: grabbed.__setitem__(layer, args[0].detach()))
-        for layer in range(lm.n_layers)]
-    try:
-        with torch.no_grad():
-            out = hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)
-    finally:
-        for h in handles:
-            h.remove()
-    with torch.no_grad():
-        _, cache = lm.bridge.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
+    batch, out, cache, grabbed = hf_run_with_ffn_inputs(lm, hf, DOWN_PROJ[fam], SENTENCES)
     real = batch.attention_mask.bool()
     for layer in range(lm.n_layers):
         post = cache[lm.mlp_post(layer)]
