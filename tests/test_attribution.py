@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -369,12 +367,9 @@ def test_bad_input_is_an_input_error(model_dirs, prompt, target, cfg, match):
 
 # ---------------------------------------------------------------- benchmark smoke run
 def test_benchmark_quick_smoke(monkeypatch, capsys):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "attribution.py"
-    spec = importlib.util.spec_from_file_location("bench_attribution", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    monkeypatch.setattr(sys, "argv", ["attribution.py", "--quick", "--prompts", "2"])
-    bench.main()
+    from bench_loader import run_benchmark
+
+    run_benchmark("attribution", ["--quick", "--prompts", "2"], monkeypatch)
     out = capsys.readouterr().out
     assert out.count("ours, knowledge-neurons' rule (kn_linspace, 20 steps)") == 3 and "BLOOM" in out and "Gemma" in out
     last = out.strip().splitlines()[-1]

@@ -230,16 +230,9 @@ def test_gemma_3_270m_completeness_float32():
 
 
 def test_accuracy_benchmark_quick_smoke(monkeypatch, capsys):
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from bench_loader import run_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "attribution_accuracy.py"
-    spec = importlib.util.spec_from_file_location("bench_attribution_accuracy", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    monkeypatch.setattr(sys, "argv", ["attribution_accuracy.py", "--quick", "--models", "mbert"])
-    bench.main()
+    bench = run_benchmark("attribution_accuracy", ["--quick", "--models", "mbert"], monkeypatch)
     out = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "steps" not in line}
     assert set(rows) == set(bench.METHODS)
