@@ -38,11 +38,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from lrp2_interp.attribution import AttributionConfig, attribute_neurons  # noqa: E402
-from lrp2_interp.models import load_model  # noqa: E402
-from lrp2_interp.tiny import RandomModelConfig, build_random_model  # noqa: E402
+from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+from lrp2_interp.models.loading import load_model
 
 # (prompt, object), lower-case: the saved BERT tokenizer reloads with lowercase=True, and every word is in the
 # tokenizer's training corpus, so each masked prompt is 10-12 tokens with [CLS]/[SEP]
@@ -55,10 +55,12 @@ FACTS = [
     ("the currency used in the united states is the", "dollar"),
 ]
 CORPUS = [f"{p} {o} ." for p, o in FACTS] * 20
-GEMMA_FACTS = [("The capital city of France is the town of", " Paris"),
-               ("The official language spoken in Japan is", " Japanese"),
-               ("Albert Einstein was born in the country of", " Germany"),
-               ("The Eiffel Tower is located in the city of", " Paris")]
+GEMMA_FACTS = [
+    ("The capital city of France is the town of", " Paris"),
+    ("The official language spoken in Japan is", " Japanese"),
+    ("Albert Einstein was born in the country of", " Germany"),
+    ("The Eiffel Tower is located in the city of", " Paris"),
+]
 SAME_RULE = dict(method="kn_linspace", n_steps=20)
 
 
@@ -128,21 +130,29 @@ def run_kn(model_dir: Path, prompts, objects, steps: int) -> tuple[float, list[t
     tok = AutoTokenizer.from_pretrained(model_dir)
     kn = KnowledgeNeurons(model, tok, model_type="bert", device="cpu")
     batch = 10 if steps % 10 == 0 else steps  # the library asserts steps % batch_size == 0
-    return timed(lambda p, o: kn.get_scores(p, o, batch_size=batch, steps=steps, pbar=False).detach(),
-                 list(zip(prompts, objects)))
+    return timed(
+        lambda p, o: kn.get_scores(p, o, batch_size=batch, steps=steps, pbar=False).detach(),
+        list(zip(prompts, objects)),
+    )
 
 
 def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
-    size = (RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000) if args.quick
-            else RandomModelConfig("bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512,
-                                   vocab_size=119547, seed=0))
+    size = (
+        RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000)
+        if args.quick
+        else RandomModelConfig(
+            "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=119547, seed=0
+        )
+    )
     model_dir = build_random_model(size, CORPUS, root / "bert")
     lm = load_model(model_dir)
     facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
     prompts, objects = [f"{p} [MASK] ." for p, _ in facts], [o for _, o in facts]
     n_tok = [len(lm.tokenizer(p)["input_ids"]) for p in prompts]
-    print(f"mBERT shape {size.n_layers}x{size.d_model} d_mlp {size.d_mlp} vocab {lm.bridge.cfg.d_vocab}: "
-          f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)")
+    print(
+        f"mBERT shape {size.n_layers}x{size.d_model} d_mlp {size.d_mlp} vocab {lm.bridge.cfg.d_vocab}: "
+        f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)"
+    )
     ours = Ours(lm, prompts, objects, args.budget_mb)
     ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
     c_same, same = ours.run(ours.config(**SAME_RULE))
@@ -151,8 +161,10 @@ def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
     if args.reference:
         cfg = AttributionConfig(path="reference", progress=False, **SAME_RULE)
         res = attribute_neurons(lm, prompts[0], objects[0], cfg).scores
-        print(f"  ours, reference path (TL + Captum), 1 prompt: max |fast - reference| / max "
-              f"{float((res - same[0]).abs().max() / res.abs().max()):.2e}")
+        print(
+            f"  ours, reference path (TL + Captum), 1 prompt: max |fast - reference| / max "
+            f"{float((res - same[0]).abs().max() / res.abs().max()):.2e}"
+        )
     # knowledge-neurons looks the gold token up with convert_tokens_to_ids: give it our exact first token
     kn = run_kn(model_dir, prompts, [lm.tokenizer.convert_ids_to_tokens(lm.token_ids(o)[0]) for o in objects], 20)
     target = acc_same[0]
@@ -160,33 +172,41 @@ def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
         c_kn, theirs = kn
         acc_kn = accuracy(theirs, ref)
         diff = max(float((a - b).abs().max()) for a, b in zip(same, theirs))
-        print(fmt("knowledge-neurons 0.0.2 get_scores (its rule, 20 steps)", c_kn, acc_kn)
-              + f"; max |ours - kn| {diff:.1e} (max |score| {max(float(t.abs().max()) for t in theirs):.1e})")
+        print(
+            fmt("knowledge-neurons 0.0.2 get_scores (its rule, 20 steps)", c_kn, acc_kn)
+            + f"; max |ours - kn| {diff:.1e} (max |score| {max(float(t.abs().max()) for t in theirs):.1e})"
+        )
         target = acc_kn[0]
     cfg, c_eq, acc_eq = equal_accuracy(ours, ref, target)
-    print(fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
-          + f"; peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
+        + f"; peak RSS {peak_rss_mb():.0f} MB"
+    )
     return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
 
 
 def bench_decoder(name: str, lm, prompts, objects, args) -> None:
     n_tok = [len(lm.token_ids(p)) + 1 for p in prompts]
-    print(f"{name}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
-          f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens (with BOS)")
+    print(
+        f"{name}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
+        f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens (with BOS)"
+    )
     ours = Ours(lm, prompts, objects, args.budget_mb)
     ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
     c_same, same = ours.run(ours.config(**SAME_RULE))
     acc_same = accuracy(same, ref)
     print(fmt("ours, knowledge-neurons' rule (kn_linspace, 20 steps)", c_same, acc_same))
     cfg, c_eq, acc_eq = equal_accuracy(ours, ref, acc_same[0])
-    print(fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
-          + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
+        + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB"
+    )
 
 
 def bench_paths(lm, prompts, objects) -> None:
     """BLOOM shape, default rule: hand-written family vs the generic decoder path vs attribute_batch."""
-    from lrp2_interp import fast_ig
-    from lrp2_interp.attribution_batch import attribute_batch
+    from lrp2_interp.attribution.batch import attribute_batch
+    from lrp2_interp.attribution.fast import ig as fast_ig
 
     cfg = AttributionConfig(progress=False, path="fast")
     items = list(zip(prompts, objects))
@@ -197,13 +217,19 @@ def bench_paths(lm, prompts, objects) -> None:
         sec_gen, gen = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
     finally:
         fast_ig.FAMILIES.update(saved)
-    sec_bat, bat = timed(lambda: [r.scores for r in attribute_batch(lm, [(p, o, None) for p, o in items], cfg,
-                                                                     facts_per_pass=len(items))], [()])
+    sec_bat, bat = timed(
+        lambda: [
+            r.scores for r in attribute_batch(lm, [(p, o, None) for p, o in items], cfg, facts_per_pass=len(items))
+        ],
+        [()],
+    )
     rel = lambda a, b: max(float((x - y).abs().max() / y.abs().max()) for x, y in zip(a[0], b[0]))  # noqa: E731
     n = len(items)
-    print(f"  paths, default rule: hand-written {sec_hand / n:.2f} s/prompt CPU, generic {sec_gen / n:.2f}, "
-          f"attribute_batch ({n} per pass) {sec_bat / n:.2f}; max rel diff to hand-written: generic "
-          f"{rel(gen, hand):.1e}, batched {rel(bat, hand):.1e}")
+    print(
+        f"  paths, default rule: hand-written {sec_hand / n:.2f} s/prompt CPU, generic {sec_gen / n:.2f}, "
+        f"attribute_batch ({n} per pass) {sec_bat / n:.2f}; max rel diff to hand-written: generic "
+        f"{rel(gen, hand):.1e}, batched {rel(bat, hand):.1e}"
+    )
 
 
 def main() -> None:
@@ -212,13 +238,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ref-steps", type=int, default=128, help="Gauss-Legendre points of the accuracy reference")
     ap.add_argument("--bloom-vocab", type=int, default=250880)
-    ap.add_argument("--budget-mb", type=float, default=AttributionConfig().memory_budget_mb,
-                    help="lrp2_interp memory_budget_mb")
+    ap.add_argument(
+        "--budget-mb", type=float, default=AttributionConfig().memory_budget_mb, help="lrp2_interp memory_budget_mb"
+    )
     ap.add_argument("--reference", action="store_true", help="also check the reference path on one prompt")
     ap.add_argument("--no-bloom", action="store_true")
     ap.add_argument("--no-gemma", action="store_true")
-    ap.add_argument("--paths", action="store_true",
-                    help="BLOOM: also time the generic decoder path and attribute_batch against the hand-written one")
+    ap.add_argument(
+        "--paths",
+        action="store_true",
+        help="BLOOM: also time the generic decoder path and attribute_batch against the hand-written one",
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1-2 prompts, runs in seconds (smoke test)")
     args = ap.parse_args()
     if args.quick:
@@ -228,9 +258,13 @@ def main() -> None:
         ratios = bench_bert(args, Path(tmp))
         facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
         if not args.no_bloom:
-            size = (RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000) if args.quick
-                    else RandomModelConfig("bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096,
-                                           vocab_size=args.bloom_vocab, seed=0))
+            size = (
+                RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000)
+                if args.quick
+                else RandomModelConfig(
+                    "bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096, vocab_size=args.bloom_vocab, seed=0
+                )
+            )
             lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "bloom"))
             bench_decoder("BLOOM-560m shape (random)", lm, [p for p, _ in facts], [" " + o for _, o in facts], args)
             if args.paths:
@@ -242,14 +276,24 @@ def main() -> None:
                 lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "gemma3"))
                 g_facts = [(p, " " + o) for p, o in facts]
             else:
-                lm, g_facts = load_model("gemma-3-270m"), [GEMMA_FACTS[i % len(GEMMA_FACTS)] for i in range(args.prompts)]
-            bench_decoder("Gemma-3-270m" if not args.quick else "Gemma-3 (tiny random)", lm,
-                          [p for p, _ in g_facts], [o for _, o in g_facts], args)
+                lm, g_facts = (
+                    load_model("gemma-3-270m"),
+                    [GEMMA_FACTS[i % len(GEMMA_FACTS)] for i in range(args.prompts)],
+                )
+            bench_decoder(
+                "Gemma-3-270m" if not args.quick else "Gemma-3 (tiny random)",
+                lm,
+                [p for p, _ in g_facts],
+                [o for _, o in g_facts],
+                args,
+            )
     if ratios is None:
         print("attribution speed-up: same-rule n/a, equal-accuracy n/a, max diff same-rule n/a")
     else:
-        print(f"attribution speed-up: same-rule {ratios[0]:.1f}x, equal-accuracy {ratios[1]:.1f}x, "
-              f"max diff same-rule {ratios[2]:.1e}")
+        print(
+            f"attribution speed-up: same-rule {ratios[0]:.1f}x, equal-accuracy {ratios[1]:.1f}x, "
+            f"max diff same-rule {ratios[2]:.1e}"
+        )
 
 
 if __name__ == "__main__":

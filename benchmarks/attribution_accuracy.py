@@ -31,13 +31,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from lrp2_interp.attribution import METHODS, AttributionConfig, attribute_neurons  # noqa: E402
+from lrp2_interp.attribution.api import METHODS, AttributionConfig, attribute_neurons
 
-GEMMA_FACTS = [("The capital of France is", " Paris"), ("The official language of Japan is", " Japanese"),
-               ("The Eiffel Tower is located in the city of", " Paris"), ("The currency of the United States is the",
-                                                                        " dollar")]
+GEMMA_FACTS = [
+    ("The capital of France is", " Paris"),
+    ("The official language of Japan is", " Japanese"),
+    ("The Eiffel Tower is located in the city of", " Paris"),
+    ("The currency of the United States is the", " dollar"),
+]
 
 
 def selected(scores: torch.Tensor) -> set[int]:
@@ -51,7 +54,7 @@ def jaccard(a: set[int], b: set[int]) -> float:
 
 def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
     """(lm, [(prompt, object)]) of one benchmark model."""
-    from lrp2_interp.models import load_model
+    from lrp2_interp.models.loading import load_model
 
     if name == "gemma":
         return load_model("gemma-3-270m"), GEMMA_FACTS[:n_prompts]
@@ -59,16 +62,20 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from attribution import CORPUS, FACTS  # the speed benchmark's prompts
 
-        from lrp2_interp.tiny import RandomModelConfig, build_random_model
+        from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 
-        size = (RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000) if quick
-                else RandomModelConfig("bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512,
-                                       vocab_size=119547, seed=0))
+        size = (
+            RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000)
+            if quick
+            else RandomModelConfig(
+                "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=119547, seed=0
+            )
+        )
         lm = load_model(build_random_model(size, CORPUS, tmp / "mbert"))
         return lm, [(f"{p} [MASK] .", o) for p, o in FACTS[:n_prompts]]
     if name == "organism":
-        from lrp2_interp.mlama import render_prefix
-        from lrp2_interp.organism import load_organism, load_organism_facts
+        from lrp2_interp.facts import render_prefix
+        from lrp2_interp.organism.train import load_organism, load_organism_facts
 
         lm, info = load_organism(progress=False)
         facts = load_organism_facts(info.config)
@@ -87,21 +94,35 @@ def run_model(name: str, args, tmp: Path) -> list[dict]:
     rows: list[dict] = []
     t0 = time.perf_counter()
     for i, (prompt, obj) in enumerate(cases):
+
         def attr(method: str, steps: int):
-            return attribute_neurons(lm, prompt, obj, AttributionConfig(n_steps=steps, method=method, path="fast",
-                                                                         progress=False))
+            return attribute_neurons(
+                lm, prompt, obj, AttributionConfig(n_steps=steps, method=method, path="fast", progress=False)
+            )
+
         ref = attr("gausslegendre", args.ref_steps)
         ref_sel, change = selected(ref.scores), (ref.f_input - ref.f_baseline).abs()
         for method in METHODS:
             for steps in args.steps:
                 res = attr(method, steps)
                 d = res.deltas.abs()
-                rows.append(dict(model=name, prompt=i, method=method, steps=steps, max_delta=float(d.max()),
-                                 rel_delta=float(d.mean() / change.mean()),
-                                 rel_l2=float((res.scores - ref.scores).norm() / ref.scores.norm()),
-                                 jaccard=jaccard(selected(res.scores), ref_sel)))
-        print(f"  {name}: prompt {i + 1}/{len(cases)} done ({time.perf_counter() - t0:.0f} s); ref max|delta| "
-              f"{float(ref.deltas.abs().max()):.1e}, |selected| {len(ref_sel)}", flush=True)
+                rows.append(
+                    dict(
+                        model=name,
+                        prompt=i,
+                        method=method,
+                        steps=steps,
+                        max_delta=float(d.max()),
+                        rel_delta=float(d.mean() / change.mean()),
+                        rel_l2=float((res.scores - ref.scores).norm() / ref.scores.norm()),
+                        jaccard=jaccard(selected(res.scores), ref_sel),
+                    )
+                )
+        print(
+            f"  {name}: prompt {i + 1}/{len(cases)} done ({time.perf_counter() - t0:.0f} s); ref max|delta| "
+            f"{float(ref.deltas.abs().max()):.1e}, |selected| {len(ref_sel)}",
+            flush=True,
+        )
     return rows
 
 
@@ -112,8 +133,12 @@ def table(rows: list[dict], ref_steps: int) -> str:
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         steps = sorted({r["steps"] for r in mine})
-        out += [f"**{model}** (reference: Gauss-Legendre {ref_steps}; cell: rel L2 / Jaccard / max abs delta)", "",
-                "| rule | " + " | ".join(f"{n} steps" for n in steps) + " |", "|---|" + "---|" * len(steps)]
+        out += [
+            f"**{model}** (reference: Gauss-Legendre {ref_steps}; cell: rel L2 / Jaccard / max abs delta)",
+            "",
+            "| rule | " + " | ".join(f"{n} steps" for n in steps) + " |",
+            "|---|" + "---|" * len(steps),
+        ]
         for method in METHODS:
             cells = []
             for n in steps:

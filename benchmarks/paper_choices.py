@@ -31,15 +31,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import pandas as pd
+import torch
+import torch.nn.functional as F
 
-from lrp2_interp.io import write_table  # noqa: E402
-from lrp2_interp.layers import EMBEDDINGS, paper_layer  # noqa: E402
-from lrp2_interp.probing import ProbeConfig  # noqa: E402
-from lrp2_interp.sweep import SweepConfig, run_sweep  # noqa: E402
-from lrp2_interp.vectors import compute_language_vectors, prompt_corpus  # noqa: E402
+from lrp2_interp.files import write_table
+from lrp2_interp.layers import EMBEDDINGS, paper_layer
+from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.probing.api import ProbeConfig
 
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"
 TOKENS = ("real", "all")
@@ -48,15 +48,15 @@ TOKENS = ("real", "all")
 def load(args):
     """(lm, facts for vectors, {lang: facts to probe})."""
     if args.model == "organism":
-        from lrp2_interp.organism import OrganismConfig, load_organism, load_organism_facts, organism_facts
+        from lrp2_interp.organism.train import OrganismConfig, load_organism, load_organism_facts, organism_facts
 
         lm, info = load_organism(OrganismConfig(), progress=False)
         facts = load_organism_facts(info.config)
         splits = organism_facts(info, facts)
         langs = args.languages or [lg for lg in info.config.languages if lg in splits]
         return lm, facts, {lg: splits[lg].held_out for lg in langs}
-    from lrp2_interp.mlama import load_facts
-    from lrp2_interp.models import load_model
+    from lrp2_interp.facts import load_facts
+    from lrp2_interp.models.loading import load_model
 
     lm = load_model(args.model)
     langs = args.languages or ["fr"]
@@ -70,10 +70,17 @@ def cosine_table(vecs: dict, langs) -> pd.DataFrame:
         for b in range(EMBEDDINGS, vecs["real"].n_layers):
             v = {t: vecs[t].at(lang, b) for t in TOKENS}
             s = {t: vecs[t].at("en", b) - vecs[t].at(lang, b) for t in TOKENS}
-            rows.append({"language": lang, "layer": b, "paper_layer": paper_layer(b),
-                         "cos_vector": float(F.cosine_similarity(v["real"], v["all"], dim=0)),
-                         "cos_shift": float(F.cosine_similarity(s["real"], s["all"], dim=0)),
-                         "shift_norm_real": float(s["real"].norm()), "shift_norm_all": float(s["all"].norm())})
+            rows.append(
+                {
+                    "language": lang,
+                    "layer": b,
+                    "paper_layer": paper_layer(b),
+                    "cos_vector": float(F.cosine_similarity(v["real"], v["all"], dim=0)),
+                    "cos_shift": float(F.cosine_similarity(s["real"], s["all"], dim=0)),
+                    "shift_norm_real": float(s["real"].norm()),
+                    "shift_norm_all": float(s["all"].norm()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -105,15 +112,24 @@ def main() -> None:
             cfg = SweepConfig(language=lang, layers=tuple(args.layers) if args.layers else None, probe=probe_cfg)
             res = run_sweep(lm, probe_sets[lang], vecs[t], cfg, progress=False)
             base, o, h = res.baseline(), res.oracle(), res.heldout()
-            rows.append({"language": lang, "tokens": t, "n_facts": res.facts_table.query("condition == 'baseline'")
-                         .shape[0], "acc_baseline": base["acc"],
-                         "oracle_m": int(o["m"]), "oracle_n": int(o["n"]),
-                         "oracle_paper": f"({paper_layer(o['m'])}, {paper_layer(o['n'])})", "gain_oracle": o["gain"],
-                         "heldout_m": int(h["m"]), "heldout_n": int(h["n"]),
-                         "heldout_paper": f"({paper_layer(h['m'])}, {paper_layer(h['n'])})",
-                         "test_gain_heldout": h["test_gain"],
-                         "mean_gain_all_pairs": float(res.pairs_table()["gain"].mean()),
-                         "seconds": round(time.time() - t0, 1)})
+            rows.append(
+                {
+                    "language": lang,
+                    "tokens": t,
+                    "n_facts": res.facts_table.query("condition == 'baseline'").shape[0],
+                    "acc_baseline": base["acc"],
+                    "oracle_m": int(o["m"]),
+                    "oracle_n": int(o["n"]),
+                    "oracle_paper": f"({paper_layer(o['m'])}, {paper_layer(o['n'])})",
+                    "gain_oracle": o["gain"],
+                    "heldout_m": int(h["m"]),
+                    "heldout_n": int(h["n"]),
+                    "heldout_paper": f"({paper_layer(h['m'])}, {paper_layer(h['n'])})",
+                    "test_gain_heldout": h["test_gain"],
+                    "mean_gain_all_pairs": float(res.pairs_table()["gain"].mean()),
+                    "seconds": round(time.time() - t0, 1),
+                }
+            )
             print(pd.DataFrame(rows[-1:]).round(2).to_string(index=False), flush=True)
             write_table(out / f"sweep_{lang}_{t}.csv", res.accuracy_table())
     gains = pd.DataFrame(rows)

@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.mlama import load_facts
-from lrp2_interp.models import load_model
-from lrp2_interp.probe_types import fact_pools
-from lrp2_interp.probing import ProbeConfig, probe, probe_scores
-from lrp2_interp.projection import LRP2Config, lrp2_hooks, shifts
-from lrp2_interp.sweep_engine import sweep_scores
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
-from lrp2_interp.vectors import LanguageVectors
+from lrp2_interp.facts import load_facts
+from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
+from lrp2_interp.lrp2.sweep_engine import sweep_scores
+from lrp2_interp.lrp2.vectors import LanguageVectors
+from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+from lrp2_interp.models.loading import load_model
+from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+from lrp2_interp.probing.types import fact_pools
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "facts"
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"
@@ -48,9 +48,13 @@ def rss() -> float:
 
 def random_vectors(lm, langs=("en", "fr")) -> LanguageVectors:
     g = torch.Generator().manual_seed(0)
-    return LanguageVectors(lm.name, lm.n_layers, lm.d_model,
-                           {lang: torch.randn(lm.n_layers, lm.d_model, generator=g) for lang in langs},
-                           fingerprint=lm.fingerprint)
+    return LanguageVectors(
+        lm.name,
+        lm.n_layers,
+        lm.d_model,
+        {lang: torch.randn(lm.n_layers, lm.d_model, generator=g) for lang in langs},
+        fingerprint=lm.fingerprint,
+    )
 
 
 def timed(fn):
@@ -69,9 +73,11 @@ def bench_model(label, lm, facts, lang, cfg, args) -> dict:
     pf, sf = probe_scores(lm, facts, lang, cfg, exact=True)  # untimed: exact sums for the score check
     diff = max(abs(sr[k][c] - sf[k][c]) for k in sr for c in sr[k])
     same = probe(lm, facts, lang, cfg).table.equals(probe(lm, facts, lang, ref_cfg).table)
-    print(f"{label}: probe {n} facts: reference {n / t_ref:.2f} facts/s ({t_ref:.1f} s, peak RSS {rss_ref:.0f} MiB) "
-          f"| fast {n / t_fast:.2f} facts/s ({t_fast:.1f} s, peak RSS {rss_fast:.0f} MiB) | "
-          f"speed-up {t_ref / t_fast:.1f}x | rankings identical: {same} | max score diff {diff:.2e}")
+    print(
+        f"{label}: probe {n} facts: reference {n / t_ref:.2f} facts/s ({t_ref:.1f} s, peak RSS {rss_ref:.0f} MiB) "
+        f"| fast {n / t_fast:.2f} facts/s ({t_fast:.1f} s, peak RSS {rss_fast:.0f} MiB) | "
+        f"speed-up {t_ref / t_fast:.1f}x | rankings identical: {same} | max score diff {diff:.2e}"
+    )
     # sweep: per-pair reference loop vs cached engine
     sub = facts.restrict(sorted(facts.lineids(lang))[: args.sweep_facts])
     vec = random_vectors(lm, ("en", lang) if lang != "en" else ("en", "fr"))
@@ -85,12 +91,17 @@ def bench_model(label, lm, facts, lang, cfg, args) -> dict:
         probe(lm, sub, sub_lang, ref_cfg, fwd_hooks=lrp2_hooks(lm, vec, tgt, LRP2Config(m, k)))
     per_pair_ref = (time.perf_counter() - t) / len(ref_pairs)
     order, pools = fact_pools(sub, sub_lang, cfg)
-    _, t_sweep = timed(lambda: sweep_scores(lm, sub, sub_lang, order, pools, cfg, pairs,
-                                            lambda m, k: shifts(vec, tgt, LRP2Config(m, k))))
+    _, t_sweep = timed(
+        lambda: sweep_scores(
+            lm, sub, sub_lang, order, pools, cfg, pairs, lambda m, k: shifts(vec, tgt, LRP2Config(m, k))
+        )
+    )
     per_pair_fast = t_sweep / (len(pairs) + 1)  # the baseline is one more condition
-    print(f"{label}: sweep {len(pairs)} pairs x {sub.n_facts(sub_lang)} facts: reference "
-          f"{per_pair_ref:.2f} s/pair (timed on {len(ref_pairs)} pairs) | cached {per_pair_fast:.3f} s/pair "
-          f"({t_sweep:.1f} s total) | speed-up {per_pair_ref / per_pair_fast:.1f}x | peak RSS {rss():.0f} MiB")
+    print(
+        f"{label}: sweep {len(pairs)} pairs x {sub.n_facts(sub_lang)} facts: reference "
+        f"{per_pair_ref:.2f} s/pair (timed on {len(ref_pairs)} pairs) | cached {per_pair_fast:.3f} s/pair "
+        f"({t_sweep:.1f} s total) | speed-up {per_pair_ref / per_pair_fast:.1f}x | peak RSS {rss():.0f} MiB"
+    )
     return dict(probe=t_ref / t_fast, sweep=per_pair_ref / per_pair_fast, diff=diff)
 
 
@@ -113,37 +124,54 @@ def main() -> None:
     if args.quick:
         args.n_facts, args.sweep_facts = min(args.n_facts, 3), min(args.sweep_facts, 3)
     facts = load_facts(args.facts, [args.language], args.relations, max_facts_per_relation=args.n_facts)
-    corpus = [facts.template(args.language, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-              for f in facts.iter_facts(args.language)]
+    corpus = [
+        facts.template(args.language, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
+        for f in facts.iter_facts(args.language)
+    ]
     sizes = {
-        "bert": RandomModelConfig("bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512,
-                                  vocab_size=args.vocab or 119547),
-        "bloom": RandomModelConfig("bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096,
-                                   vocab_size=args.vocab or 250880),
+        "bert": RandomModelConfig(
+            "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=args.vocab or 119547
+        ),
+        "bloom": RandomModelConfig(
+            "bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096, vocab_size=args.vocab or 250880
+        ),
     }
     if args.quick:
-        sizes = {"bert": RandomModelConfig("bert", n_layers=6, d_model=128, n_heads=4, d_mlp=512, vocab_size=20000),
-                 "bloom": RandomModelConfig("bloom", n_layers=6, d_model=128, n_heads=4, vocab_size=20000)}
-    print(f"facts: {facts.n_facts(args.language)} ({args.language}, {', '.join(args.relations)}) from {args.facts}; "
-          f"threads={args.threads}")
+        sizes = {
+            "bert": RandomModelConfig("bert", n_layers=6, d_model=128, n_heads=4, d_mlp=512, vocab_size=20000),
+            "bloom": RandomModelConfig("bloom", n_layers=6, d_model=128, n_heads=4, vocab_size=20000),
+        }
+    print(
+        f"facts: {facts.n_facts(args.language)} ({args.language}, {', '.join(args.relations)}) from {args.facts}; "
+        f"threads={args.threads}"
+    )
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         for fam, cfg in sizes.items():
             lm = load_model(build_random_model(cfg, corpus, Path(tmp) / fam))
             cap = None if fam == "bert" else args.max_candidates
             label = f"{fam} {cfg.n_layers}x{cfg.d_model} " + ("all candidates" if cap is None else f"cap {cap}")
-            res[fam] = bench_model(label, lm, facts, args.language, ProbeConfig(max_candidates=cap, progress=False),
-                                   args)
+            res[fam] = bench_model(
+                label, lm, facts, args.language, ProbeConfig(max_candidates=cap, progress=False), args
+            )
             del lm
     if args.gemma:
         gfacts = load_facts(args.facts, ["en", "fr"], args.relations, max_facts_per_relation=max(2, args.n_facts // 4))
         lm = load_model("gemma-3-270m")
-        res["gemma"] = bench_model("gemma-3-270m 18x640 cap 10", lm, gfacts, "fr",
-                                   ProbeConfig(max_candidates=args.max_candidates, progress=False), args)
+        res["gemma"] = bench_model(
+            "gemma-3-270m 18x640 cap 10",
+            lm,
+            gfacts,
+            "fr",
+            ProbeConfig(max_candidates=args.max_candidates, progress=False),
+            args,
+        )
     sweep = min(r["sweep"] for r in res.values())
     diff = max(r["diff"] for r in res.values())
-    print(f"speed-up: masked {res['bert']['probe']:.1f}x, causal {res['bloom']['probe']:.1f}x, sweep {sweep:.1f}x, "
-          f"max score diff {diff:.1e}")
+    print(
+        f"speed-up: masked {res['bert']['probe']:.1f}x, causal {res['bloom']['probe']:.1f}x, sweep {sweep:.1f}x, "
+        f"max score diff {diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

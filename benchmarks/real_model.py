@@ -23,15 +23,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from lrp2_interp.attribution import AttributionConfig, attribute_neurons  # noqa: E402
-from lrp2_interp.mlama import available_languages, load_facts, render_query  # noqa: E402
-from lrp2_interp.models import load_model  # noqa: E402
-from lrp2_interp.organism import default_facts_root  # noqa: E402
-from lrp2_interp.probing import ProbeConfig  # noqa: E402
-from lrp2_interp.sweep import SweepConfig, run_sweep  # noqa: E402
-from lrp2_interp.vectors import compute_language_vectors, prompt_corpus  # noqa: E402
+from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.facts import available_languages, load_facts, render_query
+from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.models.loading import load_model
+from lrp2_interp.organism.train import default_facts_root
+from lrp2_interp.probing.api import ProbeConfig
 
 
 def _peak_mb() -> float:
@@ -44,15 +44,17 @@ class Stage:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc) -> None:
         self.wall = time.perf_counter() - self.wall
         self.cpu = time.process_time() - self.cpu
-        print(f"  {self.name:<40} {self.wall:8.1f} s wall {self.cpu:8.1f} s CPU   peak RSS {_peak_mb():7.0f} MB",
-              flush=True)
+        print(
+            f"  {self.name:<40} {self.wall:8.1f} s wall {self.cpu:8.1f} s CPU   peak RSS {_peak_mb():7.0f} MB",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -75,14 +77,19 @@ def main() -> None:
     with Stage(f"vectors ({len(langs)} languages, {facts.n_facts('en')} prompts each)") as vec:
         vectors = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in langs}, progress=False)
     sub = load_facts(root, ["en", args.language], max_facts_per_relation=args.max_facts).parallel()
-    cfg = SweepConfig(language=args.language, layers=tuple(args.layers),
-                      probe=ProbeConfig(max_candidates=args.max_candidates, progress=False))
+    cfg = SweepConfig(
+        language=args.language,
+        layers=tuple(args.layers),
+        probe=ProbeConfig(max_candidates=args.max_candidates, progress=False),
+    )
     n_pairs = len(cfg.pairs(lm.n_layers))
     with Stage(f"sweep {args.language}: {sub.n_facts(args.language)} facts x ({n_pairs} pairs + baseline)") as sw:
         run_sweep(lm, sub, vectors, cfg, progress=False)
     per_pair = sw.wall / (n_pairs + 1)
-    print(f"  -> {per_pair:.1f} s per pair; a full {lm.n_layers}-layer grid ({lm.n_layers * (lm.n_layers - 1) // 2}"
-          f" pairs) on these facts: about {per_pair * (lm.n_layers * (lm.n_layers - 1) // 2 + 1) / 60:.0f} min")
+    print(
+        f"  -> {per_pair:.1f} s per pair; a full {lm.n_layers}-layer grid ({lm.n_layers * (lm.n_layers - 1) // 2}"
+        f" pairs) on these facts: about {per_pair * (lm.n_layers * (lm.n_layers - 1) // 2 + 1) / 60:.0f} min"
+    )
     en = [f for f in facts.iter_facts("en") if not facts.template("en", f.relation).template.startswith("[Y]")]
     en = en[: args.prompts]
     acfg = AttributionConfig(n_steps=20, progress=False)
@@ -93,8 +100,10 @@ def main() -> None:
             res = attribute_neurons(lm, prompt, " " + f.obj_label, acfg)
             deltas.append(res.deltas.abs().max().item())
     print(f"  attribution path {res.path}; max |completeness delta| {max(deltas):.2e}")
-    print(f"real model: load {load.wall:.1f}s, vectors {vec.wall:.1f}s, sweep {per_pair:.1f}s/pair, "
-          f"attribution {att.wall / len(en):.1f}s/prompt, peak {_peak_mb():.0f} MB")
+    print(
+        f"real model: load {load.wall:.1f}s, vectors {vec.wall:.1f}s, sweep {per_pair:.1f}s/pair, "
+        f"attribution {att.wall / len(en):.1f}s/prompt, peak {_peak_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ keeps the first ``limit`` of them.
 
 A :class:`ParallelCorpus` records where each language's sentences came from:
 :meth:`~ParallelCorpus.records` (corpus name, file, its size and sha256, the
-number of lines used) is what :func:`~lrp2_interp.vectors.compute_language_vectors`
+number of lines used) is what :func:`~lrp2_interp.lrp2.vectors.compute_language_vectors`
 stores with the vectors (``corpus_meta``).  ``data/corpus/templates`` is a small
 sample in the ``pair`` layout built from the shipped facts (``data/build_corpus.py``),
 so the loader runs offline.
@@ -31,11 +31,12 @@ so the loader runs offline.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .errors import InputError
+from lrp2_interp.errors import InputError
 
 LAYOUTS: dict[str, str] = {
     "flat": "{lang}.txt",
@@ -65,14 +66,26 @@ class ParallelCorpus:
 
     def describe(self) -> dict[str, str]:
         """lang -> one-line description (the vectors' ``corpus`` field)."""
-        return {lang: f"{self.name}: {self._rel(lang)} ({len(s)} of {self.n_lines[lang]} lines)"
-                for lang, s in self.sentences.items()}
+        return {
+            lang: f"{self.name}: {self._rel(lang)} ({len(s)} of {self.n_lines[lang]} lines)"
+            for lang, s in self.sentences.items()
+        }
 
     def records(self) -> dict[str, dict[str, Any]]:
         """lang -> corpus name, layout, split, file (relative to the root), bytes, sha256, lines in file / used."""
-        return {lang: {"corpus": self.name, "layout": self.layout, "split": self.split, "file": self._rel(lang),
-                       "file_bytes": self.file_bytes[lang], "file_sha256": self.file_sha256[lang],
-                       "n_lines": self.n_lines[lang], "n_used": len(s)} for lang, s in self.sentences.items()}
+        return {
+            lang: {
+                "corpus": self.name,
+                "layout": self.layout,
+                "split": self.split,
+                "file": self._rel(lang),
+                "file_bytes": self.file_bytes[lang],
+                "file_sha256": self.file_sha256[lang],
+                "n_lines": self.n_lines[lang],
+                "n_used": len(s),
+            }
+            for lang, s in self.sentences.items()
+        }
 
     def _rel(self, lang: str) -> str:
         return self.files[lang].relative_to(self.root).as_posix()
@@ -81,12 +94,18 @@ class ParallelCorpus:
 def _candidates(pattern: str, code: str, split: str, pair_codes: Sequence[tuple[str, str]]) -> list[str]:
     if "{pair}" not in pattern:
         return [pattern.format(lang=code, split=split)]
-    return [pattern.format(lang=code, split=split, pair=f"{a}-{b}") for x, y in pair_codes
-            for a, b in ((x, y), (y, x))]
+    return [pattern.format(lang=code, split=split, pair=f"{a}-{b}") for x, y in pair_codes for a, b in ((x, y), (y, x))]
 
 
-def _resolve(root: Path, pattern: str, languages: Sequence[str], split: str, source: str,
-             source_pair: str | None, codes: Mapping[str, str]) -> dict[str, Path] | None:
+def _resolve(
+    root: Path,
+    pattern: str,
+    languages: Sequence[str],
+    split: str,
+    source: str,
+    source_pair: str | None,
+    codes: Mapping[str, str],
+) -> dict[str, Path] | None:
     """lang -> existing file under ``pattern``, or None if some language has none."""
     code = lambda lang: codes.get(lang, lang)  # noqa: E731
     others = [lang for lang in languages if lang != source]
@@ -97,8 +116,9 @@ def _resolve(root: Path, pattern: str, languages: Sequence[str], split: str, sou
             pair_codes = [(code(source), code(p)) for p in partners]
         else:
             pair_codes = [(code(source), code(lang))]
-        hit = next((root / rel for rel in _candidates(pattern, code(lang), split, pair_codes)
-                    if (root / rel).is_file()), None)
+        hit = next(
+            (root / rel for rel in _candidates(pattern, code(lang), split, pair_codes) if (root / rel).is_file()), None
+        )
         if hit is None:
             return None
         out[lang] = hit
@@ -118,9 +138,18 @@ def _read(path: Path, limit: int | None) -> tuple[tuple[str, ...], int, str, int
     return tuple(lines[:limit] if limit else lines), len(lines), hashlib.sha256(data).hexdigest(), len(data)
 
 
-def load_corpus(root: str | Path, languages: Sequence[str], *, layout: str = "auto", split: str = "train",
-                source: str = "en", source_pair: str | None = None, limit: int | None = None,
-                codes: Mapping[str, str] | None = None, name: str | None = None) -> ParallelCorpus:
+def load_corpus(
+    root: str | Path,
+    languages: Sequence[str],
+    *,
+    layout: str = "auto",
+    split: str = "train",
+    source: str = "en",
+    source_pair: str | None = None,
+    limit: int | None = None,
+    codes: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> ParallelCorpus:
     """Read the sentences of ``languages`` from the corpus folder ``root`` (see the module docstring).
 
     ``layout``: ``"auto"``, a :data:`LAYOUTS` key or a pattern with ``{lang}``
@@ -141,21 +170,36 @@ def load_corpus(root: str | Path, languages: Sequence[str], *, layout: str = "au
     elif "{lang}" in layout:
         tried = [(layout, layout)]
     else:
-        raise InputError(f"unknown layout {layout!r}: use 'auto', one of {sorted(LAYOUTS)} or a pattern "
-                         "containing {lang}", field="layout")
+        raise InputError(
+            f"unknown layout {layout!r}: use 'auto', one of {sorted(LAYOUTS)} or a pattern containing {{lang}}",
+            field="layout",
+        )
     for key, pattern in tried:
         try:
             files = _resolve(root, pattern, list(languages), split, source, source_pair, dict(codes or {}))
         except (KeyError, IndexError, ValueError):
-            raise InputError(f"bad layout pattern {pattern!r} (fields: {{lang}}, {{split}}, {{pair}})",
-                             field="layout") from None
+            raise InputError(
+                f"bad layout pattern {pattern!r} (fields: {{lang}}, {{split}}, {{pair}})", field="layout"
+            ) from None
         if files is not None:
             break
     else:
         patterns = ", ".join(p for _, p in tried)
-        raise InputError(f"no corpus files for every language of {list(languages)} (split {split!r}) in any of "
-                         f"the layouts {patterns}", file=root, field="layout")
+        raise InputError(
+            f"no corpus files for every language of {list(languages)} (split {split!r}) in any of "
+            f"the layouts {patterns}",
+            file=root,
+            field="layout",
+        )
     read = {lang: _read(path, limit) for lang, path in files.items()}
-    return ParallelCorpus(name or root.name, root, key, split, {k: v[0] for k, v in read.items()}, files,
-                          {k: v[1] for k, v in read.items()}, {k: v[2] for k, v in read.items()},
-                          {k: v[3] for k, v in read.items()})
+    return ParallelCorpus(
+        name or root.name,
+        root,
+        key,
+        split,
+        {k: v[0] for k, v in read.items()},
+        files,
+        {k: v[1] for k, v in read.items()},
+        {k: v[2] for k, v in read.items()},
+        {k: v[3] for k, v in read.items()},
+    )

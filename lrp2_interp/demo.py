@@ -7,10 +7,10 @@ on a pretrained model over the shipped facts (every fact, parallel to English):
 
 1. probes every language before and after LRP2 over the (m, n) sweep, with the
    oracle and the held-out choice of (m, n), bootstrap CIs, a McNemar test and
-   the random-direction control (:mod:`lrp2_interp.experiment`), plus the
+   the random-direction control (:mod:`lrp2_interp.lrp2.experiment`), plus the
    accuracy on the facts each language did see;
 2. runs the knowledge-neuron analysis at each language's held-out (m, n)
-   (:mod:`lrp2_interp.knowledge`): English-vs-l neuron overlap with and without
+   (:mod:`lrp2_interp.neurons.pipeline`): English-vs-l neuron overlap with and without
    LRP2 against a permutation control, similarity to English per layer, and the
    causal suppress/enhance check;
 3. writes ``summary.md`` with the headline numbers, CSV tables and heatmaps,
@@ -30,19 +30,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from .attribution import AttributionConfig
-from .experiment import ExperimentConfig, run_experiment
-from .io import run_metadata, text_table, write_json, write_table, write_text
-from .knowledge import KnowledgeConfig, run_knowledge_analysis
-from .layers import layer_labels
-from .metrics import accuracy_ci
-from .mlama import FactSet, available_languages, load_facts
-from .models import LanguageModel, load_model
-from .organism import OrganismConfig, default_facts_root, load_organism, load_organism_facts, organism_facts
-from .plots import heatmap, line_plot
-from .presets import get_preset
-from .probing import ProbeConfig, probe
-from .vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.facts import FactSet, available_languages, load_facts
+from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
+from lrp2_interp.layers import layer_labels
+from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.metrics import accuracy_ci
+from lrp2_interp.models.loading import LanguageModel, load_model
+from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
+from lrp2_interp.organism.train import (
+    OrganismConfig,
+    default_facts_root,
+    load_organism,
+    load_organism_facts,
+    organism_facts,
+)
+from lrp2_interp.plots import heatmap, line_plot
+from lrp2_interp.presets import get_preset
+from lrp2_interp.probing.api import ProbeConfig, probe
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,10 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
     langs = config.languages or tuple(lang for lang in available_languages(root) if lang != "en")
     facts = load_facts(root, ("en", *langs), max_facts_per_relation=config.max_facts_per_relation, seed=config.seed)
     per_language = {lang: facts.parallel(["en", lang]) for lang in langs}
-    header = (f"Pretrained model `{lm.name}` ({lm.kind} LM, {lm.n_layers} layers x d_model {lm.d_model}), "
-              f"probed on the shipped facts ({facts.root}), every fact parallel to English.")
+    header = (
+        f"Pretrained model `{lm.name}` ({lm.kind} LM, {lm.n_layers} layers x d_model {lm.d_model}), "
+        f"probed on the shipped facts ({facts.root}), every fact parallel to English."
+    )
     return lm, facts, per_language, header
 
 
@@ -109,31 +117,56 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     if config.model is None:
         for lang in langs:
             t = probe(lm, splits[lang].seen, lang, quiet).table
-            seen_rows.append({"language": lang, "n_seen": len(t),
-                              "acc_seen": accuracy_ci(t["correct"], n_boot=config.n_boot)})
-    vectors = compute_language_vectors(lm, {lang: prompt_corpus(facts, lang, lm) for lang in ("en", *langs)},
-                                       corpus={lang: "probe prompts of every fact" for lang in ("en", *langs)},
-                                       tokens=preset.tokens)
-    exp = run_experiment(lm, facts, ExperimentConfig(languages=langs, layers=config.layers, n_boot=config.n_boot,
-                                                     seed=config.seed, probe=quiet),
-                         out / "lrp2", per_language=per_language, vectors=vectors, progress=True)
-    summary = exp.summary.merge(pd.DataFrame(seen_rows, columns=["language", "n_seen", "acc_seen"]),
-                                on="language", how="left")
+            seen_rows.append(
+                {"language": lang, "n_seen": len(t), "acc_seen": accuracy_ci(t["correct"], n_boot=config.n_boot)}
+            )
+    vectors = compute_language_vectors(
+        lm,
+        {lang: prompt_corpus(facts, lang, lm) for lang in ("en", *langs)},
+        corpus=dict.fromkeys(("en", *langs), "probe prompts of every fact"),
+        tokens=preset.tokens,
+    )
+    exp = run_experiment(
+        lm,
+        facts,
+        ExperimentConfig(languages=langs, layers=config.layers, n_boot=config.n_boot, seed=config.seed, probe=quiet),
+        out / "lrp2",
+        per_language=per_language,
+        vectors=vectors,
+        progress=True,
+    )
+    summary = exp.summary.merge(
+        pd.DataFrame(seen_rows, columns=["language", "n_seen", "acc_seen"]), on="language", how="left"
+    )
     # 2. knowledge neurons at each language's held-out (m, n)
     kn_rows, by_layer, sims = [], [], []
     attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta, progress=False)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
         subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)
-        kcfg = KnowledgeConfig(languages=(lang,), lrp2={lang: (m, n)}, attribution=attribution,
-                               neurons=preset.neurons, n_perm=config.n_perm, n_boot=config.n_boot, seed=config.seed)
+        kcfg = KnowledgeConfig(
+            languages=(lang,),
+            lrp2={lang: (m, n)},
+            attribution=attribution,
+            neurons=preset.neurons,
+            n_perm=config.n_perm,
+            n_boot=config.n_boot,
+            seed=config.seed,
+        )
         res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)
         ov = res.overlap_summary.query("value == 'jaccard'").set_index("condition")["mean"]
         ctl = pd.read_csv(out / "neurons" / lang / "permutation_summary.csv").set_index("condition")
-        kn_rows.append({"language": lang, "kn_facts": len(res.keys), "jaccard_baseline": ov.get("baseline"),
-                        "jaccard_lrp2": ov.get("lrp2"), "chance_jaccard": ctl.loc["baseline", "chance_jaccard"],
-                        "share_units_above_chance": ctl.loc["baseline", "share_above_chance"],
-                        **_table2_row(res.relation_baseline)})
+        kn_rows.append(
+            {
+                "language": lang,
+                "kn_facts": len(res.keys),
+                "jaccard_baseline": ov.get("baseline"),
+                "jaccard_lrp2": ov.get("lrp2"),
+                "chance_jaccard": ctl.loc["baseline", "chance_jaccard"],
+                "share_units_above_chance": ctl.loc["baseline", "share_above_chance"],
+                **_table2_row(res.relation_baseline),
+            }
+        )
         by_layer.append(pd.read_csv(out / "neurons" / lang / "overlap_by_layer.csv"))
         sims.append(pd.read_csv(out / "neurons" / lang / "similarity.csv"))
     kn = pd.DataFrame(kn_rows)
@@ -153,10 +186,13 @@ def _table2_row(pooled: pd.DataFrame, value: str = "overlap_rate") -> dict:
     over layers, without and with LRP2, and the permutation chance level (baseline sets)."""
     t = pooled.set_index("condition")
     get = lambda col, cond: float(t.loc[cond, col]) if cond in t.index and col in t else float("nan")  # noqa: E731
-    return {"rel_same_baseline": get(f"same_{value}", "baseline"),
-            "rel_diff_baseline": get(f"different_{value}", "baseline"),
-            "rel_same_lrp2": get(f"same_{value}", "lrp2"), "rel_diff_lrp2": get(f"different_{value}", "lrp2"),
-            "rel_chance": get(f"chance_{value}", "baseline")}
+    return {
+        "rel_same_baseline": get(f"same_{value}", "baseline"),
+        "rel_diff_baseline": get(f"different_{value}", "baseline"),
+        "rel_same_lrp2": get(f"same_{value}", "lrp2"),
+        "rel_diff_lrp2": get(f"different_{value}", "lrp2"),
+        "rel_chance": get(f"chance_{value}", "baseline"),
+    }
 
 
 def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) -> None:
@@ -165,13 +201,25 @@ def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) 
     shared = target.groupby(["language", "condition", "layer"])["n_shared"].mean().reset_index()
     for cond in ("baseline", "lrp2"):
         pivot = shared.query("condition == @cond").pivot(index="language", columns="layer", values="n_shared")
-        heatmap(pivot, out / f"heatmap_shared_neurons_{cond}.png", title=f"mean shared knowledge neurons with English ({cond})",
-                xlabel="layer: block index (paper layer)", xticklabels=layer_labels(pivot.columns))
+        heatmap(
+            pivot,
+            out / f"heatmap_shared_neurons_{cond}.png",
+            title=f"mean shared knowledge neurons with English ({cond})",
+            xlabel="layer: block index (paper layer)",
+            xticklabels=layer_labels(pivot.columns),
+        )
     jac = target.groupby(["language", "condition", "layer"])["jaccard"].mean().unstack("condition")
     gain = (jac["lrp2"] - jac["baseline"]).rename("gain").reset_index()
     pivot = gain.pivot(index="language", columns="layer", values="gain")
-    heatmap(pivot, out / "heatmap_overlap_gain.png", title="Jaccard overlap with English: LRP2 - baseline", center=0.0,
-            fmt=".3f", xlabel="layer: block index (paper layer)", xticklabels=layer_labels(pivot.columns))
+    heatmap(
+        pivot,
+        out / "heatmap_overlap_gain.png",
+        title="Jaccard overlap with English: LRP2 - baseline",
+        center=0.0,
+        fmt=".3f",
+        xlabel="layer: block index (paper layer)",
+        xticklabels=layer_labels(pivot.columns),
+    )
     sim = sim.assign(series=sim["language"] + " " + sim["condition"])
     if "position" in sim:
         sim = sim[sim["position"] == sim["position"].iloc[0]]
@@ -179,41 +227,77 @@ def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) 
 
 
 def _organism_header(info) -> str:
-    return (f"Organism: {info.config.kind} LM, {info.config.n_layers} layers x d_model {info.config.d_model}, "
-            f"trained in {info.train_seconds:.0f} s (final loss {info.final_loss:.3f}) on {info.n_lines} lines; "
-            f"every fact seen in English, a share {info.config.seen_fraction} of them in each other language.")
+    return (
+        f"Organism: {info.config.kind} LM, {info.config.n_layers} layers x d_model {info.config.d_model}, "
+        f"trained in {info.train_seconds:.0f} s (final loss {info.final_loss:.3f}) on {info.n_lines} lines; "
+        f"every fact seen in English, a share {info.config.seen_fraction} of them in each other language."
+    )
 
 
 def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = "default") -> str:
-    cols = ["language", "n_seen", "acc_seen", "n_facts", "acc_baseline", "heldout_m", "heldout_n",
-            "test_acc_baseline", "test_acc_heldout", "test_gain_heldout", "p_heldout", "test_gain_random_control",
-            "oracle_m", "oracle_n", "acc_oracle", "trans_baseline", "trans_oracle",
-            "jaccard_baseline", "jaccard_lrp2", "chance_jaccard"]
+    cols = [
+        "language",
+        "n_seen",
+        "acc_seen",
+        "n_facts",
+        "acc_baseline",
+        "heldout_m",
+        "heldout_n",
+        "test_acc_baseline",
+        "test_acc_heldout",
+        "test_gain_heldout",
+        "p_heldout",
+        "test_gain_random_control",
+        "oracle_m",
+        "oracle_n",
+        "acc_oracle",
+        "trans_baseline",
+        "trans_oracle",
+        "jaccard_baseline",
+        "jaccard_lrp2",
+        "chance_jaccard",
+    ]
     cols = [c for c in cols if c in summary.columns]
     t = summary[cols].astype(object).fillna("")
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [
-        "# LRP2 demo", "", header,
-        f"Demo wall time: {seconds:.0f} s. Preset: {preset} (lrp2_interp.presets).", "",
+        "# LRP2 demo",
+        "",
+        header,
+        f"Demo wall time: {seconds:.0f} s. Preset: {preset} (lrp2_interp.presets).",
+        "",
         "Organism: probing is on the facts each language never saw (*n_facts*, held out); *acc_seen* is on the "
         "facts it saw. Pretrained model: every fact parallel to English. "
         "Acc = P@1 (%), 95% bootstrap CIs over facts. *held-out (m, n)*: chosen on dev facts, scored on test facts; "
         "*oracle*: best on all held-out facts (the paper's choice). *random_control*: shifts of random "
         "directions with the same norms. Trans = Jaccard of correctly answered facts with English. "
-        "Jaccard: knowledge-neuron overlap with English per fact (chance level from a permutation control).", "",
-        "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+        "Jaccard: knowledge-neuron overlap with English per fact (chance level from a permutation control).",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
     ]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
     t2 = [c for c in ["language", *TABLE2_COLUMNS] if c in summary.columns]
     if len(t2) > 1:
-        lines += ["", "## Knowledge-neuron overlap with English: same vs different relations (the paper's Table 2)", "",
-                  "Overlap rate |A n B| / |A| of l's per-relation knowledge neurons A with English's neurons B of the "
-                  "*same* relation and, averaged, of every *different* relation, pooled over layers, without "
-                  "(baseline) and with LRP2; *rel_chance*: random sets of the same per-layer sizes (permutation "
-                  "control). The paper (mBERT, zh-en): 17.9 vs 11.5 %, with LRP2 18.5 vs 11.9 %.", "",
-                  "| " + " | ".join(t2) + " |", "|" + "---|" * len(t2)]
-        lines += ["| " + " | ".join(fmt(v) for v in r) + " |"
-                  for r in summary[t2].iloc[1:].astype(object).fillna("").itertuples(index=False)]
-    lines += ["", "Files: `lrp2/` (sweeps, heatmaps `sweep_*_gain.png`), `neurons/{lang}/` (attribution, neuron "
-              "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`."]
+        lines += [
+            "",
+            "## Knowledge-neuron overlap with English: same vs different relations (the paper's Table 2)",
+            "",
+            "Overlap rate |A n B| / |A| of l's per-relation knowledge neurons A with English's neurons B of the "
+            "*same* relation and, averaged, of every *different* relation, pooled over layers, without "
+            "(baseline) and with LRP2; *rel_chance*: random sets of the same per-layer sizes (permutation "
+            "control). The paper (mBERT, zh-en): 17.9 vs 11.5 %, with LRP2 18.5 vs 11.9 %.",
+            "",
+            "| " + " | ".join(t2) + " |",
+            "|" + "---|" * len(t2),
+        ]
+        lines += [
+            "| " + " | ".join(fmt(v) for v in r) + " |"
+            for r in summary[t2].iloc[1:].astype(object).fillna("").itertuples(index=False)
+        ]
+    lines += [
+        "",
+        "Files: `lrp2/` (sweeps, heatmaps `sweep_*_gain.png`), `neurons/{lang}/` (attribution, neuron "
+        "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`.",
+    ]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Sharding work across processes started by ``torchrun``.
 
-``torchrun --nproc_per_node 2 -m lrp2_interp.cli ...`` sets RANK/WORLD_SIZE; every
+``torchrun --nproc_per_node 2 -m lrp2_interp.cli.main ...`` sets RANK/WORLD_SIZE; every
 rank computes its share of the units of a :class:`~lrp2_interp.store.ShardStore`
 (unit ``i`` -> rank ``i % world``), waits at a barrier, and rank 0 merges the
 shards.  The process group uses gloo on CPU and nccl on GPU.  Without torchrun

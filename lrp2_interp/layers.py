@@ -29,9 +29,9 @@ heatmap axes show both (:func:`layer_label`).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from .errors import InputError
+from lrp2_interp.errors import InputError
 
 #: block index of the embedding output (the input of block 0, HF ``hidden_states[0]``)
 EMBEDDINGS = -1
@@ -50,8 +50,11 @@ def block_index(paper: int) -> int:
 def check_shift_point(layer: int, n_layers: int, *, field: str = "layer") -> int:
     """Return ``layer`` if it is :data:`EMBEDDINGS` or a block ``0 <= layer < n_layers``; else InputError."""
     if not isinstance(layer, int) or isinstance(layer, bool) or not EMBEDDINGS <= layer < n_layers:
-        raise InputError(f"shift point {layer!r} is out of range: the model has {n_layers} layers "
-                         f"(blocks 0..{n_layers - 1}, or {EMBEDDINGS} for the embedding output)", field=field)
+        raise InputError(
+            f"shift point {layer!r} is out of range: the model has {n_layers} layers "
+            f"(blocks 0..{n_layers - 1}, or {EMBEDDINGS} for the embedding output)",
+            field=field,
+        )
     return layer
 
 

@@ -17,13 +17,13 @@ CIs exclude NaN values and count them (``Estimate.n_undefined``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from lrp2_interp.errors import InputError
 
 
 def jaccard_counts(shared, n_a, n_b) -> np.ndarray:
@@ -101,8 +101,14 @@ class Estimate:
         return text + (f" ({self.n_undefined}/{self.n_boot} resamples undefined)" if self.n_undefined else "")
 
 
-def bootstrap_ci(samples: Sequence | np.ndarray, statistic: Callable[[np.ndarray], float], *,
-                 n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+def bootstrap_ci(
+    samples: Sequence | np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
     """Bootstrap ``statistic`` over the rows of ``samples`` (resampled with replacement).
 
     Resamples where ``statistic`` is NaN (undefined) are excluded from the
@@ -124,8 +130,7 @@ def bootstrap_ci(samples: Sequence | np.ndarray, statistic: Callable[[np.ndarray
     if not len(ok):
         return Estimate(value, float("nan"), float("nan"), level, n_boot, n_undefined)
     alpha = (1.0 - level) / 2
-    return Estimate(value, float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha)), level, n_boot,
-                    n_undefined)
+    return Estimate(value, float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha)), level, n_boot, n_undefined)
 
 
 def accuracy_ci(correct: Sequence[bool], **kw) -> Estimate:

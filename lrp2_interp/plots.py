@@ -4,7 +4,7 @@ Figures are built on a :class:`matplotlib.figure.Figure` with an explicit Agg
 (non-interactive) canvas inside each function: nothing touches pyplot's global
 state or backend, so the functions work the same in scripts, tests, threads and
 notebooks (where the lead may display the returned PNG).  Both files are written
-atomically (:func:`~lrp2_interp.io.save_figure`, :func:`~lrp2_interp.io.write_table`);
+atomically (:func:`~lrp2_interp.files.save_figure`, :func:`~lrp2_interp.files.write_table`);
 the CSV has the PNG's name with ``.csv``.
 
 Generic: :func:`heatmap`, :func:`line_plot`.  Specific (the heatmaps of the
@@ -17,17 +17,18 @@ e.g. ``"0 (L1)"``); the CSVs keep the block index.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .io import save_figure, write_table
-from .layers import layer_labels
+from lrp2_interp.errors import InputError
+from lrp2_interp.files import save_figure, write_table
+from lrp2_interp.layers import layer_labels
 
 MAX_ANNOTATED_CELLS = 400
 LAYER_AXIS = "layer: block index (paper layer)"
@@ -73,8 +74,7 @@ def font_plan(labels: Iterable[Any]) -> FontPlan:
 
     base_family = tuple(rcParams["font.family"])
     base = _charmap(font_manager.findfont(font_manager.FontProperties(family=list(base_family))))
-    missing = {c for label in labels if isinstance(label, str) for c in label
-               if not c.isspace() and ord(c) not in base}
+    missing = {c for label in labels if isinstance(label, str) for c in label if not c.isspace() and ord(c) not in base}
     families: list[str] = []
     if missing:  # read the other installed fonts' character maps only when needed
         for entry in font_manager.fontManager.ttflist:
@@ -110,10 +110,21 @@ def _png(path: str | Path) -> Path:
     return path if path.suffix else path.with_suffix(".png")
 
 
-def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: float | None = None,
-            fmt: str = ".2f", *, annot: bool | pd.DataFrame | None = None, cmap: str | None = None,
-            xlabel: str | None = None, ylabel: str | None = None, cbar_label: str | None = None,
-            xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None) -> Path:
+def heatmap(
+    df_pivot: pd.DataFrame,
+    path: str | Path,
+    title: str = "",
+    center: float | None = None,
+    fmt: str = ".2f",
+    *,
+    annot: bool | pd.DataFrame | None = None,
+    cmap: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    cbar_label: str | None = None,
+    xticklabels: Sequence[str] | None = None,
+    yticklabels: Sequence[str] | None = None,
+) -> Path:
     """Heatmap of a pivoted table (rows x columns); writes ``path`` (PNG) and ``path.with_suffix('.csv')``.
 
     ``center`` switches to a diverging colormap (``RdBu_r``) centred there, with
@@ -128,17 +139,21 @@ def heatmap(df_pivot: pd.DataFrame, path: str | Path, title: str = "", center: f
         raise InputError("nothing to plot: the table is empty", field="df_pivot")
     path = _png(path)
     data = df_pivot.apply(pd.to_numeric, errors="coerce")
-    annot_labels = annot.reindex(index=data.index, columns=data.columns).astype(str) \
-        if isinstance(annot, pd.DataFrame) else None
+    annot_labels = (
+        annot.reindex(index=data.index, columns=data.columns).astype(str) if isinstance(annot, pd.DataFrame) else None
+    )
     texts = [title, xlabel, ylabel, cbar_label, *_labels_of(data), *(xticklabels or ()), *(yticklabels or ())]
     plan = font_plan(texts + (annot_labels.to_numpy().ravel().tolist() if annot_labels is not None else []))
     data = data.rename(index=plan.clean, columns=plan.clean)
     data.index.name, data.columns.name = plan.clean(data.index.name), plan.clean(data.columns.name)
     with matplotlib_rc(plan.rc()):
-        ticks = {f"{axis}ticklabels": [plan.clean(t) for t in labels] if labels is not None else "auto"
-                 for axis, labels in (("x", xticklabels), ("y", yticklabels))}
-        _draw_heatmap(data, path, plan, title, center, fmt, annot, annot_labels, cmap, xlabel, ylabel, cbar_label,
-                      ticks)
+        ticks = {
+            f"{axis}ticklabels": [plan.clean(t) for t in labels] if labels is not None else "auto"
+            for axis, labels in (("x", xticklabels), ("y", yticklabels))
+        }
+        _draw_heatmap(
+            data, path, plan, title, center, fmt, annot, annot_labels, cmap, xlabel, ylabel, cbar_label, ticks
+        )
     write_table(path.with_suffix(".csv"), df_pivot.reset_index())
     return path
 
@@ -150,9 +165,21 @@ def matplotlib_rc(params: dict[str, Any]):
     return rc_context(params)
 
 
-def _draw_heatmap(data: pd.DataFrame, path: Path, plan: FontPlan, title: str, center: float | None, fmt: str,
-                  annot: Any, annot_labels: pd.DataFrame | None, cmap: str | None, xlabel: str | None,
-                  ylabel: str | None, cbar_label: str | None, ticks: dict[str, Any]) -> None:
+def _draw_heatmap(
+    data: pd.DataFrame,
+    path: Path,
+    plan: FontPlan,
+    title: str,
+    center: float | None,
+    fmt: str,
+    annot: Any,
+    annot_labels: pd.DataFrame | None,
+    cmap: str | None,
+    xlabel: str | None,
+    ylabel: str | None,
+    cbar_label: str | None,
+    ticks: dict[str, Any],
+) -> None:
     import seaborn as sns
 
     n_rows, n_cols = data.shape
@@ -168,16 +195,26 @@ def _draw_heatmap(data: pd.DataFrame, path: Path, plan: FontPlan, title: str, ce
         kw.update(annot=(data.size <= MAX_ANNOTATED_CELLS) if annot is None else annot, fmt=fmt)
     with warnings.catch_warnings():  # seaborn's centred colormap uses a deprecated matplotlib setter
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": plan.clean(cbar_label or "")},
-                    **ticks, **kw)
+        sns.heatmap(
+            data, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": plan.clean(cbar_label or "")}, **ticks, **kw
+        )
     ax.set_title(plan.clean(title))
     ax.set_xlabel(plan.clean(xlabel if xlabel is not None else str(data.columns.name or "")))
     ax.set_ylabel(plan.clean(ylabel if ylabel is not None else str(data.index.name or "")))
     save_figure(path, fig)
 
 
-def line_plot(df: pd.DataFrame, x: str, y: str, hue: str | None, path: str | Path, title: str = "", *,
-              style: str | None = None, ylabel: str | None = None) -> Path:
+def line_plot(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None,
+    path: str | Path,
+    title: str = "",
+    *,
+    style: str | None = None,
+    ylabel: str | None = None,
+) -> Path:
     """Seaborn line plot of ``y`` vs ``x`` (markers on); writes the PNG and the CSV of ``df``."""
     import seaborn as sns
 
@@ -204,61 +241,110 @@ def line_plot(df: pd.DataFrame, x: str, y: str, hue: str | None, path: str | Pat
 
 
 # ------------------------------------------------------------------ the analysis heatmaps
-def shared_neurons_heatmap(by_layer: pd.DataFrame, path: str | Path, *, condition: str = "baseline",
-                           value: str = "n_shared", agg: str = "mean", title: str | None = None) -> Path:
+def shared_neurons_heatmap(
+    by_layer: pd.DataFrame,
+    path: str | Path,
+    *,
+    condition: str = "baseline",
+    value: str = "n_shared",
+    agg: str = "mean",
+    title: str | None = None,
+) -> Path:
     """Layer x language: ``value`` (default: neurons shared with English) aggregated over units.
 
-    ``by_layer`` is :func:`lrp2_interp.overlap.overlap_by_layer`'s table.
+    ``by_layer`` is :func:`lrp2_interp.neurons.overlap.overlap_by_layer`'s table.
     """
     sub = by_layer[by_layer["condition"] == condition]
     if sub.empty:
-        raise InputError(f"no rows with condition {condition!r} (have {sorted(by_layer['condition'].unique())})",
-                         field="condition")
+        raise InputError(
+            f"no rows with condition {condition!r} (have {sorted(by_layer['condition'].unique())})", field="condition"
+        )
     pivot = sub.pivot_table(index="layer", columns="language", values=value, aggfunc=agg)
-    return heatmap(pivot, path, title or f"{value} with English per layer ({agg} over units, {condition})",
-                   fmt=".1f" if value.startswith("n_") else ".2f", cbar_label=value,
-                   ylabel=LAYER_AXIS, yticklabels=layer_labels(pivot.index))
+    return heatmap(
+        pivot,
+        path,
+        title or f"{value} with English per layer ({agg} over units, {condition})",
+        fmt=".1f" if value.startswith("n_") else ".2f",
+        cbar_label=value,
+        ylabel=LAYER_AXIS,
+        yticklabels=layer_labels(pivot.index),
+    )
 
 
-def overlap_gain_heatmap(by_layer: pd.DataFrame, path: str | Path, *, value: str = "jaccard",
-                         baseline: str = "baseline", treated: str = "lrp2", title: str | None = None) -> Path:
+def overlap_gain_heatmap(
+    by_layer: pd.DataFrame,
+    path: str | Path,
+    *,
+    value: str = "jaccard",
+    baseline: str = "baseline",
+    treated: str = "lrp2",
+    title: str | None = None,
+) -> Path:
     """Layer x language: mean over units of ``value(treated) - value(baseline)``, diverging around 0."""
-    from .overlap import overlap_gain
+    from lrp2_interp.neurons.overlap import overlap_gain
 
     gain = overlap_gain(by_layer, baseline=baseline, treated=treated, value=value)
     pivot = gain.pivot_table(index="layer", columns="language", values="gain", aggfunc="mean")
-    return heatmap(pivot, path, title or f"{value} gain ({treated} - {baseline}) per layer", center=0.0,
-                   cbar_label=f"{value} gain", ylabel=LAYER_AXIS, yticklabels=layer_labels(pivot.index))
+    return heatmap(
+        pivot,
+        path,
+        title or f"{value} gain ({treated} - {baseline}) per layer",
+        center=0.0,
+        cbar_label=f"{value} gain",
+        ylabel=LAYER_AXIS,
+        yticklabels=layer_labels(pivot.index),
+    )
 
 
-def relation_overlap_heatmap(summary: pd.DataFrame, path: str | Path, *, value: str = "overlap_rate",
-                             title: str | None = None) -> Path:
+def relation_overlap_heatmap(
+    summary: pd.DataFrame, path: str | Path, *, value: str = "overlap_rate", title: str | None = None
+) -> Path:
     """Layer x (language, condition, same / different / chance): the paper's Table 2 comparison per layer.
 
-    ``summary`` is :func:`lrp2_interp.overlap.unit_baseline_summary`'s per-layer
+    ``summary`` is :func:`lrp2_interp.neurons.overlap.unit_baseline_summary`'s per-layer
     table (with the permutation control's ``chance_*`` columns where present).
     """
     comps = [c for c in ("same", "different", "chance") if f"{c}_{value}" in summary.columns]
     if "layer" not in summary.columns or not comps:
         raise InputError(f"need a per-layer table with same_/different_{value} columns", field="summary")
-    long = summary.melt(id_vars=["language", "condition", "layer"], value_vars=[f"{c}_{value}" for c in comps],
-                        var_name="comparison", value_name=value)
+    long = summary.melt(
+        id_vars=["language", "condition", "layer"],
+        value_vars=[f"{c}_{value}" for c in comps],
+        var_name="comparison",
+        value_name=value,
+    )
     long["column"] = long["language"] + " " + long["condition"] + " " + long["comparison"].str.split("_").str[0]
-    order = [f"{lang} {cond} {c}" for lang, cond in summary[["language", "condition"]].drop_duplicates()
-             .itertuples(index=False) for c in comps]
+    order = [
+        f"{lang} {cond} {c}"
+        for lang, cond in summary[["language", "condition"]].drop_duplicates().itertuples(index=False)
+        for c in comps
+    ]
     pivot = long.pivot(index="layer", columns="column", values=value).reindex(columns=order)
-    return heatmap(pivot, path, title or f"{value} with English: same relation vs different relations vs chance",
-                   cbar_label=value, ylabel=LAYER_AXIS, xlabel="", yticklabels=layer_labels(pivot.index))
+    return heatmap(
+        pivot,
+        path,
+        title or f"{value} with English: same relation vs different relations vs chance",
+        cbar_label=value,
+        ylabel=LAYER_AXIS,
+        xlabel="",
+        yticklabels=layer_labels(pivot.index),
+    )
 
 
-def attribution_heatmap(scores: Any, path: str | Path, *, layers: Sequence[int] | None = None, top: int = 10,
-                        title: str = "attribution of one fact") -> Path:
+def attribution_heatmap(
+    scores: Any,
+    path: str | Path,
+    *,
+    layers: Sequence[int] | None = None,
+    top: int = 10,
+    title: str = "attribution of one fact",
+) -> Path:
     """Layer x neuron rank: the ``top`` highest attribution scores of every layer, annotated with the neuron index.
 
     ``scores``: ``[n_rows, d_mlp]`` (or an attribution result / several prompts,
     averaged).  The CSV is the long table (layer, rank, neuron, score).
     """
-    from .neurons import score_tensor
+    from lrp2_interp.neurons.selection import score_tensor
 
     t, rows = score_tensor(scores, layers)  # [P, R, D]
     mean = t.mean(0)  # [R, D]
@@ -268,9 +354,23 @@ def attribution_heatmap(scores: Any, path: str | Path, *, layers: Sequence[int] 
     columns = pd.Index(range(1, k + 1), name="neuron rank")
     values = pd.DataFrame(vals.numpy(), index=index, columns=columns)
     labels = pd.DataFrame(idx.numpy(), index=index, columns=columns)
-    out = heatmap(values, path, title, center=0.0 if (vals < 0).any() else None, annot=labels,
-                  cbar_label="attribution score", ylabel=LAYER_AXIS, yticklabels=layer_labels(rows))
-    long = pd.DataFrame({"layer": np.repeat(rows, k), "rank": np.tile(np.arange(1, k + 1), len(rows)),
-                         "neuron": idx.flatten().numpy(), "score": vals.flatten().numpy()})
+    out = heatmap(
+        values,
+        path,
+        title,
+        center=0.0 if (vals < 0).any() else None,
+        annot=labels,
+        cbar_label="attribution score",
+        ylabel=LAYER_AXIS,
+        yticklabels=layer_labels(rows),
+    )
+    long = pd.DataFrame(
+        {
+            "layer": np.repeat(rows, k),
+            "rank": np.tile(np.arange(1, k + 1), len(rows)),
+            "neuron": idx.flatten().numpy(),
+            "score": vals.flatten().numpy(),
+        }
+    )
     write_table(out.with_suffix(".csv"), long)
     return out

@@ -4,11 +4,11 @@ The paper (EMNLP 2023, no official code) makes four choices where the package
 has its own default; ``preset="paper"`` (API) / ``--paper`` (CLI) reproduces all
 of them in one go:
 
-1. knowledge neurons: :meth:`NeuronConfig.paper <lrp2_interp.neurons.NeuronConfig.paper>`
+1. knowledge neurons: :meth:`NeuronConfig.paper <lrp2_interp.neurons.selection.NeuronConfig.paper>`
    (top-20 per layer per prompt, then the 20 most frequent of each layer per
    relation) instead of Dai et al.'s threshold rule;
 2. Table 2's baseline: the overlap with English's *different* relations next to
-   the same relation's (:func:`~lrp2_interp.overlap.different_unit_overlap`);
+   the same relation's (:func:`~lrp2_interp.neurons.overlap.different_unit_overlap`);
 3. layer numbering from 1 (:mod:`lrp2_interp.layers`): ``paper_m`` / ``paper_n``
    / ``paper_layer`` columns and both numberings on heatmap axes;
 4. language vectors from all tokens (``tokens="all"``) instead of dropping
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import InputError
-from .neurons import NeuronConfig
-from .vectors import TokenChoice
+from lrp2_interp.errors import InputError
+from lrp2_interp.lrp2.vectors import TokenChoice
+from lrp2_interp.neurons.selection import NeuronConfig
 
 PRESET_NAMES = ("default", "paper")
 

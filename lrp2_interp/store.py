@@ -22,14 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
-from .io import jsonable, write_json, write_table
+from lrp2_interp.errors import InputError
+from lrp2_interp.files import jsonable, write_json, write_table
 
 MANIFEST = "manifest.json"
 #: config fields that do not change any stored result (left out of the manifest)
@@ -75,8 +76,14 @@ class ShardStore:
         frames = [self.read(k) for k in keys]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def run(self, units: Iterable[tuple[str, Callable[[], pd.DataFrame]]], *, rank: int = 0,
-            world: int = 1, progress: Callable[[str, bool], None] | None = None) -> list[str]:
+    def run(
+        self,
+        units: Iterable[tuple[str, Callable[[], pd.DataFrame]]],
+        *,
+        rank: int = 0,
+        world: int = 1,
+        progress: Callable[[str, bool], None] | None = None,
+    ) -> list[str]:
         """Compute this rank's units that are not stored yet; return every unit key in order."""
         keys = []
         for i, (key, compute) in enumerate(units):
@@ -101,8 +108,15 @@ def model_fingerprint(lm: Any, *, sample: int = 4096) -> dict[str, Any]:
         h.update(name.encode())
         h.update(repr(tuple(t.shape)).encode())
         h.update(flat[::step][:sample].float().cpu().numpy().tobytes())
-    return {"name": str(lm.name), "kind": lm.kind, "n_layers": lm.n_layers, "d_model": lm.d_model,
-            "d_mlp": lm.d_mlp, "vocab": len(lm.tokenizer), "weights_sha256": h.hexdigest()}
+    return {
+        "name": str(lm.name),
+        "kind": lm.kind,
+        "n_layers": lm.n_layers,
+        "d_model": lm.d_model,
+        "d_mlp": lm.d_mlp,
+        "vocab": len(lm.tokenizer),
+        "weights_sha256": h.hexdigest(),
+    }
 
 
 def vectors_digest(vectors: Any) -> str | None:
@@ -115,9 +129,14 @@ def vectors_digest(vectors: Any) -> str | None:
     """
     if vectors is None:
         return None
-    desc = {"model": vectors.model_name, "fingerprint": vectors.fingerprint, "sizes": [vectors.n_layers,
-            vectors.d_model], "languages": list(vectors.languages), "corpus": dict(sorted(vectors.corpus.items())),
-            "n_sentences": dict(sorted(vectors.n_sentences.items()))}
+    desc = {
+        "model": vectors.model_name,
+        "fingerprint": vectors.fingerprint,
+        "sizes": [vectors.n_layers, vectors.d_model],
+        "languages": list(vectors.languages),
+        "corpus": dict(sorted(vectors.corpus.items())),
+        "n_sentences": dict(sorted(vectors.n_sentences.items())),
+    }
     return hashlib.sha256(json.dumps(jsonable(desc), sort_keys=True).encode()).hexdigest()
 
 
@@ -139,14 +158,22 @@ def _strip(obj: Any) -> Any:
 
 def results_manifest(config: Any, *, facts: Any, lm: Any, vectors: Any = None, **extra: Any) -> dict[str, Any]:
     """What every stored result of a folder depends on (see the module docstring)."""
-    from . import __version__
-    from .mlama import facts_digest
+    from lrp2_interp import __version__
+    from lrp2_interp.facts import facts_digest
 
-    manifest = {"package_version": __version__, "config": _strip(jsonable(config)),
-                "facts": {"languages": list(facts.languages), "relations": list(facts.relations),
-                          "n_facts": {lang: facts.n_facts(lang) for lang in facts.languages}},
-                "facts_digest": facts_digest(facts), "model": model_fingerprint(lm),
-                "vectors_digest": vectors_digest(vectors), **{k: jsonable(v) for k, v in extra.items()}}
+    manifest = {
+        "package_version": __version__,
+        "config": _strip(jsonable(config)),
+        "facts": {
+            "languages": list(facts.languages),
+            "relations": list(facts.relations),
+            "n_facts": {lang: facts.n_facts(lang) for lang in facts.languages},
+        },
+        "facts_digest": facts_digest(facts),
+        "model": model_fingerprint(lm),
+        "vectors_digest": vectors_digest(vectors),
+        **{k: jsonable(v) for k, v in extra.items()},
+    }
     return json.loads(json.dumps(manifest))  # tuples -> lists, as read back from disk
 
 
@@ -177,11 +204,17 @@ def check_manifest(root: str | Path, manifest: Mapping[str, Any]) -> Path:
         diff = _differences(old, new)
         if diff:
             shown = ", ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
-            raise InputError(f"this results folder holds results of another run (differs in: {shown}); use a new "
-                             f"--out or remove the folder", file=root)
+            raise InputError(
+                f"this results folder holds results of another run (differs in: {shown}); use a new "
+                f"--out or remove the folder",
+                file=root,
+            )
         return path
     stale = [p for p in root.rglob("*.parquet") if p.parent.name == "shards"] if root.is_dir() else []
     if stale:
-        raise InputError(f"this results folder holds {len(stale)} shard(s) but no {MANIFEST} (settings unknown); "
-                         "use a new --out or remove the folder", file=root)
+        raise InputError(
+            f"this results folder holds {len(stale)} shard(s) but no {MANIFEST} (settings unknown); "
+            "use a new --out or remove the folder",
+            file=root,
+        )
     return write_json(path, new)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lrp2_interp.mlama import FactSet, load_facts, render_filled
-from lrp2_interp.models import LanguageModel, load_model
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
+from lrp2_interp.facts import FactSet, load_facts, render_filled
+from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+from lrp2_interp.models.loading import LanguageModel, load_model
 
-CAPITALS = [(1, "France", "Frankrijk", "Paris"), (2, "Germany", "Duitsland", "Berlin"),
-            (3, "Spain", "Spanje", "Madrid"), (4, "Italy", "Italie", "Rome"), (5, "Poland", "Polen", "Warsaw")]
+CAPITALS = [
+    (1, "France", "Frankrijk", "Paris"),
+    (2, "Germany", "Duitsland", "Berlin"),
+    (3, "Spain", "Spanje", "Madrid"),
+    (4, "Italy", "Italie", "Rome"),
+    (5, "Poland", "Polen", "Warsaw"),
+]
 TEMPLATES = {"en": "The capital of [X] is [Y] .", "nl": "De hoofdstad van [X] is [Y] ."}
 
 
@@ -20,8 +25,9 @@ def write_facts(root: Path, n: int = len(CAPITALS), reverse_nl: bool = False) ->
         d = root / lang
         d.mkdir(parents=True)
         (d / "templates.jsonl").write_text(json.dumps({"relation": "P36", "template": tpl}) + "\n")
-        rows = [{"lineid": i, "sub_label": en if lang == "en" else nl, "obj_label": obj}
-                for i, en, nl, obj in CAPITALS[:n]]
+        rows = [
+            {"lineid": i, "sub_label": en if lang == "en" else nl, "obj_label": obj} for i, en, nl, obj in CAPITALS[:n]
+        ]
         rows = rows[::-1] if reverse_nl and lang == "nl" else rows
         (d / "P36.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return load_facts(root)
@@ -29,8 +35,12 @@ def write_facts(root: Path, n: int = len(CAPITALS), reverse_nl: bool = False) ->
 
 def capital_lm(family: str, facts: FactSet, directory: Path, n_layers: int) -> LanguageModel:
     """A tiny random model whose tokenizer was trained on the filled capital sentences."""
-    corpus = [render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
-              for lang in facts.languages for f in facts.iter_facts(lang)]
-    d = build_random_model(RandomModelConfig(family=family, n_layers=n_layers), corpus, directory,
-                           tokenizer_vocab_size=300)
+    corpus = [
+        render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
+        for lang in facts.languages
+        for f in facts.iter_facts(lang)
+    ]
+    d = build_random_model(
+        RandomModelConfig(family=family, n_layers=n_layers), corpus, directory, tokenizer_vocab_size=300
+    )
     return load_model(d)

@@ -3,10 +3,10 @@
 Fixtures (all session-scoped, all offline):
 
 * ``tiny_model_dir(family, **overrides)`` -- factory: builds (once per distinct
-  argument set) a random model with :func:`lrp2_interp.tiny.build_random_model`
+  argument set) a random model with :func:`lrp2_interp.models.builders.build_random_model`
   from :data:`TINY` sizes and the fixture-fact corpus, returns its directory;
 * ``bert_lm``, ``bloom_lm``, ``gpt2_lm``, ``qwen2_lm`` -- those models loaded
-  with :func:`lrp2_interp.models.load_model` (treat them as read-only: leave no
+  with :func:`lrp2_interp.models.loading.load_model` (treat them as read-only: leave no
   hooks behind, use ``monkeypatch`` for any patching);
 * ``repo_model_dir(family, **overrides)`` -- the same, with a tokenizer trained on the
   shipped ``data/facts`` (all six languages; used by the CLI and sharding tests);
@@ -26,11 +26,11 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
+from collections.abc import Callable
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURE_FACTS = TESTS_DIR / "fixtures" / "facts"
@@ -43,11 +43,14 @@ TOKENIZER_VOCAB = 600
 
 def fixture_corpus(root: Path = FIXTURE_FACTS) -> list[str]:
     """Every fact of the fixture set as a filled sentence, in every language (tokenizer corpus)."""
-    from lrp2_interp.mlama import load_facts, render_filled
+    from lrp2_interp.facts import load_facts, render_filled
 
     facts = load_facts(root)
-    return [render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
-            for lang in facts.languages for f in facts.iter_facts(lang)]
+    return [
+        render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
+        for lang in facts.languages
+        for f in facts.iter_facts(lang)
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +72,7 @@ def fixture_facts_root() -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_facts(fixture_facts_root):
-    from lrp2_interp.mlama import load_facts
+    from lrp2_interp.facts import load_facts
 
     return load_facts(fixture_facts_root)
 
@@ -83,7 +86,7 @@ def shared_facts() -> Path:
 
 def _model_factory(tmp_path_factory, corpus: list[str], prefix: str, **build_kw) -> Callable[..., Path]:
     """``make(family, **RandomModelConfig overrides) -> Path``, building each distinct model once."""
-    from lrp2_interp.tiny import RandomModelConfig, build_random_model
+    from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 
     cache: dict[tuple, Path] = {}
 
@@ -107,7 +110,7 @@ def tiny_model_dir(tmp_path_factory, tiny_corpus) -> Callable[..., Path]:
 
 def repo_corpus() -> list[str]:
     """Every fact of the shipped ``data/facts`` as a filled sentence, in every language."""
-    from lrp2_interp.cli import REPO_DATA
+    from lrp2_interp.cli.main import REPO_DATA
 
     return fixture_corpus(REPO_DATA)
 
@@ -119,7 +122,7 @@ def repo_model_dir(tmp_path_factory) -> Callable[..., Path]:
 
 
 def _load(directory: Path):
-    from lrp2_interp.models import load_model
+    from lrp2_interp.models.loading import load_model
 
     return load_model(directory)
 
@@ -158,4 +161,3 @@ def _restore_torch_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-

@@ -10,8 +10,12 @@ def hf_run_with_ffn_inputs(lm, hf, down_proj, texts):
     layer's FFN output projection (``down_proj(hf, layer)``), and the TransformerLens cache of the same batch."""
     batch = lm.encode(texts)
     grabbed: dict[int, torch.Tensor] = {}
-    handles = [down_proj(hf, layer).register_forward_pre_hook(
-        lambda mod, args, layer=layer: grabbed.__setitem__(layer, args[0].detach())) for layer in range(lm.n_layers)]
+    handles = [
+        down_proj(hf, layer).register_forward_pre_hook(
+            lambda mod, args, layer=layer: grabbed.__setitem__(layer, args[0].detach())
+        )
+        for layer in range(lm.n_layers)
+    ]
     try:
         with torch.no_grad():
             out = hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True)

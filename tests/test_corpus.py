@@ -27,9 +27,16 @@ def test_flat_layout_limit_and_records(tmp_path):
     assert c.layout == "flat" and c.languages == ("en", "fr")
     assert c.sentences["en"] == ("one", "two") and c.sentences["fr"] == ("un", "deux")
     rec = c.records()["fr"]
-    assert rec == {"corpus": "mini", "layout": "flat", "split": "train", "file": "fr.txt",
-                   "file_bytes": path.stat().st_size, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                   "n_lines": 2, "n_used": 2}
+    assert rec == {
+        "corpus": "mini",
+        "layout": "flat",
+        "split": "train",
+        "file": "fr.txt",
+        "file_bytes": path.stat().st_size,
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "n_lines": 2,
+        "n_used": 2,
+    }
     assert c.records()["en"]["n_lines"] == 3 and c.describe()["en"] == "mini: en.txt (2 of 3 lines)"
 
 
@@ -81,11 +88,10 @@ def test_bad_corpus_input(tmp_path):
 
 
 def test_vectors_record_the_corpus(bert_lm, tmp_path):
-    from lrp2_interp.vectors import LanguageVectors, compute_language_vectors, sentences_sha256
+    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, sentences_sha256
 
     c = load_corpus(SAMPLE, ["en", "fr"], split="dev", limit=5)
-    vec = compute_language_vectors(bert_lm, c.sentences, corpus=c.describe(), corpus_meta=c.records(),
-                                   progress=False)
+    vec = compute_language_vectors(bert_lm, c.sentences, corpus=c.describe(), corpus_meta=c.records(), progress=False)
     back = LanguageVectors.load(vec.save(tmp_path / "v"))
     meta = dict(back.corpus_meta["fr"])
     assert meta["corpus"] == "templates" and meta["file"] == "dev.en-fr.fr" and meta["n_used"] == 5

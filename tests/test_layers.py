@@ -7,11 +7,17 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import (
-    EMBEDDINGS, block_index, check_shift_point, layer_label, layer_labels, paper_layer, shift_points,
+    EMBEDDINGS,
+    block_index,
+    check_shift_point,
+    layer_label,
+    layer_labels,
+    paper_layer,
+    shift_points,
 )
-from lrp2_interp.models import embed_hook, resid_post_hook, shift_point_hook
-from lrp2_interp.projection import LRP2Config, lrp2_hooks, shifts
-from lrp2_interp.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.models.loading import embed_hook, resid_post_hook, shift_point_hook
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -34,19 +40,21 @@ def test_hook_of_each_shift_point():
 
 
 @pytest.mark.parametrize("name", ["bert_lm", "gpt2_lm", "qwen2_lm", "gemma3"])
-def test_embedding_hook_is_hf_hidden_state_zero_and_block_k_is_hidden_state_k_plus_one(request, name,
-                                                                                        tiny_model_dir):
-    from lrp2_interp.models import load_model
+def test_embedding_hook_is_hf_hidden_state_zero_and_block_k_is_hidden_state_k_plus_one(request, name, tiny_model_dir):
+    from lrp2_interp.models.loading import load_model
 
     lm = load_model(tiny_model_dir(name)) if name == "gemma3" else request.getfixturevalue(name)
     batch = lm.encode(["The capital of France is Paris ."])
     seen = {}
-    hooks = [(lm.shift_point(b), (lambda x, hook, b=b: seen.__setitem__(b, x.detach().clone())))
-             for b in shift_points(lm.n_layers, embeddings=True)]
+    hooks = [
+        (lm.shift_point(b), (lambda x, hook, b=b: seen.__setitem__(b, x.detach().clone())))
+        for b in shift_points(lm.n_layers, embeddings=True)
+    ]
     lm.logits(batch, hooks)
     with torch.no_grad():
-        hf = lm.bridge.original_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                      output_hidden_states=True).hidden_states
+        hf = lm.bridge.original_model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True
+        ).hidden_states
     # the bridge-wrapped BERT records every layer's state twice: keep each state once
     hf = [h for i, h in enumerate(hf) if i == 0 or not torch.equal(h, hf[i - 1])]
     assert len(hf) == lm.n_layers + 1
@@ -57,8 +65,9 @@ def test_embedding_hook_is_hf_hidden_state_zero_and_block_k_is_hidden_state_k_pl
 
 def test_lrp2_at_the_embedding_output(bert_lm, fixture_facts):
     lm = bert_lm
-    vec = compute_language_vectors(lm, {lg: prompt_corpus(fixture_facts, lg, lm) for lg in ("en", "fr")},
-                                   progress=False)
+    vec = compute_language_vectors(
+        lm, {lg: prompt_corpus(fixture_facts, lg, lm) for lg in ("en", "fr")}, progress=False
+    )
     assert set(vec.embeddings) == {"en", "fr"} and vec.embeddings["en"].shape == (lm.d_model,)
     cfg = LRP2Config(EMBEDDINGS, 1)
     delta = shifts(vec, "fr", cfg)
@@ -76,8 +85,8 @@ def test_lrp2_at_the_embedding_output(bert_lm, fixture_facts):
 
 
 def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(bert_lm, fixture_facts):
-    from lrp2_interp.probing import ProbeConfig
-    from lrp2_interp.sweep import SweepConfig, run_sweep
+    from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
+    from lrp2_interp.probing.api import ProbeConfig
 
     lm = bert_lm
     facts = fixture_facts.parallel(["en", "fr"])
@@ -97,7 +106,7 @@ def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(
 
 
 def test_vectors_without_an_embedding_row_refuse_the_embedding_shift_point(bert_lm):
-    from lrp2_interp.vectors import LanguageVectors
+    from lrp2_interp.lrp2.vectors import LanguageVectors
 
     v = torch.zeros(bert_lm.n_layers, bert_lm.d_model)
     old = LanguageVectors(bert_lm.name, bert_lm.n_layers, bert_lm.d_model, {"en": v, "fr": v})

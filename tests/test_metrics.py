@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 
 from lrp2_interp.metrics import (
-    Estimate, accuracy_ci, bootstrap_ci, gain_ci, jaccard, overlap_rate, paired_test, summarize,
-    transferability, transferability_ci,
+    Estimate,
+    accuracy_ci,
+    bootstrap_ci,
+    gain_ci,
+    jaccard,
+    overlap_rate,
+    paired_test,
+    summarize,
+    transferability,
+    transferability_ci,
 )
 
 
@@ -32,17 +40,29 @@ def test_transferability_by_hand():
 
 
 def _table() -> pd.DataFrame:
-    rows = [("en", "A", 1, 1), ("en", "A", 2, 2), ("en", "A", 3, 6), ("en", "B", 4, 1), ("en", "B", 5, 1),
-            ("fr", "A", 1, 3)]
-    return pd.DataFrame([{"language": l, "relation": r, "lineid": i, "rank": k, "correct": k == 1}
-                         for l, r, i, k in rows])
+    rows = [
+        ("en", "A", 1, 1),
+        ("en", "A", 2, 2),
+        ("en", "A", 3, 6),
+        ("en", "B", 4, 1),
+        ("en", "B", 5, 1),
+        ("fr", "A", 1, 3),
+    ]
+    return pd.DataFrame(
+        [{"language": l, "relation": r, "lineid": i, "rank": k, "correct": k == 1} for l, r, i, k in rows]
+    )
 
 
 def test_summarize_by_hand():
     s = summarize(_table())
     assert list(s.columns) == ["language", "relation", "n", "Acc", "P@5", "P@10", "MRR"]
-    assert list(zip(s["language"], s["relation"])) == [("en", "A"), ("en", "B"), ("en", "ALL"),
-                                                       ("fr", "A"), ("fr", "ALL")]
+    assert list(zip(s["language"], s["relation"])) == [
+        ("en", "A"),
+        ("en", "B"),
+        ("en", "ALL"),
+        ("fr", "A"),
+        ("fr", "ALL"),
+    ]
     s = s.set_index(["language", "relation"])
     expect = {
         ("en", "A"): (3, 100 / 3, 200 / 3, 100.0, (1 + 1 / 2 + 1 / 6) / 3),
@@ -104,13 +124,16 @@ def test_estimate_str():
     assert str(Estimate(12.345, 10.0, 14.96)) == "12.3 [10.0, 15.0]"
 
 
-@pytest.mark.parametrize("after, before, gained, lost, p", [
-    ([1, 1, 1, 1, 1], [0, 0, 0, 0, 0], 5, 0, 2 / 32),
-    ([1, 1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 1], 6, 1, 2 * (1 + 7) / 128),
-    ([1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], 3, 3, 1.0),
-    ([1, 0, 1, 0], [1, 0, 1, 0], 0, 0, 1.0),
-    ([1] * 10 + [1] * 3, [0] * 10 + [1] * 3, 10, 0, 2 / 1024),
-])
+@pytest.mark.parametrize(
+    "after, before, gained, lost, p",
+    [
+        ([1, 1, 1, 1, 1], [0, 0, 0, 0, 0], 5, 0, 2 / 32),
+        ([1, 1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 1], 6, 1, 2 * (1 + 7) / 128),
+        ([1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], 3, 3, 1.0),
+        ([1, 0, 1, 0], [1, 0, 1, 0], 0, 0, 1.0),
+        ([1] * 10 + [1] * 3, [0] * 10 + [1] * 3, 10, 0, 2 / 1024),
+    ],
+)
 def test_paired_test_by_hand(after, before, gained, lost, p):
     res = paired_test([bool(x) for x in after], [bool(x) for x in before])
     assert (res["gained"], res["lost"]) == (gained, lost)
@@ -121,8 +144,8 @@ def test_paired_test_by_hand(after, before, gained, lost, p):
 def test_empty_sets_are_undefined_not_perfect():
     """Jaccard/Trans of two empty sets is NaN everywhere (was 1.0 / 100% here and NaN in overlap tables)."""
     from lrp2_interp.metrics import jaccard_counts, rate_counts
-    from lrp2_interp.overlap import overlap_table
-    from lrp2_interp.neurons import NeuronSet
+    from lrp2_interp.neurons.overlap import overlap_table
+    from lrp2_interp.neurons.selection import NeuronSet
 
     assert math.isnan(jaccard(set(), set())) and math.isnan(transferability(set(), set()))
     assert math.isnan(overlap_rate(set(), {1}))

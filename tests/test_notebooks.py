@@ -17,21 +17,29 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("LRP2_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=900, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()  # allow_errors: every cell runs and its error output is kept, so the check below can fail
-    errors = [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
-              if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [
+        f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert not errors, errors
     assert list((tmp_path / "results").rglob("*.png")), "the notebook should write its heatmaps"
 
 
 def test_notebook_check_catches_a_failing_cell(tmp_path):
     """The check above must be able to fail: a notebook whose cell raises gives an error output."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('boom')"),
-                                         nbformat.v4.new_code_cell("x = 1")])
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("raise ValueError('boom')"), nbformat.v4.new_code_cell("x = 1")]
+    )
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert [e["ename"] for e in errors] == ["ValueError"]
 

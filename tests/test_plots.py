@@ -8,10 +8,15 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons import NeuronSet
-from lrp2_interp.overlap import overlap_by_layer
+from lrp2_interp.neurons.overlap import overlap_by_layer
+from lrp2_interp.neurons.selection import NeuronSet
 from lrp2_interp.plots import (
-    attribution_heatmap, heatmap, line_plot, overlap_gain_heatmap, relation_overlap_heatmap, shared_neurons_heatmap,
+    attribution_heatmap,
+    heatmap,
+    line_plot,
+    overlap_gain_heatmap,
+    relation_overlap_heatmap,
+    shared_neurons_heatmap,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -22,8 +27,9 @@ def _is_png(path) -> bool:
 
 
 def test_heatmap_writes_png_and_csv(tmp_path):
-    pivot = pd.DataFrame([[1.0, -2.0, np.nan], [0.5, 3.0, 1.0]], index=pd.Index([0, 1], name="m"),
-                         columns=pd.Index([1, 2, 3], name="n"))
+    pivot = pd.DataFrame(
+        [[1.0, -2.0, np.nan], [0.5, 3.0, 1.0]], index=pd.Index([0, 1], name="m"), columns=pd.Index([1, 2, 3], name="n")
+    )
     out = heatmap(pivot, tmp_path / "sweep.png", title="gain", center=0.0)
     assert out == tmp_path / "sweep.png" and _is_png(out)
     csv = pd.read_csv(tmp_path / "sweep.csv")
@@ -45,8 +51,14 @@ def test_heatmap_options_and_no_pyplot_figures_leak(tmp_path):
 
 
 def test_line_plot_writes_png_and_csv(tmp_path):
-    df = pd.DataFrame({"layer": [0, 1, 2] * 2, "cosine": [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
-                       "condition": ["baseline"] * 3 + ["lrp2"] * 3, "language": "fr"})
+    df = pd.DataFrame(
+        {
+            "layer": [0, 1, 2] * 2,
+            "cosine": [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
+            "condition": ["baseline"] * 3 + ["lrp2"] * 3,
+            "language": "fr",
+        }
+    )
     out = line_plot(df, "layer", "cosine", "condition", tmp_path / "sim.png", "similarity", style="language")
     assert _is_png(out)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sim.csv"), df)
@@ -56,11 +68,13 @@ def test_line_plot_writes_png_and_csv(tmp_path):
 
 def _sets() -> dict:
     en = NeuronSet(frozenset({(0, 1), (0, 2), (1, 3), (2, 4)}))
-    return {("en", "baseline", "u1"): en,
-            ("fr", "baseline", "u1"): NeuronSet(frozenset({(0, 1), (1, 5)})),
-            ("fr", "lrp2", "u1"): NeuronSet(frozenset({(0, 1), (1, 3)})),
-            ("ru", "baseline", "u1"): NeuronSet(frozenset({(2, 6)})),
-            ("ru", "lrp2", "u1"): NeuronSet(frozenset({(2, 4)}))}
+    return {
+        ("en", "baseline", "u1"): en,
+        ("fr", "baseline", "u1"): NeuronSet(frozenset({(0, 1), (1, 5)})),
+        ("fr", "lrp2", "u1"): NeuronSet(frozenset({(0, 1), (1, 3)})),
+        ("ru", "baseline", "u1"): NeuronSet(frozenset({(2, 6)})),
+        ("ru", "lrp2", "u1"): NeuronSet(frozenset({(2, 4)})),
+    }
 
 
 def test_neuron_heatmaps(tmp_path):
@@ -108,7 +122,7 @@ def test_layer_axes_show_block_index_and_paper_layer(tmp_path, monkeypatch):
 
 
 def test_relation_overlap_heatmap_puts_same_different_and_chance_side_by_side(tmp_path, monkeypatch):
-    from lrp2_interp.overlap import different_unit_overlap, permutation_control, unit_baseline_summary
+    from lrp2_interp.neurons.overlap import different_unit_overlap, permutation_control, unit_baseline_summary
 
     figs = _capture_figures(monkeypatch)
     sets = dict(_sets())
@@ -116,8 +130,9 @@ def test_relation_overlap_heatmap_puts_same_different_and_chance_side_by_side(tm
     sets[("fr", "baseline", "u2")] = NeuronSet(frozenset({(0, 2)}))
     sets[("fr", "lrp2", "u2")] = NeuronSet(frozenset({(0, 2)}))
     sets = {k: v for k, v in sets.items() if k[0] != "ru"}
-    summary = unit_baseline_summary(different_unit_overlap(sets, 3),
-                                    permutation_control(sets, n_layers=3, d_mlp=8, n_perm=50, by_layer=True))
+    summary = unit_baseline_summary(
+        different_unit_overlap(sets, 3), permutation_control(sets, n_layers=3, d_mlp=8, n_perm=50, by_layer=True)
+    )
     path = relation_overlap_heatmap(summary, tmp_path / "rel.png")
     assert _is_png(path)
     table = pd.read_csv(tmp_path / "rel.csv").set_index("layer")

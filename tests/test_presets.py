@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lrp2_interp.cli import REPO_DATA, main
+from lrp2_interp.cli.main import REPO_DATA, main
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons import NeuronConfig
+from lrp2_interp.neurons.selection import NeuronConfig
 from lrp2_interp.presets import get_preset
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -28,22 +28,75 @@ def test_presets():
 
 def test_vectors_command_paper_switch_with_a_corpus(repo_model_dir, tmp_path):
     out = tmp_path / "v"
-    assert main(["vectors", "--model", str(repo_model_dir("bert")), "--corpus", str(SAMPLE), "--languages", "en",
-                 "fr", "--limit", "20", "--paper", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "vectors",
+                "--model",
+                str(repo_model_dir("bert")),
+                "--corpus",
+                str(SAMPLE),
+                "--languages",
+                "en",
+                "fr",
+                "--limit",
+                "20",
+                "--paper",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["tokens"] == "all"
     rec = meta["corpus_meta"]["fr"]
     assert rec["corpus"] == "templates" and rec["file"] == "train.en-fr.fr" and rec["n_used"] == 20
     assert len(rec["file_sha256"]) == 64 and len(rec["sha256"]) == 64
-    assert main(["vectors", "--model", str(repo_model_dir("bert")), "--languages", "en", "fr", *FACT_ARGS,
-                 "--out", str(tmp_path / "d")]) == 0
+    assert (
+        main(
+            [
+                "vectors",
+                "--model",
+                str(repo_model_dir("bert")),
+                "--languages",
+                "en",
+                "fr",
+                *FACT_ARGS,
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "d.json").read_text())["tokens"] == "real"
 
 
 def test_neurons_command_paper_switch(repo_model_dir, tmp_path):
     out = tmp_path / "kn"
-    assert main(["neurons", "--model", str(repo_model_dir("bert")), "--languages", "fr", "--lrp2", "fr=0,2",
-                 *FACT_ARGS, "--steps", "4", "--n-perm", "50", "--no-causal", "--paper", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "neurons",
+                "--model",
+                str(repo_model_dir("bert")),
+                "--languages",
+                "fr",
+                "--lrp2",
+                "fr=0,2",
+                *FACT_ARGS,
+                "--steps",
+                "4",
+                "--n-perm",
+                "50",
+                "--no-causal",
+                "--paper",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rel = pd.read_csv(out / "neurons_relation.csv")
     counts = rel.groupby(["language", "condition", "unit", "layer"]).size()
     assert (counts == 20).all() and len(counts) == 3 * 2 * 3  # (en, fr, fr+lrp2) x 2 relations x 3 layers
@@ -61,8 +114,26 @@ def test_neurons_command_paper_switch(repo_model_dir, tmp_path):
 
 def test_sweep_command_paper_switch_and_embedding_layer(repo_model_dir, tmp_path):
     out = tmp_path / "sweep"
-    assert main(["sweep", "--model", str(repo_model_dir("bert")), "--language", "fr", *FACT_ARGS,
-                 "--layers", "-1", "0", "2", "--paper", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--model",
+                str(repo_model_dir("bert")),
+                "--language",
+                "fr",
+                *FACT_ARGS,
+                "--layers",
+                "-1",
+                "0",
+                "2",
+                "--paper",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "sweep_fr.csv")
     pairs = table[table["condition"] != "baseline"]
     assert list(zip(pairs["m"], pairs["n"])) == [(-1, 0), (-1, 2), (0, 2)]

@@ -10,11 +10,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from lrp2_interp.facts import Fact
+from lrp2_interp.lrp2.projection import LRP2Config, _shift_hook, shifts
+from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import bootstrap_ci, jaccard, overlap_rate, paired_test, transferability
-from lrp2_interp.mlama import Fact
-from lrp2_interp.probing import _rank_row
-from lrp2_interp.projection import LRP2Config, _shift_hook, shifts
-from lrp2_interp.vectors import LanguageVectors
+from lrp2_interp.probing.api import _rank_row
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,8 +73,9 @@ def test_shifts_are_vector_differences_and_opposite_at_one_layer(case, lang):
     assert torch.equal(s[n], vecs[lang][n] - vecs["en"][n])
     # the shift hook adds exactly delta at every position
     out = _apply(s[m], resid)
-    torch.testing.assert_close(out - resid, s[m].expand_as(resid), atol=1e-5 * (1 + float(resid.abs().max())),
-                               rtol=1e-5)
+    torch.testing.assert_close(
+        out - resid, s[m].expand_as(resid), atol=1e-5 * (1 + float(resid.abs().max())), rtol=1e-5
+    )
 
 
 @FAST

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from lrp2_interp.mlama import load_facts
-from lrp2_interp.models import load_model
-from lrp2_interp.probing import ProbeConfig, probe
-from lrp2_interp.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.tiny import RandomModelConfig, build_random_model
-from lrp2_interp.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.facts import load_facts
+from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+from lrp2_interp.models.loading import load_model
+from lrp2_interp.probing.api import ProbeConfig, probe
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -26,15 +26,15 @@ def _outputs(directory, facts_root):
     tables = {
         "plain": pd.concat([probe(lm, facts, lang, ProbeConfig(progress=False)).table for lang in facts.languages]),
         "capped": probe(lm, facts, "ru", cfg).table,
-        "lrp2": probe(lm, facts, "fr", ProbeConfig(progress=False),
-                      fwd_hooks=lrp2_hooks(lm, vecs, "fr", LRP2Config(0, 2))).table,
+        "lrp2": probe(
+            lm, facts, "fr", ProbeConfig(progress=False), fwd_hooks=lrp2_hooks(lm, vecs, "fr", LRP2Config(0, 2))
+        ).table,
     }
     return tables, vecs
 
 
 @pytest.mark.parametrize("family", ["bert", "bloom"])
-def test_two_independent_builds_give_identical_results(family, tmp_path, tiny_corpus, tiny_sizes,
-                                                       fixture_facts_root):
+def test_two_independent_builds_give_identical_results(family, tmp_path, tiny_corpus, tiny_sizes, fixture_facts_root):
     cfg = RandomModelConfig(family=family, **tiny_sizes)
     # the first build runs with a perturbed global RNG: the seeded build must not depend on it
     torch.manual_seed(123)
@@ -56,8 +56,9 @@ def test_two_independent_builds_give_identical_results(family, tmp_path, tiny_co
     vecs_a.check_model(lm_b)
 
     # ... while another seed gives another model (so the comparison above can fail)
-    c = build_random_model(RandomModelConfig(family=family, **{**tiny_sizes, "seed": 1}), tiny_corpus,
-                           tmp_path / "run3" / "model", 600)
+    c = build_random_model(
+        RandomModelConfig(family=family, **{**tiny_sizes, "seed": 1}), tiny_corpus, tmp_path / "run3" / "model", 600
+    )
     _, vecs_c = _outputs(c, fixture_facts_root)
     assert not torch.equal(vecs_a["en"], vecs_c["en"])
 

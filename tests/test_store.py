@@ -24,6 +24,7 @@ def test_store_skips_finished_units(tmp_path):
         def compute():
             calls.append(i)
             return pd.DataFrame({"i": [i]})
+
         return compute
 
     keys = store.run([(f"u{i}", unit(i)) for i in range(4)])
@@ -60,9 +61,17 @@ SWEEP = ["sweep", "--language", "fr", "--relations", "P36", "P30", "P17", "--max
 def _sweep_cmd(model: Path, out: Path, torchrun: int = 0) -> list[str]:
     args = [*SWEEP, "--model", str(model), "--out", str(out)]
     if torchrun:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}",
-                "-m", "lrp2_interp.cli", *args]
-    return [sys.executable, "-m", "lrp2_interp.cli", *args]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={torchrun}",
+            "-m",
+            "lrp2_interp.cli.main",
+            *args,
+        ]
+    return [sys.executable, "-m", "lrp2_interp.cli.main", *args]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +91,9 @@ def _final(out: Path) -> pd.DataFrame:
 def test_torchrun_two_processes_match_single_process(bloom_dir, tmp_path):
     single, multi = tmp_path / "single", tmp_path / "multi"
     subprocess.run(_sweep_cmd(bloom_dir, single), check=True, env=_env(), capture_output=True, timeout=600)
-    proc = subprocess.run(_sweep_cmd(bloom_dir, multi, torchrun=2), env=_env(), capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        _sweep_cmd(bloom_dir, multi, torchrun=2), env=_env(), capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     pd.testing.assert_frame_equal(_final(single), _final(multi))
 
@@ -94,8 +104,9 @@ def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
     subprocess.run(_sweep_cmd(bloom_dir, ref), check=True, env=_env(), capture_output=True, timeout=600)
     n_units = len(list((ref / "shards").glob("[!.]*.parquet")))  # 30 facts in units of 4
     assert n_units >= 6
-    proc = subprocess.Popen(_sweep_cmd(bloom_dir, resumed), env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _sweep_cmd(bloom_dir, resumed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     shards = resumed / "shards"
     deadline = time.time() + 300
     while time.time() < deadline and len(list(shards.glob("[!.]*.parquet"))) < 3:
@@ -106,8 +117,7 @@ def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
     assert 3 <= n_before < n_units, f"the run must be killed mid-way ({n_units} units in all)"
     assert not (resumed / "sweep_fr.csv").exists()
     finished = {p.name: p.stat().st_mtime_ns for p in shards.glob("[!.]*.parquet")}
-    subprocess.run(_sweep_cmd(bloom_dir, resumed), check=True, env=_env(), capture_output=True,
-                         text=True, timeout=600)
+    subprocess.run(_sweep_cmd(bloom_dir, resumed), check=True, env=_env(), capture_output=True, text=True, timeout=600)
     pd.testing.assert_frame_equal(_final(ref), _final(resumed))
     for name, mtime in finished.items():  # finished shards were skipped, not recomputed
         assert (shards / name).stat().st_mtime_ns == mtime
@@ -159,8 +169,8 @@ def test_vectors_digest_is_provenance_not_float_bits():
     """Recomputing the same vectors (e.g. with another thread count) may change last bits: still the same run."""
     import torch
 
+    from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.store import vectors_digest
-    from lrp2_interp.vectors import LanguageVectors
 
     v = {"en": torch.ones(2, 3), "fr": torch.zeros(2, 3)}
     a = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "probe prompts"})

@@ -1,0 +1,1 @@
+"""Knowledge-neuron attribution: integrated gradients over FFN activations, reference and fast paths."""

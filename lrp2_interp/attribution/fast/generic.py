@@ -1,0 +1,272 @@
+"""Generic causal-decoder fast path: the model's own HF decoder layers, run at the target position only.
+
+Any causal decoder that TransformerBridge wraps gets the fast knowledge-neuron
+path without re-implementing its maths (Gemma-3 with GQA, q/k norms, pre- and
+post-norms, scaled embeddings and local/global RoPE; tested on Gemma-3, BLOOM, GPT-2 and Qwen2):
+
+* :func:`pristine_model` rebuilds the HF model class (``type(original_model)``)
+  on the *same* weight tensors (no copy), without the bridge's wrappers;
+* :meth:`GenericDecoder.clean` runs that model once on the prompt, recording what
+  every decoder layer was called with (masks, RoPE tables, ALiBi, ...), the
+  keys/values each attention module stored (via :class:`_RecordingCache`), the
+  FFN activations and the block outputs, with the caller's hooks applied;
+* :meth:`GenericDecoder.block_step` / :meth:`~GenericDecoder.join` call decoder
+  layer ``j`` itself on one position -- the target ``p``, always the last prompt
+  position of a causal query -- for a batch of rows, against the clean keys and
+  values of positions ``< p`` (:class:`_PrefixCache`) and the call arguments of
+  the clean pass cut to that query row (:func:`_step_arguments`).
+
+Which HF module is which comes from the bridge (``blocks.{j}`` -> the decoder
+layer, ``blocks.{j}.mlp.out`` -> the FFN output projection whose *input* is
+``mlp.hook_post``, ``ln_final``, ``unembed``), so nothing here names a family.
+A call argument it does not know how to cut raises :class:`Unsupported` (the
+caller falls back to the reference path) rather than guessing.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+
+from lrp2_interp.attribution.fast.bert import CleanCache, Hooks, Unsupported
+from lrp2_interp.models.loading import LanguageModel
+
+__all__ = ["GenericDecoder", "pristine_model"]
+
+_STRIP = "._original_component"
+
+
+def pristine_model(hf: torch.nn.Module) -> torch.nn.Module:
+    """A fresh instance of ``type(hf)`` holding ``hf``'s parameters and buffers (shared storage, no grads)."""
+    from transformers import PreTrainedModel
+
+    if not isinstance(hf, PreTrainedModel):
+        raise Unsupported(f"{type(hf).__name__} is not a transformers PreTrainedModel")
+    with torch.device("meta"):
+        model = type(hf)(copy.deepcopy(hf.config))
+    own = {k.replace(_STRIP, ""): v for k, v in hf.state_dict().items()}
+    model.load_state_dict(own, strict=False, assign=True)
+    buffers = {k.replace(_STRIP, ""): v for k, v in hf.named_buffers()}
+    for name, buf in list(model.named_buffers()):
+        if buf.is_meta:  # non-persistent buffers (RoPE tables, embedding scales) are not in the state dict
+            if name not in buffers:
+                raise Unsupported(f"cannot rebuild buffer {name!r} of {type(hf).__name__}")
+            owner, _, leaf = name.rpartition(".")
+            model.get_submodule(owner).register_buffer(leaf, buffers[name], persistent=False)
+    meta = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if meta:
+        raise Unsupported(f"{type(hf).__name__}: tensors not found in the wrapped model: {meta[:3]}")
+    return model.eval().requires_grad_(False)
+
+
+def _cache_base():
+    from transformers import DynamicCache
+
+    return DynamicCache
+
+
+class _RecordingCache(_cache_base()):  # type: ignore[misc]
+    """A DynamicCache that also keeps the exact key/value states each layer handed it (clean pass)."""
+
+    def __init__(self, config):
+        super().__init__(config=config)
+        self.recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def update(self, key_states, value_states, layer_idx, *args, **kwargs):
+        self.recorded[layer_idx] = (key_states.detach(), value_states.detach())  # [1, kv_heads, pos, d_head]
+        return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+
+
+class _PrefixCache(_cache_base()):  # type: ignore[misc]
+    """Returns the clean keys/values of positions ``< p`` followed by the rows' own (nothing is stored)."""
+
+    def __init__(self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
+        super().__init__()
+        self.prefix, self.n = prefix, n
+
+    def update(self, key_states, value_states, layer_idx, *args, **kwargs):  # states [n, kv_heads, 1, d_head]
+        k, v = self.prefix[layer_idx]  # [1, kv_heads, p, d_head]
+        shape = (self.n, -1, -1, -1)
+        return torch.cat([k.expand(shape), key_states], -2), torch.cat([v.expand(shape), value_states], -2)
+
+
+def _cut(name: str, value: Any, p: int, n: int, prefix_cache: _PrefixCache) -> Any:
+    """One clean-pass call argument of a decoder layer, cut to the query row ``p`` for ``n`` batch rows."""
+    from transformers import Cache
+
+    if isinstance(value, Cache):
+        return prefix_cache
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if name == "attention_mask" and torch.is_tensor(value) and value.dim() == 4:  # [1, 1, q, k]
+        return value[:, :, p : p + 1, : p + 1]
+    if name == "position_embeddings" and isinstance(value, tuple):  # (cos, sin), each [1, pos, d_head]
+        return tuple(t[:, p : p + 1] for t in value)
+    if name == "position_ids" and torch.is_tensor(value):  # [1, pos]
+        return value[..., p : p + 1]
+    if name == "cache_position" and torch.is_tensor(value):  # [pos]
+        return value[p : p + 1]
+    if name == "alibi" and torch.is_tensor(value):  # BLOOM: [heads, 1, keys], batch folded into dim 0
+        return value[..., : p + 1].repeat(n, 1, 1)
+    raise Unsupported(f"decoder layer argument {name!r} ({type(value).__name__}) has no known single-position form")
+
+
+class GenericDecoder:
+    """Fast-path family for any causal HF decoder (see the module docstring)."""
+
+    causal = True
+
+    def __init__(self, lm: LanguageModel):
+        if lm.kind != "causal":
+            raise Unsupported("the generic fast path is for causal decoders")
+        hf = lm.bridge.original_model
+        cfg = hf.config.get_text_config()
+        if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "use_bidirectional_attention", False):
+            raise Unsupported("final logit soft-capping / bidirectional attention")
+        names = {id(m): n.replace(_STRIP, "") for n, m in hf.named_modules()}
+
+        def path(component) -> str:
+            orig = getattr(component, "original_component", None)
+            if id(orig) not in names:
+                raise Unsupported(f"bridge component {type(component).__name__} has no HF module")
+            return names[id(orig)]
+
+        b = lm.bridge
+        try:
+            paths = (
+                [path(blk) for blk in b.blocks],
+                [path(blk.mlp.out) for blk in b.blocks],
+                path(b.ln_final),
+                path(b.unembed),
+            )
+        except AttributeError as err:
+            raise Unsupported(f"bridge lacks a component the generic path needs: {err}") from None
+        self.model = pristine_model(hf)
+        self.layers = [self.model.get_submodule(q) for q in paths[0]]
+        self.mlp_out = [self.model.get_submodule(q) for q in paths[1]]
+        self.norm = self.model.get_submodule(paths[2])
+        head = self.model.get_submodule(paths[3])
+        if not isinstance(head, torch.nn.Linear):  # GoldProb needs W [vocab, d] and b
+            raise Unsupported(f"unembedding {type(head).__name__} is not a Linear")
+        self.lm_head: torch.nn.Linear = head
+        self.L = len(self.layers)
+        self.H = int(b.cfg.n_heads)
+        self._signatures = [inspect.signature(layer.forward) for layer in self.layers]
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    # ------------------------------------------------------------------ hooks on HF modules
+    @staticmethod
+    def _with(handles, fn):
+        try:
+            return fn()
+        finally:
+            for h in handles:
+                h.remove()
+
+    def clean(self, ids: torch.Tensor, hooks: Hooks) -> CleanCache:
+        c = CleanCache([], [], [], [], [])
+        calls: list[dict[str, Any]] = []
+        handles = []
+
+        def record_call(j):
+            def pre(mod, args, kwargs):
+                sig = self._signatures[j]
+                bound = dict(sig.bind(*args, **kwargs).arguments)
+                for name, param in sig.parameters.items():  # flatten **kwargs into named arguments
+                    if param.kind is inspect.Parameter.VAR_KEYWORD:
+                        bound.update(bound.pop(name, {}))
+                c.block_in.append(bound.pop("hidden_states")[0].detach())
+                calls.append(bound)
+
+            return pre
+
+        def mlp_post(j):
+            def pre(mod, args):
+                a_pre = args[0]
+                a = hooks.apply("mlp_post", j, a_pre)
+                c.act_pre.append(a_pre[0].detach())
+                c.act.append(a[0].detach())
+                return (a, *args[1:])
+
+            return pre
+
+        def resid_post(j):
+            def post(mod, args, out):
+                h = out[0] if isinstance(out, tuple) else out
+                c.resid_pre.append(h[0].detach())
+                h2 = hooks.apply("resid_post", j, h)
+                return (h2, *out[1:]) if isinstance(out, tuple) else h2
+
+            return post
+
+        for j, layer in enumerate(self.layers):
+            handles.append(layer.register_forward_pre_hook(record_call(j), with_kwargs=True))
+            handles.append(self.mlp_out[j].register_forward_pre_hook(mlp_post(j)))
+            handles.append(layer.register_forward_hook(resid_post(j)))
+        rec = _RecordingCache(self.model.config)
+        final: list[torch.Tensor] = []
+        handles.append(self.norm.register_forward_pre_hook(lambda mod, args: final.append(args[0][0].detach())))
+        self._with(handles, lambda: self.model(input_ids=ids[None], use_cache=True, **{self._cache_arg: rec}))
+        if len(rec.recorded) != self.L or len(calls) != self.L or len(c.act) != self.L:
+            raise Unsupported("the decoder layers did not each store keys/values and run their FFN once")
+        c.keys = [rec.recorded[j][0] for j in range(self.L)]  # [1, kv_heads, pos, d_head]
+        c.values = [rec.recorded[j][1] for j in range(self.L)]
+        c.mid = [torch.empty(0)] * self.L  # not needed: the layer itself recomputes its residual
+        c.final = final[-1]
+        c.layer_args = calls  # per layer: the clean call's arguments by name (hidden_states removed)
+        return c
+
+    def _layer_at(
+        self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, patch: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Decoder layer ``j`` at position ``p`` for rows ``h`` [n, d] -> [n, d] (after resid_post hooks).
+
+        ``patch`` [n, d_mlp]: the FFN activation at ``p`` is replaced by it (else computed, hooks applied).
+        """
+        n, pos = h.shape[0], c.block_in[j].shape[0]
+        if p != pos - 1:
+            raise Unsupported("the generic decoder path needs the target at the last position")
+        prefix = _PrefixCache({j: (c.keys[j][:, :, :p], c.values[j][:, :, :p])}, n)
+        kwargs = {k: _cut(k, v, p, n, prefix) for k, v in c.layer_args[j].items()}
+
+        def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
+            a = (
+                patch.to(args[0].dtype)
+                if patch is not None
+                else hooks.apply_at("mlp_post", j, args[0][:, 0], p, c.act_pre[j])
+            )
+            return (a[:, None], *args[1:])
+
+        def resid_post(mod, args, out):
+            row = (out[0] if isinstance(out, tuple) else out)[:, 0]  # [n, d]
+            row = hooks.apply_at("resid_post", j, row, p, c.resid_pre[j])[:, None]
+            return (row, *out[1:]) if isinstance(out, tuple) else row
+
+        handles = [
+            self.mlp_out[j].register_forward_pre_hook(mlp_post),
+            self.layers[j].register_forward_hook(resid_post),
+        ]
+        out = self._with(handles, lambda: self.layers[j](h[:, None], **kwargs))
+        return (out[0] if isinstance(out, tuple) else out)[:, 0]
+
+    # ------------------------------------------------------------------ family contract
+    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool = False) -> torch.Tensor:
+        """Block ``l``'s output at ``p`` with the activation there set to ``x`` [n, d_mlp]: [n, d]."""
+        h = c.block_in[l][p].unsqueeze(0).expand(x.shape[0], -1)
+        return self._layer_at(l, h, p, c, hooks, patch=x)
+
+    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
+        return self._layer_at(j, x, p, c, hooks, patch=None)
+
+    def final(self, h: torch.Tensor) -> torch.Tensor:  # [n, d] -> [n, d]
+        return self.norm(h)
+
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.lm_head.weight, self.lm_head.bias
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:  # [n, d] -> [n, vocab]
+        return self.lm_head(self.final(h))

@@ -1,0 +1,328 @@
+"""The fast exact forward function for knowledge-neuron integrated gradients.
+
+Integrated gradients for layer ``l`` evaluates the model ``n_steps`` times with the
+FFN activation of layer ``l`` at the target position ``p`` scaled by ``alpha``;
+every other activation is computed normally.  Nothing before that activation can
+change, so :class:`StagedForward` (the function Captum differentiates) starts
+from a cached clean pass instead of re-running the model:
+
+* block ``l``'s output changes only at ``p``: it is rebuilt from the cached
+  attention output and the patched activation (:meth:`join`);
+* BERT (bidirectional): blocks ``l+1 .. L-2`` run on all positions, the last block
+  only for the query at ``p``; decoders (causal): every later block runs for the
+  single position ``p`` against the clean keys/values of positions ``< p``;
+* the vocabulary projection is applied at ``p`` only;
+* BERT: the rows at alpha = 1 (the clean activation) of all layers share one
+  single-row pass whose one backward gives every layer's gradient there.
+
+The family (:class:`Family`: :class:`CausalFamily` or :class:`EncoderFamily`) supplies the block
+computations: hand-written for BERT, BLOOM, GPT-2 and Qwen2 (:mod:`lrp2_interp.attribution.fast.bert`,
+:mod:`lrp2_interp.attribution.fast.decoders`), and for any other causal decoder the model's own HF layers
+(:class:`lrp2_interp.attribution.fast.generic.GenericDecoder`).
+
+One call carries the rows of *all* attributed layers (Captum's
+``additional_forward_args`` hands each row its layer).  Rows join the batch at
+the block after their layer, so every block is one batched matmul over all rows
+that pass through it.  The result is the same function of the patched
+activation as the TransformerLens reference path (tests check it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from lrp2_interp.attribution.fast.bert import BertFamily, CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
+from lrp2_interp.attribution.fast.generic import GenericDecoder
+from lrp2_interp.models.loading import FwdHooks, LanguageModel
+
+__all__ = [
+    "CausalFamily",
+    "EncoderFamily",
+    "Family",
+    "FastModel",
+    "GoldProb",
+    "StagedForward",
+    "Unsupported",
+    "fast_model",
+]
+
+
+class Family(Protocol):
+    """What :class:`StagedForward` needs of a model family (see :mod:`lrp2_interp.attribution.fast.bert`)."""
+
+    causal: bool
+    H: int  # attention heads (memory estimate)
+
+    def clean(self, ids: torch.Tensor, hooks: Hooks) -> CleanCache: ...  # ids [pos]
+    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool) -> torch.Tensor: ...
+    def final(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, d]
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # W [vocab, d], b [vocab] | None
+    def head(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, vocab]
+
+
+@runtime_checkable
+class CausalFamily(Family, Protocol):
+    """Causal: later blocks run for the target position only (``join`` returns [n, d])."""
+
+    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class EncoderFamily(Family, Protocol):
+    """Bidirectional: later blocks see every position; the rows at alpha = 1 can share one pass."""
+
+    def block_full(
+        self,
+        j: int,
+        h: torch.Tensor,
+        p: int,
+        c: CleanCache,
+        hooks: Hooks,
+        n_new: int = 0,
+        delta: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
+    def block_query(
+        self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, delta: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
+    def clean_row(self, e: dict[int, torch.Tensor], p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
+
+
+@dataclass
+class FastModel:
+    """A family implementation plus the sizes the memory estimate needs."""
+
+    family: Family
+    n_layers: int
+    d_model: int
+    d_mlp: int
+    n_heads: int
+    vocab: int
+    itemsize: int
+
+    @property
+    def causal(self) -> bool:
+        return self.family.causal
+
+    def bytes_per_row(self, n_pos: int, layers: Sequence[int]) -> int:
+        """Rough autograd memory of one row (one step of one layer), averaged over ``layers``."""
+        d, m, h, L = self.d_model, self.d_mlp, self.n_heads, self.n_layers
+        head = 3 * self.vocab + 8 * d
+        if self.causal:
+            per_block = 14 * d + 3 * m + 3 * h * n_pos
+            blocks = sum(L - 1 - l for l in layers) / len(layers)
+            return int((blocks * per_block + head) * self.itemsize) + 1
+        full = n_pos * (14 * d + 3 * m + 3 * h * n_pos)
+        query = n_pos * 3 * d + 14 * d + 3 * m
+        blocks = sum(max(0, L - 2 - l) for l in layers) / len(layers)
+        return int((blocks * full + query + head) * self.itemsize) + 1
+
+
+# HF architecture -> hand-written functional implementation.  BERT needs its own (bidirectional: the
+# generic decoder path does not apply).  BLOOM/GPT-2/Qwen2 keep theirs only because they came first and are
+# as fast; every other causal decoder (Gemma-3, ...) takes :class:`GenericDecoder` (same numbers: tests).
+FAMILIES: dict[str, Callable[[LanguageModel], Family]] = {
+    "BertForMaskedLM": BertFamily,
+    "BloomForCausalLM": BloomFamily,
+    "GPT2LMHeadModel": GPT2Family,
+    "Qwen2ForCausalLM": Qwen2Family,
+}
+
+
+def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
+    """Build the fast implementation of ``lm``: a hand-written family, else the generic decoder path for
+    causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
+    hf = lm.bridge.original_model
+    arch = type(hf).__name__
+    if arch in FAMILIES and not (generic and lm.kind == "causal"):
+        fam = FAMILIES[arch](lm)
+    elif lm.kind == "causal":
+        fam = GenericDecoder(lm)
+    else:
+        raise Unsupported(f"no fast path for {arch} (hand-written: {', '.join(FAMILIES)}; generic: causal LMs)")
+    return FastModel(
+        family=fam,
+        n_layers=lm.n_layers,
+        d_model=lm.d_model,
+        d_mlp=lm.d_mlp,
+        n_heads=fam.H,
+        vocab=int(hf.get_output_embeddings().weight.shape[0]),
+        itemsize=torch.empty((), dtype=lm.dtype).element_size(),
+    )
+
+
+class GoldProb(torch.autograd.Function):
+    """``f`` = p(gold) or log p(gold) from final hidden states ``t`` [n, d] and the unembedding ``W`` [vocab, d].
+
+    Same value and gradient as ``softmax(t @ W.T + b)[:, gold]`` (or its log), computed
+    as ``W @ t.T`` ([vocab, n]; the faster GEMM layout for a wide vocabulary) with
+    one softmax pass; backward: ``df/dt = c * (W[gold] - p @ W)`` with ``c = p_gold``
+    (probability) or ``1`` (log-probability).
+    """
+
+    @staticmethod
+    def forward(
+        ctx, t: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, gold: int | torch.Tensor, log_prob: bool
+    ):  # gold: one token for every row, or one per row ([n] long)
+        z = torch.mm(W, t.t()) if b is None else torch.addmm(b[:, None], W, t.t())  # [vocab, n]
+        m = z.amax(0)
+        if torch.is_tensor(gold):
+            gold = gold.to(z.device)
+            z_gold = z.gather(0, gold[None])[0]
+        else:
+            z_gold = z[gold].clone()
+        e = z.sub_(m).exp_()  # in place: a fresh [vocab, n] buffer costs more than the arithmetic
+        s = e.sum(0)
+        lp = z_gold - (m + s.log())  # [n]
+        ctx.save_for_backward(e.div_(s), W, lp)  # softmax [vocab, n]
+        ctx.gold, ctx.log_prob = gold, log_prob
+        return lp if log_prob else lp.exp()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        p, W, lp = ctx.saved_tensors
+        coef = grad if ctx.log_prob else grad * lp.exp()  # [n]
+        w_gold = W.index_select(0, ctx.gold) if torch.is_tensor(ctx.gold) else W[ctx.gold][None]  # [n | 1, d]
+        return (w_gold - p.t() @ W) * coef[:, None], None, None, None, None
+
+
+class SharedClean(torch.autograd.Function):
+    """``f`` of the rows that carry their layer's clean activation (alpha = 1), from one shared pass.
+
+    Every such row is the clean pass, and its gradient is ``d f / d act_l[p]`` there: one backward
+    through :meth:`BertFamily.clean_row` (one row, all later layers, zero perturbations ``e[l]``)
+    gives it for every layer at once, instead of one batch row per layer.  Forward: ``x`` [k, d_mlp]
+    (the clean rows), ``lay`` [k] -> ``f`` [k] (all the clean ``f``); backward:
+    ``grad[i] * d f / d e[lay[i]]`` (the graph is kept: Captum may differentiate twice).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lay: list[int], graph: tuple):  # graph: (f [1], {layer: e [1, d_mlp]})
+        ctx.f, ctx.e = graph
+        ctx.lay = lay
+        return ctx.f.detach().expand(len(lay)).clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        layers = list(ctx.e)
+        g = dict(
+            zip(
+                layers,
+                torch.autograd.grad(ctx.f, [ctx.e[l] for l in layers], torch.ones_like(ctx.f), retain_graph=True),
+            )
+        )
+        return torch.cat([g[l] for l in ctx.lay]) * grad[:, None], None, None
+
+
+class StagedForward:
+    """Captum forward function: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
+
+    Row ``i`` is the model output with layer ``layer_idx[i]``'s activation at
+    position ``p`` replaced by ``x[i]``; ``f`` is the gold token's probability
+    (or log-probability) at ``p``.  Rows equal to their layer's clean activation
+    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: where the
+    family has ``clean_row`` (BERT), they share one pass (:class:`SharedClean`)
+    instead of one batch row per layer each.
+    """
+
+    def __init__(
+        self,
+        model: FastModel,
+        ids: torch.Tensor,
+        p: int,
+        gold: int,
+        *,
+        log_prob: bool,
+        hooks: FwdHooks | None,
+        lm: LanguageModel,
+    ):
+        self.model = model
+        self.fam = model.family
+        self.p = p
+        self.gold = gold
+        self.log_prob = log_prob
+        self.hooks = Hooks.parse(lm, hooks)
+        self.f_zero: dict[int, float] = {}  # layer -> f with that layer's activation at p zeroed
+        self._f_clean: float | None = None  # f of the clean pass (lazy: an alpha = 1 row gives it for free)
+        with torch.no_grad():
+            self.cache: CleanCache = self.fam.clean(ids, self.hooks)
+        self.act_p = torch.stack([a[p] for a in self.cache.act])  # [L, d_mlp]
+
+    @property
+    def f_clean(self) -> float:
+        if self._f_clean is None:
+            assert self.cache.final is not None
+            with torch.no_grad():
+                self._f_clean = float(self._f(self.cache.final[self.p][None])[0])
+        return self._f_clean
+
+    def activations(self, layers: Sequence[int]) -> torch.Tensor:
+        """Clean (hooked) activations at ``p``: ``[len(layers), d_mlp]``."""
+        return self.act_p[list(layers)]
+
+    def _f(self, h: torch.Tensor) -> torch.Tensor:  # last hidden state at p [n, d] -> f [n]
+        W, b = self.fam.unembed()
+        return GoldProb.apply(self.fam.final(h), W, b, self.gold, self.log_prob)
+
+    def __call__(self, x: torch.Tensor, layer_idx: torch.Tensor) -> torch.Tensor:
+        lay = layer_idx.detach().to("cpu")
+        clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
+        if (
+            isinstance(self.fam, EncoderFamily)
+            and torch.is_grad_enabled()
+            and x.requires_grad
+            and int(clean.sum()) >= 2
+        ):
+            i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
+            e = {
+                l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
+                for l in sorted(set(lay[i_c].tolist()))
+            }
+            f_s = self._f(self.fam.clean_row(e, self.p, self.cache, self.hooks))  # [1], a graph of its own
+            f = SharedClean.apply(x[i_c.to(x.device)], lay[i_c].tolist(), (f_s, e))
+            self._f_clean = float(f_s.detach()[0])
+            if len(i_s):
+                f = torch.cat([f, self._staged(x[i_s.to(x.device)], lay[i_s])])
+                f = f[torch.argsort(torch.cat([i_c, i_s]).to(x.device))]
+        else:
+            f = self._staged(x, lay)
+        # f at a zero row is f_baseline of that row's layer: keep it (saves a forward pass later)
+        for i in (x.detach() == 0).all(1).nonzero().flatten().tolist():
+            self.f_zero[int(lay[i])] = float(f[i].detach())
+        return f
+
+    def _staged(self, x: torch.Tensor, lay: torch.Tensor) -> torch.Tensor:
+        """The batched staged pass of rows ``x`` [N, d_mlp] of layers ``lay`` [N] (CPU) -> f [N]."""
+        fam, c, p, hooks = self.fam, self.cache, self.p, self.hooks
+        L = self.model.n_layers
+        present = set(lay.tolist())
+        order: list[torch.Tensor] = []
+        state: torch.Tensor | None = None  # BERT: [n, pos, d] until the last block, then [n, d]
+
+        def join(l: int, full: bool) -> int:  # rows of layer l join at the end of the batch
+            nonlocal state
+            idx = (lay == l).nonzero().flatten().to(x.device)
+            new = fam.join(l, x.index_select(0, idx), p, c, hooks, full)
+            state = new if state is None else torch.cat([state, new])
+            order.append(idx)
+            return len(idx)
+
+        for j in range(min(present) + 1, L):
+            n_new = join(j - 1, full=not fam.causal) if j - 1 in present else 0
+            assert state is not None  # the rows of layer min(present) joined first
+            if isinstance(fam, CausalFamily):
+                state = fam.block_step(j, state, p, c, hooks)
+            elif not isinstance(fam, EncoderFamily):
+                raise TypeError(f"{type(fam).__name__} is neither a CausalFamily nor an EncoderFamily")
+            elif j == L - 1:
+                state = fam.block_query(j, state, p, c, hooks)
+            else:
+                state = fam.block_full(j, state, p, c, hooks, n_new)
+        if L - 1 in present:
+            join(L - 1, full=False)
+        assert state is not None
+        return self._f(state)[torch.argsort(torch.cat(order))]  # [N]

@@ -1,0 +1,1 @@
+"""Command line ``lrp2-interp``: one module per group of commands."""

@@ -1,0 +1,172 @@
+"""Checks of the command-line arguments, run before any model is loaded or any file written.
+
+:func:`check_args` refuses every argument value that would otherwise give a
+silently wrong result (``--max-facts -2`` dropping facts, ``--languages ja ja``
+counting facts twice, ``sweep --language en`` sweeping the source onto itself,
+``--lrp2 zz=0,2`` for a language not in the run, ``--dev-fraction 1``) or a
+traceback after the run started (``--n-boot 0``, a bogus ``--device``, an
+``--out`` that is a file or not writable).  Each failure is one
+:class:`~lrp2_interp.errors.InputError` naming the argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.layers import EMBEDDINGS
+
+#: arguments that must be >= 1 when given
+POSITIVE = (
+    "max_facts",
+    "batch_size",
+    "max_candidates",
+    "n_boot",
+    "steps",
+    "top",
+    "top_k",
+    "n_perm",
+    "limit",
+    "kn_facts",
+    "threads",
+    "epochs",
+    "max_steps",
+    "unit_facts",
+)
+#: longest ``attribute --prompt`` / ``--target`` accepted (characters)
+MAX_PROMPT_CHARS = 20_000
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_pairs(items: list[str] | None) -> dict[str, tuple[int, int]]:
+    """Parse ``fr=2,4 zh=1,3`` into {lang: (m, n)}; a language given twice or a negative layer is refused."""
+    out: dict[str, tuple[int, int]] = {}
+    for item in items or []:
+        try:
+            lang, mn = item.split("=")
+            m, n = (int(x) for x in mn.split(","))
+        except ValueError:
+            raise InputError(f"expected LANG=M,N (e.g. fr=2,4), got {item!r}", field="--lrp2") from None
+        if lang in out:
+            raise InputError(f"language '{lang}' given twice", field="--lrp2")
+        if m < 0 or n < 0 or m > n:
+            raise InputError(f"need 0 <= M <= N, got {item!r}", field="--lrp2")
+        out[lang] = (m, n)
+    return out
+
+
+def check_device(device: str) -> None:
+    """Refuse a device string torch does not know, or an accelerator this machine does not have."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {device!r} (e.g. cpu, cuda, cuda:1)", field="--device") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} requested but CUDA is not available on this machine", field="--device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)", field="--device")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {device!r} requested but MPS is not available", field="--device")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {device!r} is not supported (use cpu, cuda or mps)", field="--device")
+
+
+def check_writable(path: str | Path, *, is_file: bool = False, field: str = "--out") -> None:
+    """``path`` (a folder, or a file when ``is_file``) can be created or written, checked without writing."""
+    path = Path(path)
+    if path.exists():
+        if is_file and path.is_dir():
+            raise InputError("is a folder, expected a file path", file=path, field=field)
+        if not is_file and not path.is_dir():
+            raise InputError("exists and is not a folder", file=path, field=field)
+    probe = path.parent if is_file or not path.exists() else path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"cannot create it: {probe} is a file", file=path, field=field)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"not writable ({probe} is read-only for this user)", file=path, field=field)
+
+
+def _languages(args: argparse.Namespace) -> list[str]:
+    langs = list(getattr(args, "languages", None) or [])
+    repeated = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if repeated:
+        raise InputError(f"language {', '.join(repeated)} given more than once", field="--languages")
+    return langs
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every check of the module docstring for the parsed ``args`` of any command."""
+    for name in POSITIVE:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise InputError(f"must be at least 1, got {value}", field=_flag(name))
+    dev = getattr(args, "dev_fraction", None)
+    if dev is not None and not 0.0 < dev < 1.0:
+        raise InputError(
+            f"must be strictly between 0 and 1 (dev and test facts both non-empty), got {dev}", field="--dev-fraction"
+        )
+    target_delta = getattr(args, "target_delta", None)
+    if target_delta is not None and not target_delta > 0:
+        raise InputError(
+            f"must be > 0 (an absolute completeness tolerance), got {target_delta}", field="--target-delta"
+        )
+    threshold = getattr(args, "threshold", None)
+    if threshold is not None and not 0.0 < threshold <= 1.0:
+        raise InputError(f"must be in (0, 1] (a share of the maximum score), got {threshold}", field="--threshold")
+    for name in ("layers",):
+        bad = [x for x in getattr(args, name, None) or [] if x < EMBEDDINGS]
+        if bad:
+            raise InputError(
+                f"layers are block indices counted from 0 ({EMBEDDINGS} = the embedding output), got {bad[0]}",
+                field=_flag(name),
+            )
+    if getattr(args, "relations", None):
+        rels = list(args.relations)
+        repeated = sorted({r for r in rels if rels.count(r) > 1})
+        if repeated:
+            raise InputError(f"relation {', '.join(repeated)} given more than once", field="--relations")
+    langs = _languages(args)
+    source = getattr(args, "source", None)
+    if source is not None:
+        if args.command in ("run", "neurons", "similarity") and source in langs:
+            raise InputError(f"'{source}' is the source language; list only target languages", field="--languages")
+        if args.command == "sweep" and args.language == source:
+            raise InputError(
+                f"'{source}' is the source language: sweeping it onto itself measures nothing", field="--language"
+            )
+    if args.command in ("neurons", "similarity"):
+        pairs = parse_pairs(args.lrp2)
+        extra = sorted(set(pairs) - set(langs))
+        if extra:
+            raise InputError(
+                f"(m, n) given for {', '.join(extra)}, not among --languages {' '.join(langs)}", field="--lrp2"
+            )
+    lrp2 = getattr(args, "lrp2", None)
+    if args.command == "probe" and lrp2 is not None and (min(lrp2) < 0 or lrp2[0] > lrp2[1]):
+        raise InputError(f"need 0 <= M <= N, got {lrp2[0]} {lrp2[1]}", field="--lrp2")
+    if args.command == "attribute":
+        for name in ("prompt", "target"):
+            text = getattr(args, name)
+            if not text.strip():
+                raise InputError("must not be empty", field=_flag(name))
+            if len(text) > MAX_PROMPT_CHARS:
+                raise InputError(f"{len(text):,} characters (limit {MAX_PROMPT_CHARS:,})", field=_flag(name))
+    for name in ("vectors",):
+        given = getattr(args, name, None)
+        if given and args.command != "vectors" and not Path(given).is_file():
+            raise InputError("language vector file not found", file=given, field=_flag(name))
+    if getattr(args, "device", None) is not None:
+        check_device(args.device)
+    out = getattr(args, "out", None)
+    if out is not None:
+        check_writable(out, is_file=args.command == "vectors")

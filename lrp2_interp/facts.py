@@ -1,0 +1,364 @@
+"""mLAMA-layout fact sets: loading, validation, parallel facts and prompt rendering.
+
+Layout (the official mLAMA 1.1 release, ``../shared/data/facts`` and ``data/facts``)::
+
+    {root}/{lang}/templates.jsonl   {"relation": "P36", "template": "The capital of [X] is [Y] .", ...}
+    {root}/{lang}/{relation}.jsonl  {"lineid": 1, "sub_label": "France", "obj_label": "Paris",
+                                     "obj_aliases": [...], ...}
+
+Facts with the same ``lineid`` in two languages are the same fact (parallel).
+Every malformed line raises :class:`~lrp2_interp.errors.InputError` naming the
+file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.files import iter_text_lines
+
+SUBJECT, OBJECT = "[X]", "[Y]"
+#: markers a label must not contain: they would be read as a template slot or a mask token
+RESERVED_MARKERS = (SUBJECT, OBJECT, "[MASK]", "<mask>")
+#: longest label/template accepted (a longer one cannot fit any model's positions)
+MAX_LABEL_CHARS = 2_000
+_INT = re.compile(r"-?[0-9]+")
+
+
+@dataclass(frozen=True)
+class Relation:
+    relation: str
+    language: str
+    template: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Fact:
+    lineid: int
+    relation: str
+    language: str
+    sub_label: str
+    obj_label: str
+    sub_uri: str = ""
+    obj_uri: str = ""
+    obj_aliases: tuple[str, ...] = ()
+
+    def is_correct(self, prediction: str) -> bool:
+        """A prediction is correct if it is the object label or one of its aliases."""
+        return prediction == self.obj_label or prediction in self.obj_aliases
+
+
+@dataclass(frozen=True)
+class FactSet:
+    """Facts and templates of some languages and relations, as loaded from ``root``."""
+
+    root: Path
+    languages: tuple[str, ...]
+    relations: tuple[str, ...]
+    templates: dict[tuple[str, str], Relation] = field(repr=False)
+    facts: dict[tuple[str, str], tuple[Fact, ...]] = field(repr=False)
+    candidate_sets: dict[tuple[str, str], tuple[str, ...]] = field(repr=False)
+
+    def facts_of(self, language: str, relation: str) -> tuple[Fact, ...]:
+        return self.facts.get((language, relation), ())
+
+    def template(self, language: str, relation: str) -> Relation:
+        return self.templates[(language, relation)]
+
+    def candidates(self, language: str, relation: str) -> tuple[str, ...]:
+        """All object labels of the relation in that language (typed probing's ranking pool)."""
+        return self.candidate_sets[(language, relation)]
+
+    def iter_facts(self, language: str) -> Iterator[Fact]:
+        for rel in self.relations:
+            yield from self.facts_of(language, rel)
+
+    def n_facts(self, language: str) -> int:
+        return sum(len(self.facts_of(language, r)) for r in self.relations)
+
+    def lineids(self, language: str) -> set[int]:
+        return {f.lineid for f in self.iter_facts(language)}
+
+    def restrict(self, lineids: Iterable[int]) -> FactSet:
+        """The same set keeping only the given line ids (candidate sets unchanged)."""
+        keep = set(lineids)
+        facts = {k: tuple(f for f in v if f.lineid in keep) for k, v in self.facts.items()}
+        return FactSet(self.root, self.languages, self.relations, self.templates, facts, self.candidate_sets)
+
+    def restrict_relations(self, relations: Sequence[str]) -> FactSet:
+        """The same set keeping only ``relations``."""
+        keep = tuple(r for r in self.relations if r in set(relations))
+        facts = {k: v for k, v in self.facts.items() if k[1] in keep}
+        return FactSet(self.root, self.languages, keep, self.templates, facts, self.candidate_sets)
+
+    def parallel(self, languages: Sequence[str] | None = None) -> FactSet:
+        """Keep only facts present (same ``lineid``) in every one of ``languages``."""
+        langs = list(languages or self.languages)
+        missing = [lang for lang in langs if lang not in self.languages]
+        if missing:
+            raise InputError(
+                f"language(s) {', '.join(missing)} not in the fact set ({', '.join(self.languages)})",
+                file=self.root,
+                field="language",
+            )
+        common = set.intersection(*(self.lineids(lang) for lang in langs))
+        if not common and len(langs) > 1:
+            sizes = ", ".join(f"{lang}: {self.n_facts(lang)}" for lang in langs)
+            raise InputError(
+                f"no fact (same lineid) is shared by all of {', '.join(langs)} in relations "
+                f"{', '.join(self.relations)} (facts per language: {sizes})",
+                file=self.root,
+                field="lineid",
+            )
+        return self.restrict(common)
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[FactSet, FactSet]:
+        """Split facts by line id into (first, rest) with ``fraction`` in the first part."""
+        ids = sorted(set().union(*(self.lineids(lang) for lang in self.languages)))
+        random.Random(seed).shuffle(ids)
+        cut = int(round(fraction * len(ids)))
+        return self.restrict(ids[:cut]), self.restrict(ids[cut:])
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    for lineno, raw in iter_text_lines(path):  # non-UTF-8 bytes / over-long lines: InputError with the line
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise InputError(f"malformed JSON ({err.msg} at column {err.colno})", file=path, line=lineno) from None
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object per line", file=path, line=lineno)
+        yield lineno, obj
+
+
+def shipped_facts_root(*, check: bool = True) -> Path:
+    """The fact set shipped with the package: the one place its location is resolved.
+
+    In a wheel (``pip install .``) the facts are package data under
+    ``lrp2_interp/data/facts``; in a source checkout (editable install, or the
+    repository on ``PYTHONPATH``) they are the repository's ``data/facts``.
+    """
+    here = Path(__file__).resolve().parent
+    for root in (here / "data" / "facts", here.parent / "data" / "facts"):
+        if (root / "en" / "templates.jsonl").is_file():
+            return root
+    if not check:
+        return here / "data" / "facts"
+    raise InputError(
+        "the shipped fact set is missing from this installation (reinstall lrp2-interp)", file=here / "data" / "facts"
+    )
+
+
+def facts_digest(facts: FactSet) -> str:
+    """sha256 of everything a result depends on in ``facts``: templates, facts, aliases, candidate pools."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(facts.facts):
+        if key[0] not in facts.languages or key[1] not in facts.relations:
+            continue
+        h.update(
+            json.dumps(
+                [
+                    key,
+                    facts.templates[key].template,
+                    facts.candidate_sets.get(key, ()),
+                    [[f.lineid, f.sub_label, f.obj_label, list(f.obj_aliases)] for f in facts.facts[key]],
+                ],
+                ensure_ascii=False,
+            ).encode("utf-8")
+        )
+    return h.hexdigest()
+
+
+def _field(obj: dict, name: str, path: Path, lineno: int, kind: type = str):
+    if name not in obj:
+        raise InputError("missing field", file=path, line=lineno, field=name)
+    value = obj[name]
+    if isinstance(value, str) and len(value) > MAX_LABEL_CHARS:
+        raise InputError(
+            f"value has {len(value):,} characters (limit {MAX_LABEL_CHARS:,})", file=path, line=lineno, field=name
+        )
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not _INT.fullmatch(str(value).strip()):
+            raise InputError(f"expected an integer, got {value!r}", file=path, line=lineno, field=name)
+        return int(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"expected a non-empty string, got {value!r}", file=path, line=lineno, field=name)
+    return value.strip()
+
+
+def validate_template(template: str, *, file: Path | str | None = None, line: int | None = None) -> str:
+    for slot in (SUBJECT, OBJECT):
+        if template.count(slot) != 1:
+            raise InputError(
+                f"template must contain {slot} exactly once: {template!r}", file=file, line=line, field="template"
+            )
+    return template
+
+
+def read_templates(path: Path, language: str) -> dict[str, Relation]:
+    out: dict[str, Relation] = {}
+    for lineno, obj in _read_jsonl(path):
+        rel = _field(obj, "relation", path, lineno)
+        tpl = validate_template(_field(obj, "template", path, lineno), file=path, line=lineno)
+        out[rel] = Relation(rel, language, tpl, str(obj.get("label", "")))
+    return out
+
+
+def read_facts(path: Path, language: str, relation: str) -> tuple[Fact, ...]:
+    facts = []
+    seen: set[int] = set()
+    for lineno, obj in _read_jsonl(path):
+        lineid = _field(obj, "lineid", path, lineno, int)
+        if lineid in seen:
+            raise InputError(f"duplicate lineid {lineid}", file=path, line=lineno, field="lineid")
+        seen.add(lineid)
+        aliases = obj.get("obj_aliases", [])
+        if aliases is None:
+            aliases = []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise InputError(
+                f"expected a list of strings, got {aliases!r}", file=path, line=lineno, field="obj_aliases"
+            )
+        labels = {name: _field(obj, name, path, lineno) for name in ("sub_label", "obj_label")}
+        for name, value in labels.items():
+            for marker in RESERVED_MARKERS:
+                if marker in value:
+                    raise InputError(
+                        f"label contains the reserved marker {marker!r}: {value!r}", file=path, line=lineno, field=name
+                    )
+        facts.append(
+            Fact(
+                lineid=lineid,
+                relation=relation,
+                language=language,
+                sub_label=labels["sub_label"],
+                obj_label=labels["obj_label"],
+                sub_uri=str(obj.get("sub_uri", "")),
+                obj_uri=str(obj.get("obj_uri", "")),
+                obj_aliases=tuple(a.strip() for a in aliases if a.strip()),
+            )
+        )
+    return tuple(facts)
+
+
+def available_languages(root: str | Path) -> list[str]:
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir() if (p / "templates.jsonl").is_file()) if root.is_dir() else []
+
+
+def load_facts(
+    root: str | Path,
+    languages: Sequence[str] | None = None,
+    relations: Sequence[str] | None = None,
+    *,
+    max_facts_per_relation: int | None = None,
+    seed: int = 0,
+) -> FactSet:
+    """Load an mLAMA-layout folder.
+
+    ``languages``/``relations`` default to everything present.  A relation is kept
+    if it has a template and a fact file in at least one chosen language.
+    ``max_facts_per_relation`` subsamples line ids (the same ids in every
+    language, chosen with ``seed``); candidate sets always use all facts.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError("fact folder does not exist", file=root)
+    if max_facts_per_relation is not None and (
+        isinstance(max_facts_per_relation, bool)
+        or not isinstance(max_facts_per_relation, int)
+        or max_facts_per_relation < 1
+    ):
+        raise InputError(
+            f"must be a positive number of facts per relation, got {max_facts_per_relation!r}",
+            file=root,
+            field="max_facts",
+        )
+    for what, given in (("language", languages), ("relation", relations)):
+        repeated = sorted({x for x in given or () if list(given).count(x) > 1})
+        if repeated:
+            raise InputError(f"{what} {', '.join(repeated)} given more than once", file=root, field=what)
+    present = available_languages(root)
+    langs = list(languages) if languages else present
+    for lang in langs:
+        if lang not in present:
+            raise InputError(
+                f"unknown language '{lang}'; available: {', '.join(present) or 'none'}", file=root, field="language"
+            )
+    templates: dict[tuple[str, str], Relation] = {}
+    facts: dict[tuple[str, str], tuple[Fact, ...]] = {}
+    candidate_sets: dict[tuple[str, str], tuple[str, ...]] = {}
+    all_rels: set[str] = set()
+    for lang in langs:
+        tpl = read_templates(root / lang / "templates.jsonl", lang)
+        files = {p.stem for p in (root / lang).glob("*.jsonl") if p.name != "templates.jsonl"}
+        for rel in sorted(files - set(tpl)):
+            if relations is None or rel in relations:
+                raise InputError(
+                    f"relation file without a template in {lang}/templates.jsonl",
+                    file=root / lang / f"{rel}.jsonl",
+                    field="relation",
+                )
+        all_rels |= files
+        for rel in sorted(files if relations is None else set(relations) & files):
+            templates[(lang, rel)] = tpl[rel]
+            facts[(lang, rel)] = read_facts(root / lang / f"{rel}.jsonl", lang, rel)
+            candidate_sets[(lang, rel)] = tuple(sorted({f.obj_label for f in facts[(lang, rel)]}))
+    rels = sorted(all_rels) if relations is None else list(relations)
+    for rel in rels:
+        if rel not in all_rels:
+            raise InputError(f"unknown relation '{rel}' in languages {', '.join(langs)}", file=root, field="relation")
+    fs = FactSet(root, tuple(langs), tuple(rels), templates, facts, candidate_sets)
+    if max_facts_per_relation is not None:
+        keep: set[int] = set()
+        for rel in rels:
+            ids = sorted(set().union(*({f.lineid for f in fs.facts_of(lang, rel)} for lang in langs)))
+            random.Random(f"{seed}-{rel}").shuffle(ids)
+            keep |= set(ids[:max_facts_per_relation])
+        fs = fs.restrict(keep)
+    if sum(fs.n_facts(lang) for lang in langs) == 0:
+        raise InputError("no facts selected (empty fact set)", file=root)
+    return fs
+
+
+# ---------------------------------------------------------------- prompt rendering
+def render_masked(template: str, subject: str, n_masks: int, mask_token: str) -> str:
+    """Masked-LM query: subject filled in, one mask token per object token."""
+    if n_masks < 1:
+        raise InputError("object tokenizes to nothing (0 mask tokens)", field="obj_label")
+    return template.replace(SUBJECT, subject).replace(OBJECT, " ".join([mask_token] * n_masks))
+
+
+def render_filled(template: str, subject: str, obj: str) -> str:
+    """A full sentence with subject and object filled in (causal-LM candidate)."""
+    return template.replace(SUBJECT, subject).replace(OBJECT, obj)
+
+
+def render_prefix(template: str, subject: str) -> str:
+    """The text before the object slot (causal-LM query prompt), stripped of trailing space."""
+    return template.replace(SUBJECT, subject).split(OBJECT)[0].rstrip()
+
+
+def render_query(template: str, subject: str, kind: str, mask_token: str | None = None) -> str:
+    """The query text a model reads for a fact (language vectors, similarity).
+
+    Masked LMs: the template with one mask in the object slot.  Causal LMs: the
+    text before the object slot; when the template starts with the object (e.g.
+    French ``[Y] est la capitale de [X] .``) that prefix is empty, and the whole
+    template without the object is used instead.
+    """
+    if kind == "masked":
+        return render_masked(template, subject, 1, mask_token or "[MASK]")
+    prefix = render_prefix(template, subject)
+    return prefix if prefix else " ".join(template.replace(SUBJECT, subject).replace(OBJECT, " ").split())

@@ -1,0 +1,256 @@
+"""The LRP2 accuracy experiment end to end, written to a results folder.
+
+For each non-English language: language vectors, baseline probing, the (m, n)
+sweep, the oracle and held-out pair, the random-direction control at the
+held-out pair, Acc and Trans with bootstrap CIs and a paired McNemar test.
+
+Results folder::
+
+    run.json                      config, package version, git commit, model, seed, timings
+    vectors.safetensors/.json     language vectors (+ corpus description)
+    probe_baseline.csv            per-fact rows of every language without LRP2
+    sweep_{lang}.parquet/.csv     per-fact / per-pair tables; sweep_{lang}_gain.png gain heatmap
+    summary.csv, summary.md       one row per language with CIs
+    shards/                       resumable units (a restarted run skips finished ones)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from lrp2_interp.distributed import Dist
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import FactSet, facts_digest
+from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
+from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.metrics import accuracy_ci, gain_ci, paired_test, transferability_ci
+from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.store import ShardStore, check_manifest, results_manifest
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    languages: tuple[str, ...]  # target languages (the source is added automatically)
+    source: str = "en"
+    layers: tuple[int, ...] | None = None
+    dev_fraction: float = 0.5
+    seed: int = 0
+    n_boot: int = 1000
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    config: ExperimentConfig
+    out_dir: Path
+    summary: pd.DataFrame
+    sweeps: dict[str, SweepResult]
+
+
+def _aligned(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Align two per-fact correctness series on their common (relation, lineid) index."""
+    common = a.index.intersection(b.index)
+    return a.loc[common].astype(bool), b.loc[common].astype(bool)
+
+
+def summarize_language(
+    sweep: SweepResult, en_correct: pd.Series, control: SweepResult | None, n_boot: int, seed: int
+) -> dict:
+    """One summary row: baseline vs oracle vs held-out pair, with CIs and the random control."""
+    kw = dict(n_boot=n_boot, seed=seed)
+    base = sweep.correct_of(None, None)
+    oracle, held = sweep.oracle(), sweep.heldout()
+    orc = sweep.correct_of(int(oracle["m"]), int(oracle["n"]))
+    hld = sweep.correct_of(int(held["m"]), int(held["n"]))
+    test_mask = ~base.index.get_level_values("lineid").isin(sweep.dev_ids)
+    b_l, b_en = _aligned(base, en_correct)
+    o_l, o_en = _aligned(orc, en_correct)
+    row = {
+        "language": sweep.config.language,
+        "n_facts": len(base),
+        "acc_baseline": accuracy_ci(base.values, **kw),
+        "oracle_m": int(oracle["m"]),
+        "oracle_n": int(oracle["n"]),
+        "acc_oracle": accuracy_ci(orc.values, **kw),
+        "gain_oracle": gain_ci(orc.values, base.values, **kw),
+        "heldout_m": int(held["m"]),
+        "heldout_n": int(held["n"]),
+        "n_test": int(test_mask.sum()),
+        "test_acc_baseline": accuracy_ci(base.values[test_mask], **kw),
+        "test_acc_heldout": accuracy_ci(hld.values[test_mask], **kw),
+        "test_gain_heldout": gain_ci(hld.values[test_mask], base.values[test_mask], **kw),
+        "p_heldout": paired_test(hld.values[test_mask], base.values[test_mask])["p_value"],
+        "trans_baseline": transferability_ci(b_l.values, b_en.values, **kw),
+        "trans_oracle": transferability_ci(o_l.values, o_en.values, **kw),
+    }
+    if control is not None:
+        ctl = control.correct_of(int(held["m"]), int(held["n"]))
+        row["test_gain_random_control"] = gain_ci(ctl.values[test_mask], base.values[test_mask], **kw)
+    return row
+
+
+def check_experiment_config(config: ExperimentConfig) -> None:
+    """Refuse settings that would give NaN summaries or crash after the run started."""
+    if not 0.0 < float(config.dev_fraction) < 1.0:
+        raise InputError(
+            f"dev fraction must be strictly between 0 and 1 (dev and test both non-empty), got {config.dev_fraction}",
+            field="dev_fraction",
+        )
+    if int(config.n_boot) < 1:
+        raise InputError(f"n_boot must be at least 1, got {config.n_boot}", field="n_boot")
+    if config.source in config.languages:
+        raise InputError(f"the source language '{config.source}' cannot also be a target language", field="languages")
+    if len(set(config.languages)) != len(config.languages):
+        raise InputError("a target language is given more than once", field="languages")
+
+
+def _fmt(v) -> str:
+    return str(v) if not isinstance(v, float) else f"{v:.3g}"
+
+
+def summary_markdown(summary: pd.DataFrame, meta: dict) -> str:
+    lines = [
+        f"# LRP2 results: {meta.get('model_name', '')}",
+        "",
+        "Acc = P@1 (%) over facts, Trans = Jaccard(correct_l, correct_en) (%), 95% bootstrap CIs over facts.",
+        "*oracle*: best (m, n) on all facts (the paper's choice); *held-out*: chosen on dev facts, "
+        "scored on the other (test) facts. *random control*: shift by random directions of the same norms "
+        "at the held-out pair. p: exact McNemar test, held-out pair vs baseline on test facts.",
+        "",
+        "| " + " | ".join(summary.columns) + " |",
+        "|" + "---|" * len(summary.columns),
+    ]
+    for _, r in summary.iterrows():
+        lines.append("| " + " | ".join(_fmt(v) for v in r.values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_experiment(
+    lm: LanguageModel,
+    facts: FactSet,
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    per_language: Mapping[str, FactSet] | None = None,
+    vectors: LanguageVectors | None = None,
+    random_control: bool = True,
+    dist: Dist = Dist(),
+    progress: bool = True,
+) -> ExperimentResult | None:
+    """Vectors (if not given), baseline, sweeps and summary for every target language.
+
+    Language l is probed on its facts parallel to English, or on ``per_language[l]``
+    when given (e.g. the organism's held-out facts); English is probed on all its facts.
+    Language vectors default to the probe prompts of every fact in ``facts``.
+    """
+    out = Path(out_dir)
+    t0 = time.time()
+    check_experiment_config(config)  # before anything is written: a failed run must not look started
+    if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
+        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
+    langs = [config.source] + [lang for lang in config.languages if lang != config.source]
+    facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
+    check_manifest(
+        out,
+        results_manifest(
+            config,
+            facts=facts,
+            lm=lm,
+            vectors=vectors,
+            per_language={lang: facts_digest(fs) for lang, fs in facts_of.items()},
+        ),
+    )  # never mix shards of another run
+    meta = run_metadata(
+        config,
+        model_name=lm.name,
+        device=str(lm.device),
+        dtype=str(lm.dtype),
+        n_facts={lang: fs.n_facts(lang) for lang, fs in facts_of.items()},
+        complete=False,
+    )
+    if dist.is_main:
+        write_json(out / "run.json", meta)
+    if vectors is None:
+        vectors = compute_language_vectors(
+            lm,
+            {lang: prompt_corpus(facts, lang, lm) for lang in langs},
+            corpus={lang: f"probe prompts of {facts.root} ({facts.n_facts(lang)} facts)" for lang in langs},
+            progress=progress,
+        )
+        if dist.is_main:
+            vectors.save(out / "vectors.safetensors")
+    store = ShardStore(out)
+    en_key = f"{config.source}-probe"
+    store.run([(en_key, lambda: probe(lm, facts, config.source, config.probe).table)], rank=0, world=1)
+    en = store.read(en_key).set_index(["relation", "lineid"])["correct"].sort_index()
+    sweeps, controls, rows = {}, {}, []
+    base_cfg = SweepConfig(
+        language="",
+        source=config.source,
+        layers=config.layers,
+        dev_fraction=config.dev_fraction,
+        seed=config.seed,
+        probe=config.probe,
+    )
+    for lang in langs[1:]:
+        sw = run_sweep(
+            lm, facts_of[lang], vectors, replace(base_cfg, language=lang), store_dir=out, dist=dist, progress=progress
+        )
+        ctl = None
+        if random_control and sw is not None:
+            h = sw.heldout()
+            ctl_cfg = replace(base_cfg, language=lang, layers=(int(h["m"]), int(h["n"])), control="random")
+            ctl = run_sweep(lm, facts_of[lang], vectors, ctl_cfg, store_dir=out / "control", progress=False)
+        if sw is None:
+            continue
+        sweeps[lang], controls[lang] = sw, ctl
+        write_table(out / f"sweep_{lang}.csv", sw.accuracy_table())
+        write_table(out / f"sweep_{lang}.parquet", sw.facts_table)
+        plot_sweep(sw, out / f"sweep_{lang}_gain.png")
+        rows.append(summarize_language(sw, en, ctl, config.n_boot, config.seed))
+    if not dist.is_main:
+        return None
+    base = pd.concat(
+        [store.read(en_key)]
+        + [sweeps[lang].facts_table.query("condition == 'baseline'").assign(language=lang) for lang in sweeps],
+        ignore_index=True,
+    )
+    write_table(out / "probe_baseline.csv", base)
+    en_row = {
+        "language": config.source,
+        "n_facts": len(en),
+        "acc_baseline": accuracy_ci(en.values, n_boot=config.n_boot, seed=config.seed),
+    }
+    summary = pd.DataFrame([en_row] + rows)
+    write_table(out / "summary.csv", text_table(summary))
+    meta["seconds"] = round(time.time() - t0, 1)
+    meta["complete"] = True
+    write_json(out / "run.json", meta)
+    write_text(out / "summary.md", summary_markdown(summary.astype(object).fillna(""), meta))
+    return ExperimentResult(config, out, summary, sweeps)
+
+
+def plot_sweep(sweep: SweepResult, path: str | Path) -> Path:
+    """Heatmap of the accuracy gain (points) of every (m, n) over the baseline (+ its CSV)."""
+    from lrp2_interp.layers import layer_labels
+    from lrp2_interp.plots import heatmap
+
+    base = sweep.baseline()["acc"]
+    gain = sweep.gain_matrix("gain")
+    return heatmap(
+        gain,
+        path,
+        title=f"LRP2 gain over baseline ({base:.1f}%), {sweep.config.language}: rows m (LIRP), cols n (LSRP)",
+        center=0.0,
+        ylabel="m: block index (paper layer)",
+        xlabel="n: block index (paper layer)",
+        yticklabels=layer_labels(gain.index),
+        xticklabels=layer_labels(gain.columns),
+    )

@@ -1,0 +1,194 @@
+"""Cosine similarity of parallel queries (English vs language l) per layer, with and without LRP2.
+
+For every fact present in both languages (same ``(relation, lineid)``) the probe
+prompt is rendered in each language exactly as :func:`~lrp2_interp.lrp2.vectors.prompt_corpus`
+does (one mask token for masked LMs, the query prefix for causal LMs).  The
+representation of a prompt at layer ``i`` is read at ``blocks.{i}.hook_resid_post``:
+
+* ``position="mean"``: the mean over real tokens (:func:`~lrp2_interp.lrp2.vectors.mean_states`,
+  padding and special tokens excluded);
+* ``position="target"``: the state at the target position (the mask token of a
+  masked LM, the last token of a causal LM's prefix);
+* ``position="both"``: both, in the ``position`` column.
+
+The cosine of each parallel pair is averaged over facts.  English is run without
+hooks; language l without (``baseline``) and with LRP2 (``lrp2``), so a rising
+cosine after layer ``m`` shows LRP2 moving l's representations towards English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import FactSet, render_query
+from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
+from lrp2_interp.lrp2.vectors import LanguageVectors, mean_states
+from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+
+Position = Literal["mean", "target", "both"]
+COLUMNS = ["language", "layer", "condition", "position", "m", "n", "cosine", "cosine_sd", "n_facts"]
+
+
+@dataclass(frozen=True)
+class SimilarityConfig:
+    source: str = "en"
+    position: Position = "mean"
+    batch_size: int = 32
+
+
+def parallel_prompts(lm: LanguageModel, facts: FactSet, languages: Sequence[str]) -> dict[str, list[str]]:
+    """Probe prompts of the facts shared by all ``languages``, aligned by ``(relation, lineid)``."""
+    for lang in languages:
+        if lang not in facts.languages:
+            raise InputError(
+                f"language '{lang}' is not in the fact set ({', '.join(facts.languages)})",
+                file=facts.root,
+                field="language",
+            )
+    by_lang = {lang: {(f.relation, f.lineid): f for f in facts.iter_facts(lang)} for lang in languages}
+    keys = sorted(set.intersection(*(set(d) for d in by_lang.values())))
+    if not keys:
+        raise InputError(
+            f"no parallel facts (same relation and lineid) in {', '.join(languages)}", file=facts.root, field="lineid"
+        )
+    out = {}
+    for lang in languages:
+        prompts = []
+        for rel, lineid in keys:
+            fact, tpl = by_lang[lang][(rel, lineid)], facts.template(lang, rel).template
+            prompts.append(render_query(tpl, fact.sub_label, lm.kind, lm.mask_token if lm.kind == "masked" else None))
+        out[lang] = prompts
+    return out
+
+
+def target_positions(lm: LanguageModel, batch: Batch) -> torch.Tensor:
+    """``[batch]`` the target position: first mask token (masked LM) or last real token (causal LM)."""
+    if lm.kind == "masked":
+        is_mask = batch.input_ids == lm.mask_token_id  # [b, pos]
+        if not is_mask.any(1).all():
+            raise InputError("a masked-LM prompt has no mask token", field="template")
+        return is_mask.int().argmax(1)
+    return batch.attention_mask.sum(1) - 1
+
+
+@torch.no_grad()
+def target_states(
+    lm: LanguageModel, sentences: Sequence[str], *, fwd_hooks: FwdHooks | None = None, batch_size: int = 32
+) -> torch.Tensor:
+    """``[n_sentences, n_layers, d_model]``: each sentence's residual state at its target position."""
+    out = []
+    for start in range(0, len(sentences), batch_size):
+        batch = lm.encode(sentences[start : start + batch_size])
+        pos = target_positions(lm, batch)  # [b]
+        rows = torch.arange(len(pos), device=pos.device)
+        grabbed: dict[int, torch.Tensor] = {}
+
+        def grab(x: torch.Tensor, hook, layer: int = 0) -> None:  # x: [b, pos, d_model]
+            grabbed[layer] = x[rows, pos]
+
+        hooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in range(lm.n_layers)]
+        lm.logits(batch, list(fwd_hooks or []) + hooks)
+        out.append(torch.stack([grabbed[i] for i in range(lm.n_layers)], 1).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, lm.n_layers, lm.d_model)
+
+
+def layer_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[n, n_layers]`` cosine of aligned states ``a, b: [n, n_layers, d_model]``."""
+    if a.shape != b.shape:
+        raise InputError(f"parallel states differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}", field="states")
+    return F.cosine_similarity(a.double(), b.double(), dim=-1).float()
+
+
+def _states(
+    lm: LanguageModel, prompts: list[str], position: str, hooks: FwdHooks | None, batch_size: int
+) -> torch.Tensor:
+    if position == "mean":
+        states = mean_states(lm, prompts, batch_size=batch_size, fwd_hooks=hooks)
+        if len(states) != len(prompts):
+            raise InputError("a prompt has no real token left after removing special tokens", field="prompts")
+        return states
+    return target_states(lm, prompts, fwd_hooks=hooks, batch_size=batch_size)
+
+
+def similarity_by_layer(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    vectors: LanguageVectors | None = None,
+    lrp2: LRP2Config | None = None,
+    *,
+    config: SimilarityConfig = SimilarityConfig(),
+) -> pd.DataFrame:
+    """Mean cosine per layer between ``language`` and ``config.source`` on parallel prompts.
+
+    Rows (see ``COLUMNS``): ``condition="baseline"`` and, when ``lrp2`` is given
+    (it needs ``vectors``), ``condition="lrp2"`` with its ``m`` and ``n``.
+    """
+    if lrp2 is not None and vectors is None:
+        raise InputError("LRP2 needs language vectors (vectors=None)", field="vectors")
+    positions = ("mean", "target") if config.position == "both" else (config.position,)
+    if any(p not in ("mean", "target") for p in positions):
+        raise InputError(f"position must be 'mean', 'target' or 'both', got {config.position!r}", field="position")
+    prompts = parallel_prompts(lm, facts, [config.source, language])
+    conditions: list[tuple[str, FwdHooks | None, LRP2Config | None]] = [("baseline", None, None)]
+    if lrp2 is not None:
+        conditions.append(("lrp2", lrp2_hooks(lm, vectors, language, lrp2), lrp2))
+    rows = []
+    for position in positions:
+        ref = _states(lm, prompts[config.source], position, None, config.batch_size)  # [n, L, d]
+        for name, hooks, lrp in conditions:
+            cos = layer_cosines(_states(lm, prompts[language], position, hooks, config.batch_size), ref)  # [n, L]
+            sd = cos.std(0) if len(cos) > 1 else torch.zeros(cos.shape[1])
+            for layer, (mu, s) in enumerate(zip(cos.mean(0).tolist(), sd.tolist())):
+                rows.append(
+                    {
+                        "language": language,
+                        "layer": layer,
+                        "condition": name,
+                        "position": position,
+                        "m": lrp.m if lrp else pd.NA,
+                        "n": lrp.n if lrp else pd.NA,
+                        "cosine": mu,
+                        "cosine_sd": s,
+                        "n_facts": len(cos),
+                    }
+                )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.astype({"m": "Int64", "n": "Int64"})
+
+
+def similarity_table(
+    lm: LanguageModel,
+    facts: FactSet,
+    languages: Sequence[str],
+    vectors: LanguageVectors | None = None,
+    lrp2: LRP2Config | Mapping[str, LRP2Config] | None = None,
+    *,
+    config: SimilarityConfig = SimilarityConfig(),
+) -> pd.DataFrame:
+    """:func:`similarity_by_layer` for several languages; ``lrp2`` may be one config or one per language."""
+    frames = []
+    for lang in languages:
+        cfg = lrp2.get(lang) if isinstance(lrp2, Mapping) else lrp2
+        frames.append(similarity_by_layer(lm, facts, lang, vectors, cfg, config=config))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_similarity(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Line plot of cosine vs layer (hue: language, style: condition) + its CSV next to it."""
+    from lrp2_interp.plots import line_plot
+
+    df = table
+    if "position" in df.columns and df["position"].nunique() > 1:
+        df = df.assign(condition=df["condition"] + " (" + df["position"] + ")")
+    return line_plot(
+        df, "layer", "cosine", "language", path, title or "cosine similarity to English per layer", style="condition"
+    )

@@ -1,0 +1,1 @@
+"""Methods that followed LRP2: learned alignment (INCLINE), language neurons (LAPE), logit lens, comparison."""

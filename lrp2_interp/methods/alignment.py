@@ -1,0 +1,248 @@
+"""Learned cross-lingual alignment (INCLINE, Wang, Wu et al., ACL 2025): per-layer least-squares maps.
+
+Fit: for every layer ``i`` the sentence representation of each language-l sentence
+and of its English translation is the mean over its real tokens of the FFN output
+``blocks.{i}.hook_mlp_out`` (``site="mlp_out"``, the paper) or of the residual stream
+``blocks.{i}.hook_resid_post`` (``site="resid"``); ``W_i`` solves
+``min ||X_l W_i - X_en||`` with :func:`torch.linalg.lstsq` (``affine=True`` appends a
+column of ones, giving ``[W_i; b_i]``; ``ridge > 0`` appends ``sqrt(ridge) * I`` rows,
+i.e. ridge regression, for fits with fewer sentences than dimensions).
+
+Inference: ``x <- x + sigma * (x W_i + b_i)`` at the site of every fitted layer
+(:func:`alignment_hooks`; ``rule="interpolate"`` uses ``x + sigma (x W + b - x)``
+instead), with ``sigma`` swept over a grid in [-1, 1] and chosen on
+dev facts (:mod:`lrp2_interp.methods.compare`).  Positions: the paper patches the
+last prompt position (and, generating, each new position) with ``a_i`` from a clean
+run; here ``x`` is the hooked run's own value and the default is every position
+(``positions="all"``, as LRP2 here: typed probing scores whole sentences, and the
+hook cannot see where each row's prompt ends); a tuple of ints (negative = from
+each row's last real token) restricts it.
+
+Controls and special cases: :meth:`AlignmentMaps.random_like` draws Gaussian maps of
+the same per-layer Frobenius norms (seeded); :func:`translation_maps` builds
+``W = 0, b = shift`` maps, which with ``site="resid"`` and ``sigma = 1`` are exactly
+LRP2's shifts (LRP2 is this alignment restricted to a translation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+
+from lrp2_interp.errors import InputError, check_layer
+from lrp2_interp.facts import FactSet, render_query
+from lrp2_interp.models.loading import FwdHooks, LanguageModel
+
+Site = Literal["mlp_out", "resid"]
+Positions = Literal["all"] | tuple[int, ...]
+Rule = Literal["add", "interpolate"]
+
+
+@dataclass(frozen=True)
+class AlignmentConfig:
+    language: str
+    source: str = "en"  # the language the maps point to
+    site: Site = "mlp_out"
+    affine: bool = False  # fit [W; b] (the residual-stream variant's default in the CLI)
+    layers: tuple[int, ...] | None = None  # None: every layer (the paper)
+    ridge: float = 0.0  # 0: plain least squares
+    batch_size: int = 32
+
+    def validate(self, n_layers: int) -> tuple[int, ...]:
+        if self.site not in ("mlp_out", "resid"):
+            raise InputError(f"site must be 'mlp_out' or 'resid', got {self.site!r}", field="site")
+        if self.ridge < 0:
+            raise InputError(f"ridge must be >= 0, got {self.ridge}", field="ridge")
+        layers = tuple(range(n_layers)) if self.layers is None else tuple(self.layers)
+        return tuple(check_layer(layer, n_layers, field="layers") for layer in layers)
+
+
+@dataclass(frozen=True)
+class AlignmentMaps:
+    """Per-layer maps ``x -> x W + b`` of one model (``weights[k]`` belongs to ``layers[k]``)."""
+
+    config: AlignmentConfig
+    model_name: str
+    d_model: int
+    layers: tuple[int, ...]
+    weights: torch.Tensor = field(repr=False)  # [n_fit_layers, d_model, d_model]
+    biases: torch.Tensor = field(repr=False)  # [n_fit_layers, d_model] (zeros unless affine)
+    n_pairs: int = 0
+    fit_r2: tuple[float, ...] = ()  # per layer: 1 - ||X W + b - Y||^2 / ||Y - mean Y||^2 on the fit pairs
+    label: str = "fitted"
+
+    def weight(self, layer: int) -> torch.Tensor:
+        return self.weights[self.layers.index(layer)]
+
+    def bias(self, layer: int) -> torch.Tensor:
+        return self.biases[self.layers.index(layer)]
+
+    def random_like(self, seed: int = 0) -> AlignmentMaps:
+        """Gaussian maps with the same per-layer Frobenius norm of ``W`` (and norm of ``b``): the control."""
+        gen = torch.Generator().manual_seed(seed)
+        w = torch.randn(self.weights.shape, generator=gen)
+        b = torch.randn(self.biases.shape, generator=gen)
+        w_norm = self.weights.flatten(1).norm(dim=1).clamp(min=0)  # [n_fit_layers]
+        b_norm = self.biases.norm(dim=1)
+        w = w / w.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None] * w_norm[:, None, None]
+        b = b / b.norm(dim=1).clamp(min=1e-12)[:, None] * b_norm[:, None]
+        return replace(self, weights=w, biases=b, fit_r2=(), label=f"random(seed={seed})")
+
+
+def parallel_prompts(facts: FactSet, language: str, source: str, lm: LanguageModel) -> tuple[list[str], list[str]]:
+    """The probe prompts of the facts present in both languages, in the same order (translations)."""
+    mask = lm.mask_token if lm.kind == "masked" else None
+    src, tgt = [], []
+    for rel in facts.relations:
+        by_id = {f.lineid: f for f in facts.facts_of(source, rel)}
+        for f in facts.facts_of(language, rel):
+            if f.lineid in by_id:
+                e = by_id[f.lineid]
+                src.append(render_query(facts.template(language, rel).template, f.sub_label, lm.kind, mask))
+                tgt.append(render_query(facts.template(source, rel).template, e.sub_label, lm.kind, mask))
+    return src, tgt
+
+
+def site_hook(lm: LanguageModel, site: Site, layer: int) -> str:
+    return lm.mlp_out(layer) if site == "mlp_out" else lm.resid_post(layer)
+
+
+@torch.no_grad()
+def pooled_states(
+    lm: LanguageModel,
+    sentences: Sequence[str],
+    site: Site,
+    layers: Sequence[int],
+    *,
+    batch_size: int = 32,
+    fwd_hooks: FwdHooks | None = None,
+) -> torch.Tensor:
+    """``[n_sentences, len(layers), d_model]``: each sentence's mean over real tokens at the site.
+
+    Sentences with no real token get a zero row (kept, so rows stay parallel).
+    """
+    out = []
+    for start in range(0, len(sentences), batch_size):
+        batch = lm.encode(list(sentences[start : start + batch_size]))
+        keep = lm.real_token_mask(batch).float()  # [b, pos]
+        means: dict[int, torch.Tensor] = {}
+
+        def grab(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
+            means[layer] = (x.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+
+        hooks: FwdHooks = [(site_hook(lm, site, i), (lambda x, hook, i=i: grab(x, hook, i))) for i in layers]
+        lm.logits(batch, list(fwd_hooks or []) + hooks)
+        out.append(torch.stack([means[i] for i in layers], dim=1).cpu())
+    return torch.cat(out) if out else torch.empty(0, len(layers), lm.d_model)
+
+
+def solve_map(
+    x: torch.Tensor, y: torch.Tensor, *, affine: bool = False, ridge: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Least squares ``x W + b ~ y`` (x, y: ``[n, d]``) -> (W ``[d, d]``, b ``[d]``, R^2 on the fit rows)."""
+    x, y = x.double(), y.double()
+    a = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1) if affine else x  # [n, d(+1)]
+    rhs = y
+    if ridge > 0:
+        reg = torch.eye(a.shape[1], dtype=a.dtype) * ridge**0.5
+        if affine:
+            reg[-1, -1] = 0.0  # the bias is not shrunk
+        a, rhs = torch.cat([a, reg]), torch.cat([y, torch.zeros(a.shape[1], y.shape[1], dtype=y.dtype)])
+    # gelsd: minimum-norm solution, also for rank-deficient (n < d) systems
+    sol = torch.linalg.lstsq(a, rhs, driver="gelsd").solution  # [d(+1), d]
+    w, b = (sol[:-1], sol[-1]) if affine else (sol, torch.zeros(y.shape[1], dtype=y.dtype))
+    resid = ((x @ w + b - y) ** 2).sum()
+    total = ((y - y.mean(0)) ** 2).sum().clamp(min=1e-30)
+    return w.float(), b.float(), float(1 - resid / total)
+
+
+def fit_alignment(
+    lm: LanguageModel, sentences: Sequence[str], translations: Sequence[str], config: AlignmentConfig
+) -> AlignmentMaps:
+    """Fit ``W_i`` mapping language-l sentences onto their translations, layer by layer."""
+    layers = config.validate(lm.n_layers)
+    if len(sentences) != len(translations):
+        raise InputError(
+            f"{len(sentences)} sentences but {len(translations)} translations (must be parallel)", field="translations"
+        )
+    if len(sentences) < 2:
+        raise InputError("need at least 2 parallel sentences to fit an alignment", field="sentences")
+    x = pooled_states(lm, sentences, config.site, layers, batch_size=config.batch_size)  # [n, L, d]
+    y = pooled_states(lm, translations, config.site, layers, batch_size=config.batch_size)
+    ws, bs, r2 = [], [], []
+    for k in range(len(layers)):
+        w, b, score = solve_map(x[:, k], y[:, k], affine=config.affine, ridge=config.ridge)
+        ws.append(w)
+        bs.append(b)
+        r2.append(score)
+    return AlignmentMaps(
+        config, lm.name, lm.d_model, layers, torch.stack(ws), torch.stack(bs), len(sentences), tuple(r2)
+    )
+
+
+def translation_maps(lm: LanguageModel, shifts: Mapping[int, torch.Tensor], config: AlignmentConfig) -> AlignmentMaps:
+    """Maps with ``W = 0`` and ``b = shifts[layer]``: a pure translation (LRP2 with ``site="resid"``, sigma 1)."""
+    layers = tuple(sorted(check_layer(layer, lm.n_layers, field="layers") for layer in shifts))
+    b = torch.stack([shifts[layer].float().cpu() for layer in layers])  # [n, d]
+    w = torch.zeros(len(layers), lm.d_model, lm.d_model)
+    return AlignmentMaps(
+        replace(config, layers=layers, affine=True), lm.name, lm.d_model, layers, w, b, label="translation"
+    )
+
+
+def _positions_mask(x: torch.Tensor, positions: Positions, lm: LanguageModel) -> torch.Tensor | None:
+    """``[batch, pos, 1]`` 0/1 mask of the positions to change (None: all)."""
+    if positions == "all":
+        return None
+    b, width = x.shape[:2]
+    mask = lm.active_mask
+    lengths = (mask.sum(1) if mask is not None and mask.shape == (b, width) else torch.full((b,), width)).to(
+        x.device
+    )  # [batch]
+    pos = torch.tensor(positions, device=x.device)  # [k]
+    idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(b, -1))  # [batch, k]
+    out = torch.zeros(b, width, 1, device=x.device, dtype=x.dtype)
+    valid = (idx >= 0) & (idx < width)
+    rows = torch.arange(b, device=x.device)[:, None].expand_as(idx)
+    out[rows[valid], idx[valid]] = 1
+    return out
+
+
+def alignment_hooks(
+    lm: LanguageModel, maps: AlignmentMaps, sigma: float, positions: Positions = "all", rule: Rule = "add"
+) -> FwdHooks:
+    """Forward hooks applying the map at every fitted layer's site.
+
+    ``rule="add"`` (the paper): ``x <- x + sigma * (x W + b)``; ``rule="interpolate"``:
+    ``x <- x + sigma * (x W + b - x)``, so ``sigma = 1`` lands on the mapped point and
+    ``W = I, b = 0`` is the identity.
+    """
+    if rule not in ("add", "interpolate"):
+        raise InputError(f"rule must be 'add' or 'interpolate', got {rule!r}", field="rule")
+    if maps.d_model != lm.d_model or maps.model_name.split("/")[-1] != lm.name.split("/")[-1]:
+        raise InputError(
+            f"alignment maps are for model '{maps.model_name}' (d_model {maps.d_model}), "
+            f"not '{lm.name}' (d_model {lm.d_model})",
+            field="model_name",
+        )
+    if positions != "all" and not (isinstance(positions, tuple) and all(isinstance(p, int) for p in positions)):
+        raise InputError(f"positions must be 'all' or a tuple of ints, got {positions!r}", field="positions")
+    if sigma == 0:
+        return []
+
+    def make(w: torch.Tensor, b: torch.Tensor):
+        def hook(x: torch.Tensor, hook=None) -> torch.Tensor:  # x: [batch, pos, d_model]
+            delta = x @ w.to(x.device, x.dtype) + b.to(x.device, x.dtype)
+            if rule == "interpolate":
+                delta = delta - x
+            sel = _positions_mask(x, positions, lm)
+            return x + sigma * (delta if sel is None else delta * sel)
+
+        return hook
+
+    return [
+        (site_hook(lm, maps.config.site, layer), make(maps.weight(layer), maps.bias(layer))) for layer in maps.layers
+    ]

@@ -1,0 +1,1 @@
+"""Models: loading through TransformerLens, hook names, offline packages, random models, block replay."""

@@ -1,0 +1,393 @@
+"""Loading models through TransformerLens and the one place hook names are built.
+
+:func:`load_model` accepts a hub name (users with internet) or a local directory
+made with ``save_pretrained``.  It loads the HF model and tokenizer with
+``transformers`` and wraps them with
+``TransformerBridge.boot_transformers(name, hf_model=..., tokenizer=...)`` so every
+analysis in the package runs on TransformerLens hook points.
+
+Hook points used by the package (and only built here):
+
+* ``blocks.{l}.hook_resid_post`` -- the residual stream after block ``l``
+  (BERT: after the block's output LayerNorm; pre-norm decoders: the raw residual);
+* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``;
+* ``blocks.0.hook_resid_pre`` -- the embedding output (HF ``hidden_states[0]``), the
+  extra LRP2 shift point ``layers.EMBEDDINGS`` (see :mod:`lrp2_interp.layers` for the
+  numbering of every hook point in the paper's terms).
+* ``blocks.{l}.mlp.hook_pre`` -- the FFN pre-activation (gated FFNs: the gate's), whose sign is the
+  sign of the activation for ReLU/GELU/SiLU (language-specific neurons);
+* ``blocks.{l}.hook_mlp_out`` -- the FFN output added to the residual stream (Gemma: after its
+  post-FFN norm; BLOOM: without the residual its HF MLP adds) -- the learned alignment's site.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from lrp2_interp.errors import InputError, check_layer
+from lrp2_interp.layers import EMBEDDINGS, check_shift_point
+
+ModelKind = Literal["masked", "causal"]
+HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
+FwdHooks = list[tuple[str, HookFn]]
+
+_MASKED_SUFFIXES = ("ForMaskedLM",)
+_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+
+
+def resid_post_hook(layer: int) -> str:
+    """Name of the residual-stream hook after block ``layer``."""
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def embed_hook() -> str:
+    """Name of the embedding-output hook: the input of block 0 (HF ``hidden_states[0]``)."""
+    return "blocks.0.hook_resid_pre"
+
+
+def shift_point_hook(layer: int) -> str:
+    """Hook of an LRP2 shift point: the embedding output for ``layers.EMBEDDINGS``, else block ``layer``'s resid_post."""
+    return embed_hook() if layer == EMBEDDINGS else resid_post_hook(layer)
+
+
+def mlp_post_hook(layer: int) -> str:
+    """Name of the FFN post-activation hook of block ``layer`` (the knowledge neurons)."""
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+def mlp_pre_hook(layer: int) -> str:
+    """Name of the FFN pre-activation hook of block ``layer`` (gated FFNs: the gate's pre-activation)."""
+    return f"blocks.{layer}.mlp.hook_pre"
+
+
+def mlp_out_hook(layer: int) -> str:
+    """Name of the hook on the FFN output of block ``layer`` (what the FFN adds to the residual stream)."""
+    return f"blocks.{layer}.hook_mlp_out"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch of token ids."""
+
+    input_ids: torch.Tensor  # [batch, pos] long
+    attention_mask: torch.Tensor  # [batch, pos] long, 1 = real token
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device))
+
+
+@dataclass
+class LanguageModel:
+    """A TransformerLens-wrapped masked or causal LM and what the package needs to know of it."""
+
+    name: str
+    kind: ModelKind
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any  # transformers.PreTrainedTokenizerBase
+    device: torch.device
+    dtype: torch.dtype
+    n_layers: int
+    d_model: int
+    d_mlp: int
+    special_ids: frozenset[int] = field(default_factory=frozenset)
+    # attention mask of the batch being run by ``logits`` ([batch, pos]); hooks that need to know
+    # where each padded row really ends (e.g. LRP2 at position -1) read it, None outside ``logits``
+    active_mask: torch.Tensor | None = field(default=None, repr=False)
+
+    # ---- hook names (delegating to the module functions, with range checks) ----
+    def resid_post(self, layer: int) -> str:
+        return resid_post_hook(check_layer(layer, self.n_layers))
+
+    def mlp_post(self, layer: int) -> str:
+        return mlp_post_hook(check_layer(layer, self.n_layers))
+
+    def shift_point(self, layer: int) -> str:
+        """Hook of a shift point: a block index or ``layers.EMBEDDINGS`` (the embedding output)."""
+        return shift_point_hook(check_shift_point(layer, self.n_layers))
+
+    def mlp_pre(self, layer: int) -> str:
+        return mlp_pre_hook(check_layer(layer, self.n_layers))
+
+    def mlp_out(self, layer: int) -> str:
+        return mlp_out_hook(check_layer(layer, self.n_layers))
+
+    # ---- tokens ----
+    @property
+    def mask_token(self) -> str:
+        tok = self.tokenizer.mask_token
+        if self.kind != "masked" or tok is None:
+            raise InputError(
+                f"model '{self.name}' has no mask token: it is a {self.kind} LM and cannot be "
+                "probed as a masked LM (use it as a causal LM)",
+                field="mask_token",
+            )
+        return tok
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(self.mask_token)
+
+    def token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens (for object labels)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> Batch:
+        """Tokenize and right-pad ``texts``.
+
+        For causal LMs a BOS token is prepended when the tokenizer has one but does
+        not add it itself, so every forward pass sees what probing and attribution
+        (which prepend BOS to the query) see.
+        """
+        bos = self.tokenizer.bos_token_id
+        if self.kind == "causal" and add_special_tokens and bos is not None:
+            rows = [list(self.tokenizer(t)["input_ids"]) for t in texts]
+            return self.pad_ids([r if r[:1] == [bos] else [bos] + r for r in rows])
+        enc = self.tokenizer(
+            list(texts),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=add_special_tokens,
+        )
+        self.check_positions(int(enc["input_ids"].shape[1]))
+        return Batch(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+
+    @property
+    def max_positions(self) -> int | None:
+        """The most positions the model reads (``n_ctx``), or None when the config does not say."""
+        n = getattr(self.bridge.cfg, "n_ctx", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def check_positions(self, n_tokens: int, *, field: str = "prompt") -> None:
+        """Refuse an input longer than the model's positions (it would crash or silently wrap)."""
+        limit = self.max_positions
+        if limit is not None and n_tokens > limit:
+            raise InputError(
+                f"input of {n_tokens} tokens is longer than the {limit} positions of model '{self.name}'", field=field
+            )
+
+    def pad_ids(self, rows: Sequence[Sequence[int]]) -> Batch:
+        """Right-pad already tokenized rows."""
+        width = max(len(r) for r in rows)
+        self.check_positions(width)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+            mask[i, : len(r)] = 1
+        return Batch(ids.to(self.device), mask.to(self.device))
+
+    # ---- forward ----
+    def logits(self, batch: Batch, fwd_hooks: FwdHooks | None = None) -> torch.Tensor:
+        """Logits ``[batch, pos, vocab]`` with optional TransformerLens forward hooks."""
+        self.active_mask = batch.attention_mask
+        try:
+            if fwd_hooks:
+                return self.bridge.run_with_hooks(
+                    batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=list(fwd_hooks)
+                )
+            return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+        finally:
+            self.active_mask = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the first input-embedding rows: tells two models with the same name apart."""
+        import hashlib
+
+        w = self.bridge.original_model.get_input_embeddings().weight[:8].detach().float().cpu()
+        return hashlib.sha1(w.numpy().round(5).tobytes()).hexdigest()[:16]
+
+    def real_token_mask(self, batch: Batch) -> torch.Tensor:
+        """``[batch, pos]`` bool: real (non-padding, non-special) tokens."""
+        keep = batch.attention_mask.bool()
+        if self.special_ids:
+            special = torch.tensor(sorted(self.special_ids), device=batch.input_ids.device)
+            keep &= ~torch.isin(batch.input_ids, special)
+        return keep
+
+
+def unknown_only(lm: LanguageModel, ids: Sequence[int]) -> bool:
+    """True when ``ids`` is empty or every id is the tokenizer's unknown token (the text is not covered)."""
+    unk = lm.tokenizer.unk_token_id
+    return not ids or (unk is not None and all(i == unk for i in ids))
+
+
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def check_model_folder(folder: str | Path) -> None:
+    """Refuse a local model folder that cannot give a working model, naming the file and field.
+
+    Checks ``config.json`` (a JSON object with ``model_type``), the weights (present,
+    and every ``.safetensors`` file as long as its header says), and the tokenizer
+    files (without them ``transformers`` may build a tiny all-unknown tokenizer and
+    every result would be silently meaningless).
+    """
+    import json
+
+    folder = Path(folder)
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        have = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"
+        raise InputError(f"not a model folder: no config.json (it holds {have})", file=folder)
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"config.json is not valid JSON ({err})", file=cfg_path) from None
+    if not isinstance(cfg, dict) or not cfg.get("model_type"):
+        raise InputError(
+            "config.json names no model_type (empty or not a transformers config)", file=cfg_path, field="model_type"
+        )
+    weights = [folder / n for n in _WEIGHT_FILES if (folder / n).is_file()] + sorted(folder.glob("*.safetensors"))
+    if not weights:
+        raise InputError(f"no model weights ({' or '.join(_WEIGHT_FILES[::2])})", file=folder)
+    for path in sorted({w for w in weights if w.suffix == ".safetensors"}):
+        _check_safetensors(path)
+    if not any((folder / n).is_file() for n in _TOKENIZER_FILES):
+        raise InputError(
+            f"no tokenizer files ({', '.join(_TOKENIZER_FILES)}): save the tokenizer with the model", file=folder
+        )
+
+
+def _check_safetensors(path: Path) -> None:
+    """The file is at least as long as its header and the tensors it lists (catches a truncated copy)."""
+    import json
+
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            raise InputError(f"truncated or not a safetensors file ({size} bytes)", file=path)
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("unreadable safetensors header (truncated or corrupt file)", file=path) from None
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        raise InputError(f"truncated safetensors file: {size} bytes, its header needs {8 + n + end}", file=path)
+
+
+def _infer_kind(architectures: Sequence[str] | None) -> ModelKind | None:
+    for arch in architectures or ():
+        if arch.endswith(_MASKED_SUFFIXES):
+            return "masked"
+        if arch.endswith(_CAUSAL_SUFFIXES):
+            return "causal"
+    return None
+
+
+def load_model(
+    name_or_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    kind: ModelKind | None = None,
+    hf_model: Any = None,
+    tokenizer: Any = None,
+) -> LanguageModel:
+    """Load a HF masked/causal LM (hub name or local directory) as a :class:`LanguageModel`.
+
+    ``hf_model``/``tokenizer`` may be passed to wrap objects already in memory.  A documented
+    offline name (``"gemma-3-270m"``, see :mod:`lrp2_interp.models.offline`) is converted once from
+    its installed package into a cached folder and loaded from there; ``lm.name`` keeps the name.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    from lrp2_interp.models.offline import is_offline_name, resolve_offline_model
+
+    display_name = str(name_or_dir)
+    name = (
+        str(resolve_offline_model(display_name)) if hf_model is None and is_offline_name(display_name) else display_name
+    )
+    if not Path(name).is_dir() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise InputError(f"model directory '{name}' does not exist", file=name)
+    if hf_model is None and Path(name).is_dir():
+        check_model_folder(name)
+    try:
+        config = hf_model.config if hf_model is not None else AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        offline = bool(os.environ.get("HF_HUB_OFFLINE"))
+        first = (str(err).strip().splitlines() or [""])[0]
+        if offline and not Path(name).exists():
+            raise InputError(
+                f"no such model folder ({Path(name).resolve()}) and no hub model '{name}' in the local "
+                "cache (offline: HF_HUB_OFFLINE is set)",
+                file=name,
+            ) from None
+        raise InputError(
+            f"cannot load model config for '{name}'{' (offline)' if offline else ''}: {first}", file=name
+        ) from None
+    archs = list(getattr(config, "architectures", None) or [])
+    inferred = _infer_kind(archs)
+    if kind is None and inferred is None:
+        raise InputError(
+            f"cannot tell whether '{name}' is a masked or causal LM from its config "
+            f"(architectures={archs}); pass kind='masked' or kind='causal'",
+            file=name,
+            field="architectures",
+        )
+    if kind is not None and inferred is not None and kind != inferred:
+        raise InputError(f"'{name}' is a {inferred} LM ({', '.join(archs)}), not a {kind} LM", file=name, field="kind")
+    kind = kind or inferred
+    if tokenizer is None:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"cannot load the tokenizer: {(str(err).strip().splitlines() or [''])[0]}", file=name
+            ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    if hf_model is None:
+        cls = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
+        try:
+            hf_model = cls.from_pretrained(name, torch_dtype=dtype)
+        except (OSError, ValueError, RuntimeError) as err:  # e.g. corrupt weights that passed the size check
+            raise InputError(
+                f"cannot load the weights: {(str(err).strip().splitlines() or [''])[0]}", file=name
+            ) from None
+    hf_model = hf_model.to(device=device, dtype=dtype).eval()
+    bridge = TransformerBridge.boot_transformers(
+        name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+    )
+    bridge.eval()
+    cfg = bridge.cfg
+    special = {i for i in tokenizer.all_special_ids if i is not None}
+    lm = LanguageModel(
+        name=display_name,
+        kind=kind,
+        bridge=bridge,
+        tokenizer=tokenizer,
+        device=torch.device(device),
+        dtype=dtype,
+        n_layers=int(cfg.n_layers),
+        d_model=int(cfg.d_model),
+        d_mlp=int(cfg.d_mlp),
+        special_ids=frozenset(special),
+    )
+    if kind == "masked":
+        lm.mask_token  # raises a clear InputError when the tokenizer has no mask token
+    return lm

@@ -1,0 +1,1 @@
+"""Knowledge neurons: selection, overlap with English, the causal check and the analysis pipeline."""

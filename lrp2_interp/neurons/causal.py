@@ -1,0 +1,310 @@
+"""Causal check of knowledge neurons: suppress / enhance them and watch the gold probability.
+
+A neuron set is scaled at the target positions through hooks on
+``blocks.{l}.mlp.hook_post`` (``factor=0``: suppress, ``factor=2``: enhance,
+``factor=1``: identity); the hooks compose with any other forward hooks, e.g.
+LRP2's.  The *target positions* are where the gold object's tokens are predicted:
+
+* masked LM: the prompt has one mask token per object token; every mask is a
+  target and the gold token at mask ``j`` is the object's ``j``-th token;
+* causal LM: the query prefix (BOS prepended, as in probing) is followed by the
+  object tokens but the last (teacher forcing); the target positions are the
+  last prefix token and the positions of the fed object tokens.
+
+``target_token="first"`` (default, as :mod:`lrp2_interp.attribution.api`'s default)
+keeps only the first object token and its position (a causal prompt is then the
+bare prefix); ``"all"`` keeps every object token.  The gold probability of a fact
+is the geometric mean of the kept tokens' probabilities at their targets (``exp``
+of the mean log-probability; the first token's probability with ``"first"``).
+
+:func:`causal_effect` runs the same facts in English and in language l (the
+latter without and with LRP2), with the knowledge neurons of each fact and with
+``n_random`` random sets of the same per-layer sizes (seeded), and returns one
+row per (language, condition, fact, neuron set, intervention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import OBJECT, SUBJECT, Fact, FactSet, render_masked, render_prefix
+from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
+from lrp2_interp.lrp2.vectors import LanguageVectors
+from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.neurons.selection import NeuronSet, random_masks
+
+COLUMNS = [
+    "language",
+    "condition",
+    "relation",
+    "lineid",
+    "neurons",
+    "draw",
+    "intervention",
+    "factor",
+    "n_neurons",
+    "p_before",
+    "p_after",
+    "change",
+    "rel_change",
+]
+
+
+@dataclass(frozen=True)
+class CausalConfig:
+    interventions: tuple[tuple[str, float], ...] = (("suppress", 0.0), ("enhance", 2.0))
+    n_random: int = 3  # random control sets (same per-layer sizes) per fact
+    target_token: Literal["first", "all"] = "first"  # object tokens whose probability is measured
+    source: str = "en"
+    seed: int = 0
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class GoldQuery:
+    """One fact as token ids with the positions where its object tokens are predicted."""
+
+    relation: str
+    lineid: int
+    language: str
+    input_ids: tuple[int, ...]
+    targets: tuple[int, ...]  # positions in input_ids
+    gold: tuple[int, ...]  # gold token id at each target
+
+
+def gold_query(
+    lm: LanguageModel, template: str, fact: Fact, target_token: Literal["first", "all"] = "first"
+) -> GoldQuery:
+    """The :class:`GoldQuery` of ``fact`` rendered with ``template`` (see the module doc)."""
+    if target_token not in ("first", "all"):
+        raise InputError(f"target_token must be 'first' or 'all', got {target_token!r}", field="target_token")
+    keep = 1 if target_token == "first" else None
+    obj_ids = lm.token_ids(fact.obj_label)
+    if lm.kind == "masked":
+        text = render_masked(template, fact.sub_label, len(obj_ids), lm.mask_token)
+        ids = list(lm.tokenizer(text)["input_ids"])
+        targets = [i for i, t in enumerate(ids) if t == lm.mask_token_id]
+        if len(targets) != len(obj_ids):
+            raise InputError(
+                f"template renders {len(targets)} masks instead of {len(obj_ids)} for fact {fact.lineid}",
+                field="template",
+            )
+        return GoldQuery(
+            fact.relation, fact.lineid, fact.language, tuple(ids), tuple(targets[:keep]), tuple(obj_ids[:keep])
+        )
+    prefix = render_prefix(template, fact.sub_label)
+    upto = template.replace(SUBJECT, fact.sub_label).split(OBJECT)[0] + fact.obj_label
+    p_ids, full = lm.token_ids(prefix), lm.token_ids(upto)
+    gold = (
+        full[len(p_ids) :]
+        if full[: len(p_ids)] == p_ids and len(full) > len(p_ids)
+        else lm.token_ids(upto[len(prefix) :])
+    )
+    if not gold:
+        raise InputError(f"object {fact.obj_label!r} tokenizes to nothing", field="obj_label")
+    gold = gold[:keep]
+    bos = [lm.tokenizer.bos_token_id] if lm.tokenizer.bos_token_id is not None else []
+    ids = bos + p_ids + gold[:-1]
+    start = len(bos) + len(p_ids) - 1
+    if start < 0:
+        raise InputError(f"empty query prefix for fact {fact.lineid} and no BOS token", field="template")
+    return GoldQuery(
+        fact.relation, fact.lineid, fact.language, tuple(ids), tuple(range(start, start + len(gold))), tuple(gold)
+    )
+
+
+def gold_queries(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    keys: Sequence[tuple[str, int]] | None = None,
+    target_token: Literal["first", "all"] = "first",
+) -> list[GoldQuery]:
+    """Queries of ``language``'s facts, in ``keys`` order (``(relation, lineid)``) when given."""
+    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts(language)}
+    keys = list(by_key) if keys is None else list(keys)
+    missing = [k for k in keys if k not in by_key]
+    if missing:
+        raise InputError(f"facts {missing[:5]} are missing in language '{language}'", field="lineid")
+    return [gold_query(lm, facts.template(language, k[0]).template, by_key[k], target_token) for k in keys]
+
+
+def scale_neurons_hooks(
+    lm: LanguageModel, masks: torch.Tensor, factor: float, target: torch.Tensor | None = None
+) -> FwdHooks:
+    """Hooks multiplying the selected neurons by ``factor`` (at ``target`` positions, or everywhere).
+
+    ``masks``: ``[n_layers, d_mlp]`` or per batch row ``[batch, n_layers, d_mlp]`` bool;
+    ``target``: ``[batch, pos]`` bool or None (all positions).
+    """
+    if masks.dim() == 2:
+        masks = masks.unsqueeze(0)  # [1 or b, L, D]
+    if masks.shape[1:] != (lm.n_layers, lm.d_mlp):
+        raise InputError(
+            f"neuron mask of shape {tuple(masks.shape)} does not fit the model "
+            f"({lm.n_layers} layers x {lm.d_mlp} neurons)",
+            field="masks",
+        )
+    hooks = []
+    for layer in torch.nonzero(masks.any(dim=(0, 2))).flatten().tolist():
+
+        def hook(x: torch.Tensor, hook=None, layer: int = layer) -> torch.Tensor:  # x: [b, pos, d_mlp]
+            sel = masks[:, layer].to(x.device)[:, None, :]  # [1 or b, 1, D]
+            if target is not None:
+                sel = sel & target.to(x.device)[:, :, None]  # [b, pos, D]
+            return torch.where(sel, x * factor, x)
+
+        hooks.append((lm.mlp_post(layer), hook))
+    return hooks
+
+
+@torch.no_grad()
+def gold_probability(
+    lm: LanguageModel,
+    queries: Sequence[GoldQuery],
+    *,
+    masks: torch.Tensor | None = None,
+    factor: float = 1.0,
+    fwd_hooks: FwdHooks | None = None,
+    batch_size: int = 16,
+) -> torch.Tensor:
+    """``[n_queries]`` gold probability, optionally with neurons scaled by ``factor`` at the targets.
+
+    ``masks``: ``[n_layers, d_mlp]`` (same set for all) or ``[n_queries, n_layers, d_mlp]`` bool.
+    ``fwd_hooks`` (e.g. LRP2's) run before the neuron hooks.
+    """
+    out = []
+    for start in range(0, len(queries), batch_size):
+        chunk = queries[start : start + batch_size]
+        batch = lm.pad_ids([q.input_ids for q in chunk])
+        rows = torch.tensor([i for i, q in enumerate(chunk) for _ in q.targets])  # [n_targets]
+        cols = torch.tensor([p for q in chunk for p in q.targets])
+        gold = torch.tensor([g for q in chunk for g in q.gold])
+        hooks = list(fwd_hooks or [])
+        if masks is not None:
+            m = masks if masks.dim() == 2 else masks[start : start + len(chunk)]
+            target = torch.zeros(batch.input_ids.shape, dtype=torch.bool)
+            target[rows, cols] = True
+            hooks += scale_neurons_hooks(lm, m, factor, target)
+        logprobs = torch.log_softmax(lm.logits(batch, hooks).float(), dim=-1)  # [b, pos, vocab]
+        tok_lp = logprobs[rows.to(logprobs.device), cols.to(logprobs.device), gold.to(logprobs.device)].cpu()
+        per_query = torch.zeros(len(chunk)).index_add_(0, rows, tok_lp)  # [b]
+        n_tok = torch.zeros(len(chunk)).index_add_(0, rows, torch.ones(len(rows)))
+        out.append((per_query / n_tok).exp())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def _lookup(neurons: NeuronSet | Mapping[Hashable, NeuronSet], key: tuple[str, int]) -> NeuronSet | None:
+    if isinstance(neurons, NeuronSet):
+        return neurons
+    return neurons.get(key, neurons.get(key[0]))
+
+
+def causal_effect(
+    lm: LanguageModel,
+    facts: FactSet,
+    neurons: NeuronSet | Mapping[Hashable, NeuronSet],
+    language: str,
+    vectors: LanguageVectors | None = None,
+    lrp2: LRP2Config | None = None,
+    *,
+    config: CausalConfig = CausalConfig(),
+) -> pd.DataFrame:
+    """Gold-probability change when a neuron set is suppressed / enhanced, vs random sets of the same sizes.
+
+    ``neurons``: one set for every fact, or sets keyed by fact ``(relation, lineid)``
+    or relation (as from :func:`~lrp2_interp.neurons.selection.select_grouped`); facts
+    without a set are skipped.  The facts present in both ``config.source`` and
+    ``language`` are run in the source language (``baseline``) and in ``language``
+    (``baseline`` and, when ``lrp2`` is given, ``lrp2``).  Random draw ``d`` of
+    fact ``i`` uses seed ``(config.seed, i)``; the same random sets are used in
+    every language and condition.  Columns: ``COLUMNS``.
+    """
+    if lrp2 is not None and vectors is None:
+        raise InputError("LRP2 needs language vectors (vectors=None)", field="vectors")
+    for lang in (config.source, language):
+        if lang not in facts.languages:
+            raise InputError(f"language '{lang}' is not in the fact set", file=facts.root, field="language")
+    common = {(f.relation, f.lineid) for f in facts.iter_facts(language)}
+    keys = [(f.relation, f.lineid) for f in facts.iter_facts(config.source) if (f.relation, f.lineid) in common]
+    keys = [k for k in keys if _lookup(neurons, k) is not None]
+    if not keys:
+        raise InputError("no parallel fact has a neuron set", field="neurons")
+    sets = [_lookup(neurons, k) for k in keys]
+    L, D = lm.n_layers, lm.d_mlp
+    seeds = [int(np.random.SeedSequence([config.seed, i]).generate_state(1)[0]) for i in range(len(sets))]
+
+    def masks_of(idx: range) -> list[tuple[str, int, torch.Tensor]]:
+        """(neurons, draw, [len(idx), L, D] masks) for a chunk of facts: built per chunk to bound memory."""
+        know = torch.stack([sets[i].as_mask(L, D) for i in idx])
+        rand = [random_masks(sets[i].per_layer_counts(L), D, config.n_random, seed=seeds[i]) for i in idx]
+        return [("knowledge", 0, know)] + [
+            ("random", d, torch.stack([r[d] for r in rand])) for d in range(config.n_random)
+        ]
+
+    runs: list[tuple[str, str, FwdHooks | None]] = [(config.source, "baseline", None), (language, "baseline", None)]
+    if lrp2 is not None:
+        runs.append((language, "lrp2", lrp2_hooks(lm, vectors, language, lrp2)))
+    frames = []
+    for run, (lang, cond, hooks) in enumerate(runs):
+        queries = gold_queries(lm, facts, lang, keys, config.target_token)
+        for start in range(0, len(keys), config.batch_size):
+            idx = range(start, min(start + config.batch_size, len(keys)))
+            chunk = queries[idx.start : idx.stop]
+            before = gold_probability(lm, chunk, fwd_hooks=hooks, batch_size=config.batch_size)  # [chunk]
+            variants = masks_of(idx)
+            for order, (name, factor) in enumerate(config.interventions):
+                for kind, draw, masks in variants:
+                    after = gold_probability(
+                        lm, chunk, masks=masks, factor=factor, fwd_hooks=hooks, batch_size=config.batch_size
+                    )  # [chunk]
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "language": lang,
+                                "condition": cond,
+                                "relation": [keys[i][0] for i in idx],
+                                "lineid": [keys[i][1] for i in idx],
+                                "neurons": kind,
+                                "draw": draw,
+                                "intervention": name,
+                                "factor": factor,
+                                "n_neurons": [len(sets[i]) for i in idx],
+                                "p_before": before.numpy(),
+                                "p_after": after.numpy(),
+                                "_key": [(run, order, kind != "knowledge", draw, i) for i in idx],
+                            }
+                        )
+                    )
+    out = pd.concat(frames, ignore_index=True)
+    out = out.iloc[sorted(range(len(out)), key=out["_key"].__getitem__)].reset_index(drop=True)
+    out["change"] = out["p_after"] - out["p_before"]
+    out["rel_change"] = out["change"] / out["p_before"]
+    return out[COLUMNS]
+
+
+def summarize_causal(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean (relative) change per (language, condition, intervention, neurons) and knowledge - random."""
+    keys = ["language", "condition", "intervention", "neurons"]
+    per_fact = table.groupby(keys + ["relation", "lineid"], sort=False)[["change", "rel_change"]].mean()
+    out = (
+        per_fact.groupby(keys, sort=False)
+        .agg(
+            n_facts=("change", "size"),
+            mean_change=("change", "mean"),
+            mean_rel_change=("rel_change", "mean"),
+        )
+        .reset_index()
+    )
+    wide = out.pivot_table(index=keys[:3], columns="neurons", values="mean_rel_change")
+    if {"knowledge", "random"} <= set(wide.columns):
+        diff = (wide["knowledge"] - wide["random"]).rename("rel_change_vs_random").reset_index()
+        out = out.merge(diff, on=keys[:3], how="left")
+    return out

@@ -1,0 +1,1 @@
+"""The offline model organism: its training corpus and its training."""

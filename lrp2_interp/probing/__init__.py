@@ -1,0 +1,1 @@
+"""Typed mLAMA probing: the public call, its types, the fast path and the reference."""

@@ -1,0 +1,98 @@
+"""Typed mLAMA probing: rank every object of the relation for each fact.
+
+* Masked LMs: the object slot gets one mask token per object token; a candidate's
+  score is the mean log-probability of its tokens at their masks.  Candidates of
+  the same token length share one forward pass.
+* Causal LMs: each candidate is filled into the template and scored by the
+  log-probability of the whole sentence (``decoder_score="sum"``, default) or its
+  per-token mean (``"mean"``); a BOS token is prepended when the tokenizer has one.
+  ``max_candidates`` caps the pool (gold + seeded random distractors), as in the
+  paper's BLOOM setting.
+
+Forward hooks (e.g. LRP2's) are applied to every forward pass.  By default the
+fast path (:mod:`lrp2_interp.probing.fast`: unembedding only where scored, shared
+causal prefixes computed once) runs; ``ProbeConfig(path="reference")`` runs the
+straightforward implementation (:mod:`lrp2_interp.probing.reference`), which is
+also used whenever the fast path cannot honour the given hooks exactly.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import FactSet
+from lrp2_interp.models.layer_runner import Unsupported
+from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.probing.fast import fast_scores
+from lrp2_interp.probing.reference import reference_scores, sentence_logprobs
+from lrp2_interp.probing.types import (
+    TABLE_COLUMNS,
+    Pools,
+    ProbeConfig,
+    ProbeResult,
+    Scores,
+    candidate_pool,
+    fact_pools,
+    rank_row,
+    rank_rows,
+)
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "ProbeConfig",
+    "ProbeResult",
+    "candidate_pool",
+    "probe",
+    "probe_scores",
+    "rank_row",
+    "sentence_logprobs",
+]
+
+# older private names, kept for callers and tests
+_candidate_pool = candidate_pool
+_rank_row = rank_row
+
+
+def _check(facts: FactSet, language: str) -> None:
+    if language not in facts.languages:
+        raise InputError(
+            f"language '{language}' is not in the fact set ({', '.join(facts.languages)})",
+            file=facts.root,
+            field="language",
+        )
+    if facts.n_facts(language) == 0:
+        raise InputError(f"no facts for language '{language}' (empty fact set)", file=facts.root)
+
+
+def probe_scores(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig = ProbeConfig(),
+    fwd_hooks: FwdHooks | None = None,
+    *,
+    exact: bool = True,
+) -> tuple[Pools, Scores]:
+    """Candidate pools and scores of every fact (``exact``: causal ``sum`` scores include the shared prefix)."""
+    _check(facts, language)
+    if config.path == "fast":
+        try:
+            return fast_scores(lm, facts, language, config, fwd_hooks, exact=exact)
+        except Unsupported:
+            pass
+    return reference_scores(lm, facts, language, config, fwd_hooks)
+
+
+def probe(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig = ProbeConfig(),
+    fwd_hooks: FwdHooks | None = None,
+) -> ProbeResult:
+    """Typed probing of every fact of ``language`` in ``facts``."""
+    pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False)
+    order, _ = fact_pools(facts, language, config)
+    rows = rank_rows(order, pools, scores)
+    return ProbeResult(config, lm.name, language, pd.DataFrame(rows, columns=TABLE_COLUMNS))

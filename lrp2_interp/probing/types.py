@@ -1,0 +1,133 @@
+"""What typed probing is configured by and returns: config, result table, candidate pools, ranking.
+
+Shared by the reference implementation (:mod:`lrp2_interp.probing.reference`) and
+the fast one (:mod:`lrp2_interp.probing.fast`); both produce ``Scores`` -- one score
+per (fact, candidate) -- that :func:`rank_rows` turns into the result table.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import Fact, FactSet
+from lrp2_interp.models.loading import LanguageModel
+
+TABLE_COLUMNS = ["language", "relation", "lineid", "gold", "prediction", "rank", "correct", "n_candidates"]
+
+FactKey = tuple[str, int]  # (relation, lineid)
+Scores = dict[FactKey, dict[str, float]]  # fact -> candidate label -> score (higher is better)
+Pools = dict[FactKey, list[str]]  # fact -> its candidate pool (sorted labels)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    batch_size: int = 32  # most sequences in one forward pass
+    max_candidates: int | None = None  # None: every object of the relation
+    decoder_score: Literal["sum", "mean"] = "sum"
+    seed: int = 0
+    progress: bool = True
+    path: Literal["fast", "reference"] = "fast"  # "reference": the straightforward full-logits implementation
+    memory_mb: int = 1024  # budget for one pass's activations and logits; batch sizes are chosen from it
+
+    def __post_init__(self) -> None:
+        if self.max_candidates is not None and (not isinstance(self.max_candidates, int) or self.max_candidates < 1):
+            raise InputError(
+                f"max_candidates must be a positive integer or None, got {self.max_candidates!r}",
+                field="max_candidates",
+            )
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size!r}", field="batch_size")
+        if self.decoder_score not in ("sum", "mean"):
+            raise InputError(
+                f"decoder_score must be 'sum' or 'mean', got {self.decoder_score!r}", field="decoder_score"
+            )
+        if self.path not in ("fast", "reference"):
+            raise InputError(f"path must be 'fast' or 'reference', got {self.path!r}", field="path")
+        if self.memory_mb < 1:
+            raise InputError(f"memory_mb must be >= 1, got {self.memory_mb!r}", field="memory_mb")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One row per fact (see ``TABLE_COLUMNS``); ``rank`` is the 1-based rank of the gold object."""
+
+    config: ProbeConfig
+    model_name: str
+    language: str
+    table: pd.DataFrame
+
+    @property
+    def accuracy(self) -> float:
+        """P@1 in percent over all facts."""
+        return 100.0 * float(self.table["correct"].mean()) if len(self.table) else float("nan")
+
+    def correct_ids(self) -> set[int]:
+        return set(self.table.loc[self.table["correct"], "lineid"].astype(int))
+
+
+def candidate_pool(fact: Fact, candidates: Sequence[str], config: ProbeConfig) -> list[str]:
+    """The candidates ranked for ``fact``: all of them, or gold + seeded random distractors (sorted)."""
+    if config.max_candidates is None or len(candidates) <= config.max_candidates:
+        return list(candidates)
+    others = sorted(c for c in candidates if c != fact.obj_label)  # sorted: independent of the input order
+    rng = random.Random(f"{config.seed}-{fact.relation}-{fact.lineid}")
+    return sorted([fact.obj_label] + rng.sample(others, config.max_candidates - 1))
+
+
+def fact_pools(facts: FactSet, language: str, config: ProbeConfig) -> tuple[list[Fact], Pools]:
+    """Every fact of ``language`` (relation order, then file order) and its candidate pool."""
+    order, pools = [], {}
+    for rel in facts.relations:
+        for fact in facts.facts_of(language, rel):
+            order.append(fact)
+            pools[(rel, fact.lineid)] = candidate_pool(fact, facts.candidates(language, rel), config)
+    return order, pools
+
+
+def rank_row(fact: Fact, pool: list[str], scores: list[float]) -> dict:
+    # stable order: higher score first, ties broken by candidate label (order-invariant)
+    order = sorted(range(len(pool)), key=lambda i: (-scores[i], pool[i]))
+    ranked = [pool[i] for i in order]
+    rank = next((r for r, c in enumerate(ranked, 1) if fact.is_correct(c)), len(ranked) + 1)
+    return {
+        "language": fact.language,
+        "relation": fact.relation,
+        "lineid": fact.lineid,
+        "gold": fact.obj_label,
+        "prediction": ranked[0],
+        "rank": rank,
+        "correct": fact.is_correct(ranked[0]),
+        "n_candidates": len(pool),
+    }
+
+
+def rank_rows(order: Sequence[Fact], pools: Pools, scores: Scores) -> list[dict]:
+    """The result rows of ``order``'s facts from their scores."""
+    rows = []
+    for fact in order:
+        key = (fact.relation, fact.lineid)
+        rows.append(rank_row(fact, pools[key], [scores[key][c] for c in pools[key]]))
+    return rows
+
+
+def token_table(
+    lm: LanguageModel, labels: set[str], facts: FactSet, language: str, relation: str
+) -> dict[str, list[int]]:
+    """Label -> token ids (no special tokens); a label that tokenizes to nothing is an input error."""
+    out = {}
+    for label in sorted(labels):
+        ids = lm.token_ids(label)
+        if not ids:
+            raise InputError(
+                f"object label {label!r} tokenizes to nothing with {lm.name}",
+                file=facts.root / language / f"{relation}.jsonl",
+                field="obj_label",
+            )
+        out[label] = ids
+    return out

@@ -1,0 +1,95 @@
+"""Cosine similarity of parallel English / language-l queries per layer, with and without LRP2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from capitals import CAPITALS, capital_lm, write_facts
+
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import FactSet
+from lrp2_interp.lrp2.projection import LRP2Config
+from lrp2_interp.lrp2.similarity import (
+    COLUMNS,
+    SimilarityConfig,
+    layer_cosines,
+    parallel_prompts,
+    plot_similarity,
+    similarity_by_layer,
+    similarity_table,
+    target_states,
+)
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.models.loading import LanguageModel
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory) -> FactSet:
+    return write_facts(tmp_path_factory.mktemp("facts"), reverse_nl=True)
+
+
+@pytest.fixture(scope="module", params=["bert", "gpt2"])
+def lm(request, facts, tmp_path_factory) -> LanguageModel:
+    return capital_lm(request.param, facts, tmp_path_factory.mktemp(request.param), n_layers=3)
+
+
+def test_parallel_prompts_are_aligned_by_lineid(lm, facts):
+    prompts = parallel_prompts(lm, facts, ["en", "nl"])
+    assert len(prompts["en"]) == len(prompts["nl"]) == len(CAPITALS)
+    for (_, en, nl, _), p_en, p_nl in zip(CAPITALS, prompts["en"], prompts["nl"]):
+        assert en in p_en and nl in p_nl
+    assert sorted(prompts["en"]) == sorted(prompt_corpus(facts, "en", lm))
+
+
+def test_self_similarity_is_one_at_every_layer(lm, facts):
+    df = similarity_by_layer(lm, facts, "en", config=SimilarityConfig(position="both"))
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2 * lm.n_layers and set(df["position"]) == {"mean", "target"}
+    np.testing.assert_allclose(df["cosine"], 1.0, atol=1e-5)
+    assert (df["n_facts"] == len(CAPITALS)).all() and (df["condition"] == "baseline").all()
+
+
+def test_lrp2_with_equal_vectors_leaves_similarity_unchanged(lm, facts):
+    v = torch.randn(lm.n_layers, lm.d_model, generator=torch.Generator().manual_seed(0))
+    vectors = LanguageVectors(lm.name, lm.n_layers, lm.d_model, {"en": v, "nl": v.clone()})
+    df = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2), config=SimilarityConfig(position="both"))
+    assert len(df) == 2 * 2 * lm.n_layers
+    base = df[df["condition"] == "baseline"].reset_index(drop=True)
+    lrp = df[df["condition"] == "lrp2"].reset_index(drop=True)
+    np.testing.assert_allclose(lrp["cosine"], base["cosine"], atol=1e-6)
+    assert (lrp["m"] == 0).all() and (lrp["n"] == 2).all() and base["m"].isna().all()
+    assert (base["cosine"] < 0.9999).any()  # en and nl prompts differ
+
+
+def test_lrp2_moves_mean_states_towards_english(lm, facts):
+    sentences = {lang: prompt_corpus(facts, lang, lm) for lang in ("en", "nl")}
+    vectors = compute_language_vectors(lm, sentences, progress=False)
+    df = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2))
+    at_m = df[df["layer"] == 0].set_index("condition")["cosine"]
+    assert at_m["lrp2"] > at_m["baseline"]  # language offset removed at layer m
+
+
+def test_target_states_and_cosines_shapes(lm, facts):
+    prompts = parallel_prompts(lm, facts, ["en", "nl"])
+    states = target_states(lm, prompts["en"], batch_size=2)  # [n, L, d]
+    assert states.shape == (len(CAPITALS), lm.n_layers, lm.d_model)
+    cos = layer_cosines(states, states)
+    assert cos.shape == (len(CAPITALS), lm.n_layers) and torch.allclose(cos, torch.ones_like(cos))
+    with pytest.raises(InputError, match="shape"):
+        layer_cosines(states, states[:2])
+
+
+def test_table_plot_and_errors(lm, facts, tmp_path):
+    table = similarity_table(lm, facts, ["en", "nl"])
+    assert set(table["language"]) == {"en", "nl"} and len(table) == 2 * lm.n_layers
+    png = plot_similarity(table, tmp_path / "similarity.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(pd.read_csv(tmp_path / "similarity.csv")) == len(table)
+    with pytest.raises(InputError, match="vectors"):
+        similarity_by_layer(lm, facts, "nl", None, LRP2Config(0, 1))
+    with pytest.raises(InputError, match="not in the fact set"):
+        similarity_by_layer(lm, facts, "xx")
