@@ -137,7 +137,7 @@ def _components(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 
 
 def import_cycles(modules: dict[str, Module]) -> list[str]:
-    """One shortest cycle per strongly connected component, as ``a (line) -> b (line) -> a``."""
+    """One shortest cycle per strongly connected component, as ``a (line) -> b (line) -> a``, and its members."""
     graph = import_graph(modules)
     found = []
     for comp in _components(graph):
@@ -162,7 +162,9 @@ def import_cycles(modules: dict[str, Module]) -> list[str]:
             frontier = nxt
         assert cycle is not None  # a component of two or more modules holds a cycle through each member
         hops = [f"{a} (line {graph[a][b]})" for a, b in itertools.pairwise(cycle)]
-        found.append(" -> ".join([*hops, cycle[-1]]))
+        found.append(
+            " -> ".join([*hops, cycle[-1]]) + (f" (the cycle is among {', '.join(comp)})" if len(comp) > 2 else "")
+        )
     return found
 
 
