@@ -94,12 +94,12 @@ _API: dict[str, str] = {
     "run_comparison": "methods.compare",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+__all__ = list(_API) + ["__version__"]  # dir() sorts
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
     raise AttributeError(f"module 'lrp2_interp' has no attribute {name!r}")
 
 

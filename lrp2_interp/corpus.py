@@ -182,6 +182,7 @@ def load_corpus(
                 f"bad layout pattern {pattern!r} (fields: {{lang}}, {{split}}, {{pair}})", field="layout"
             ) from None
         if files is not None:
+            found = key  # the layout whose files exist, recorded in the corpus
             break
     else:
         patterns = ", ".join(p for _, p in tried)
@@ -195,7 +196,7 @@ def load_corpus(
     return ParallelCorpus(
         name or root.name,
         root,
-        key,
+        found,
         split,
         {k: v[0] for k, v in read.items()},
         files,

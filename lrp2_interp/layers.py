@@ -7,7 +7,7 @@ n)``, sweeps, attribution and neuron tables all use it.  Xu, Li, Xiong (EMNLP
 HuggingFace's ``hidden_states`` tuple does, whose entry 0 is the embedding
 output::
 
-    block index b   paper layer   HF hidden_states   hook point (models.py)
+    block index b   paper layer   HF hidden_states   hook point (models/loading.py)
     -------------   -----------   ----------------   -------------------------------
     EMBEDDINGS=-1   0             [0]                blocks.0.hook_resid_pre
     0               1             [1]                blocks.0.hook_resid_post

@@ -58,7 +58,7 @@ def test_lsrp_after_lirp_at_the_same_layer_is_identity(case, lang):
 @given(vectors_and_layers(), st.sampled_from(["all", (0,), (-1,), (0, -1)]))
 def test_projecting_the_source_language_is_exactly_identity(case, positions):
     vecs, m, n, resid = case
-    for layer, delta in shifts(vecs, "en", LRP2Config(m, n)).items():
+    for delta in shifts(vecs, "en", LRP2Config(m, n)).values():
         assert torch.count_nonzero(delta) == 0
         assert torch.equal(_apply(delta, resid, positions), resid)
 
@@ -81,7 +81,7 @@ def test_shifts_are_vector_differences_and_opposite_at_one_layer(case, lang):
 @FAST
 @given(vectors_and_layers(), st.lists(st.integers(-6, 5), min_size=1, max_size=3))
 def test_position_hook_touches_only_those_positions(case, positions):
-    vecs, m, n, resid = case
+    vecs, m, _n, resid = case
     pos = resid.shape[1]
     positions = tuple(p for p in positions if -pos <= p < pos)
     assume(positions)

@@ -142,7 +142,7 @@ def test_legacy_shards_without_manifest_refused(tmp_path):
     from lrp2_interp.store import check_manifest
 
     ShardStore(tmp_path / "control").write("fr-baseline", pd.DataFrame({"x": [1]}))
-    with pytest.raises(InputError, match="no manifest.json"):
+    with pytest.raises(InputError, match=r"no manifest\.json"):
         check_manifest(tmp_path, {"config": {}})
     assert not (tmp_path / "manifest.json").exists()
 

@@ -100,12 +100,12 @@ def _run_pairs(stream, n_layers: int, plan, out: dict) -> None:
     stream.score(None, out[None], clean=True)
     for m, branches in plan.items():
         trunk, at = None, m  # trunk: LIRP-shifted state after block ``at``
-        lirp = None
+        lirp: torch.Tensor | None = None  # the LIRP shift ``trunk`` carries
         for n, sh in branches:
             if m == n:
                 h, start = stream.add(stream.state(m), sh[m]), m
             else:
-                if trunk is None or not torch.equal(lirp, sh[m]):
+                if trunk is None or lirp is None or not torch.equal(lirp, sh[m]):
                     lirp = sh[m]
                     trunk, at = stream.add(stream.state(m), lirp), m
                 while at < n:

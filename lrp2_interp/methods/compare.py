@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -198,9 +199,7 @@ def run_comparison(
             raise InputError("LRP2 needs at least two candidate layers", field="lrp2_layers")
         grid = run(
             [
-                probing(
-                    "lrp2", f"m{m}_n{n}", lambda m=m, n=n: lrp2_hooks(lm, vectors, lang, LRP2Config(m, n, source=src))
-                )
+                probing("lrp2", f"m{m}_n{n}", partial(lrp2_hooks, lm, vectors, lang, LRP2Config(m, n, source=src)))
                 for m, n in pairs
             ]
         )
@@ -228,7 +227,7 @@ def run_comparison(
         tag = "" if config.rule == "add" else f"{config.rule}_"
         grid = run(
             [
-                probing("alignment", f"{tag}sigma={s:+.2f}", lambda s=s: alignment_hooks(lm, maps, s, rule=config.rule))
+                probing("alignment", f"{tag}sigma={s:+.2f}", partial(alignment_hooks, lm, maps, s, rule=config.rule))
                 for s in config.sigmas
             ]
         )
@@ -248,14 +247,15 @@ def run_comparison(
                 probing(
                     "lape",
                     f"{mode}@{s:.2f}",
-                    lambda mode=mode, s=s: steer_hooks(lm, neurons, lang, source=src, strength=s, mode=mode),
+                    partial(steer_hooks, lm, neurons, lang, source=src, strength=s, mode=mode),
                 )
                 for mode in config.steer_modes
                 for s in config.strengths
             ]
         )
         pick = _best(grid, dev_ids, "lape")
-        chosen_mode, chosen_s = pick.split("@")
+        mode_name, chosen_s = pick.split("@")
+        chosen_mode = next(mode for mode in config.steer_modes if mode == mode_name)
         rand_neurons = replace(
             neurons, masks={g: random_mask_like(mk, config.seed + i) for i, (g, mk) in enumerate(neurons.masks.items())}
         )
@@ -268,7 +268,7 @@ def run_comparison(
                     control=True,
                 )
             ]
-        )  # type: ignore[arg-type]
+        )
         parts += [grid, ctl]
         rows.append(("language-neuron steering (LAPE, Tang et al. 2024)", "lape", pick, grid, ctl))
     bar.close()

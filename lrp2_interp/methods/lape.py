@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import pandas as pd
@@ -113,8 +114,8 @@ def activation_stats(
             def post(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, total=total) -> None:
                 total[layer] += x[keep].double().sum(0).cpu()
 
-            hooks: FwdHooks = [(lm.mlp_pre(i), (lambda x, hook, i=i: pre(x, hook, i))) for i in range(lm.n_layers)]
-            hooks += [(lm.mlp_post(i), (lambda x, hook, i=i: post(x, hook, i))) for i in range(lm.n_layers)]
+            hooks: FwdHooks = [(lm.mlp_pre(i), partial(pre, layer=i)) for i in range(lm.n_layers)]
+            hooks += [(lm.mlp_post(i), partial(post, layer=i)) for i in range(lm.n_layers)]
             lm.logits(batch, list(fwd_hooks or []) + hooks)
             n_tok += int(keep.sum())
         if n_tok == 0:

@@ -19,6 +19,7 @@ curves see the shifted stream.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 import torch
@@ -116,7 +117,7 @@ def logit_lens(
         def grab(x: torch.Tensor, hook=None, layer: int = 0, states=states, rows_idx=rows_idx, pos=pos) -> None:
             states[layer] = x[rows_idx, pos]
 
-        hooks: FwdHooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in range(lm.n_layers)]
+        hooks: FwdHooks = [(lm.resid_post(i), partial(grab, layer=i)) for i in range(lm.n_layers)]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
         t_tok = torch.tensor([q.target_token for q in chunk], device=rows_idx.device)
         s_tok = torch.tensor([q.source_token for q in chunk], device=rows_idx.device)

@@ -84,7 +84,9 @@ def wordpiece_vocab(corpus: Iterable[str], vocab_size: int, specials: Sequence[s
 def bert_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     """A cased BERT WordPiece tokenizer over ``corpus`` ([CLS]/[SEP] template, CJK characters split)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
+
+    # transformers 5 exports BertTokenizerFast lazily (an alias of BertTokenizer), which its stubs do not list
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]
 
     vocab = wordpiece_vocab(corpus, vocab_size)
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))

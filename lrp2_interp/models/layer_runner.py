@@ -56,12 +56,14 @@ class KVRecorder:
     def __init__(
         self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None, index: torch.Tensor | None = None
     ) -> None:
+        if (prefix is None) != (index is None):
+            raise ValueError("KVRecorder takes a prefix together with its row index, or neither")
         self.prefix, self.index = prefix, index
         self.kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def update(self, k: torch.Tensor, v: torch.Tensor, layer_idx: int, *args, **kwargs):
         self.kv[layer_idx] = (k, v)
-        if self.prefix is not None:
+        if self.prefix is not None and self.index is not None:  # set together (see __init__)
             pk, pv = self.prefix[layer_idx]
             k = torch.cat([pk.index_select(0, self.index), k], dim=-2)
             v = torch.cat([pv.index_select(0, self.index), v], dim=-2)
