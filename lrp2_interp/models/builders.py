@@ -84,7 +84,7 @@ def wordpiece_vocab(corpus: Iterable[str], vocab_size: int, specials: Sequence[s
 def bert_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
     """A cased BERT WordPiece tokenizer over ``corpus`` ([CLS]/[SEP] template, CJK characters split)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # transformers 5 aliases it lazily (untyped)
 
     vocab = wordpiece_vocab(corpus, vocab_size)
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))

@@ -62,6 +62,8 @@ class KVRecorder:
     def update(self, k: torch.Tensor, v: torch.Tensor, layer_idx: int, *args, **kwargs):
         self.kv[layer_idx] = (k, v)
         if self.prefix is not None:
+            if self.index is None:
+                raise ValueError("KVRecorder: a prefix needs the index of the prefix row each row continues")
             pk, pv = self.prefix[layer_idx]
             k = torch.cat([pk.index_select(0, self.index), k], dim=-2)
             v = torch.cat([pv.index_select(0, self.index), v], dim=-2)
