@@ -74,8 +74,8 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         lm = load_model(build_random_model(size, CORPUS, tmp / "mbert"))
         return lm, [(f"{p} [MASK] .", o) for p, o in FACTS[:n_prompts]]
     if name == "organism":
-        from lrp2_interp.facts import render_prefix
         from lrp2_interp.organism.train import load_organism, load_organism_facts
+        from lrp2_interp.prompts import render_prefix
 
         lm, info = load_organism(progress=False)
         facts = load_organism_facts(info.config)

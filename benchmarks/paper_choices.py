@@ -38,8 +38,9 @@ import torch.nn.functional as F
 from lrp2_interp.files import write_table
 from lrp2_interp.layers import EMBEDDINGS, paper_layer
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.probing.api import ProbeConfig
+from lrp2_interp.prompts import prompt_corpus
 
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"
 TOKENS = ("real", "all")
@@ -105,7 +106,7 @@ def main() -> None:
     cos = cosine_table(vecs, langs)
     write_table(out / "cosine.csv", cos)
     print(cos.round(3).to_string(index=False), flush=True)
-    probe_cfg = ProbeConfig(progress=False, max_candidates=args.max_candidates, seed=0)
+    probe_cfg = ProbeConfig(max_candidates=args.max_candidates, seed=0)
     rows = []
     for lang in langs:
         for t in TOKENS:

@@ -37,6 +37,7 @@ from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.types import fact_pools
+from lrp2_interp.prompts import fact_sentences
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "facts"
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"
@@ -66,11 +67,11 @@ def timed(fn):
 def bench_model(label, lm, facts, lang, cfg, args) -> dict:
     n = facts.n_facts(lang)
     ref_cfg = dataclasses.replace(cfg, path="reference")
-    (pr, sr), t_ref = timed(lambda: probe_scores(lm, facts, lang, ref_cfg))
+    (_, sr), t_ref = timed(lambda: probe_scores(lm, facts, lang, ref_cfg))
     rss_ref = rss()
     _, t_fast = timed(lambda: probe(lm, facts, lang, cfg))
     rss_fast = rss()
-    pf, sf = probe_scores(lm, facts, lang, cfg, exact=True)  # untimed: exact sums for the score check
+    _, sf = probe_scores(lm, facts, lang, cfg, exact=True)  # untimed: exact sums for the score check
     diff = max(abs(sr[k][c] - sf[k][c]) for k in sr for c in sr[k])
     same = probe(lm, facts, lang, cfg).table.equals(probe(lm, facts, lang, ref_cfg).table)
     print(
@@ -124,10 +125,7 @@ def main() -> None:
     if args.quick:
         args.n_facts, args.sweep_facts = min(args.n_facts, 3), min(args.sweep_facts, 3)
     facts = load_facts(args.facts, [args.language], args.relations, max_facts_per_relation=args.n_facts)
-    corpus = [
-        facts.template(args.language, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-        for f in facts.iter_facts(args.language)
-    ]
+    corpus = fact_sentences(facts, [args.language])
     sizes = {
         "bert": RandomModelConfig(
             "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=args.vocab or 119547
@@ -151,9 +149,7 @@ def main() -> None:
             lm = load_model(build_random_model(cfg, corpus, Path(tmp) / fam))
             cap = None if fam == "bert" else args.max_candidates
             label = f"{fam} {cfg.n_layers}x{cfg.d_model} " + ("all candidates" if cap is None else f"cap {cap}")
-            res[fam] = bench_model(
-                label, lm, facts, args.language, ProbeConfig(max_candidates=cap, progress=False), args
-            )
+            res[fam] = bench_model(label, lm, facts, args.language, ProbeConfig(max_candidates=cap), args)
             del lm
     if args.gemma:
         gfacts = load_facts(args.facts, ["en", "fr"], args.relations, max_facts_per_relation=max(2, args.n_facts // 4))
@@ -163,7 +159,7 @@ def main() -> None:
             lm,
             gfacts,
             "fr",
-            ProbeConfig(max_candidates=args.max_candidates, progress=False),
+            ProbeConfig(max_candidates=args.max_candidates),
             args,
         )
     sweep = min(r["sweep"] for r in res.values())

@@ -26,12 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
-from lrp2_interp.facts import available_languages, load_facts, render_query
+from lrp2_interp.facts import available_languages, load_facts
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.organism.train import default_facts_root
 from lrp2_interp.probing.api import ProbeConfig
+from lrp2_interp.prompts import prompt_corpus, render_query
 
 
 def _peak_mb() -> float:
@@ -80,7 +81,7 @@ def main() -> None:
     cfg = SweepConfig(
         language=args.language,
         layers=tuple(args.layers),
-        probe=ProbeConfig(max_candidates=args.max_candidates, progress=False),
+        probe=ProbeConfig(max_candidates=args.max_candidates),
     )
     n_pairs = len(cfg.pairs(lm.n_layers))
     with Stage(f"sweep {args.language}: {sub.n_facts(args.language)} facts x ({n_pairs} pairs + baseline)") as sw:

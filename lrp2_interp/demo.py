@@ -35,7 +35,7 @@ from lrp2_interp.facts import FactSet, available_languages, load_facts
 from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
 from lrp2_interp.layers import layer_labels
 from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci
 from lrp2_interp.models.loading import LanguageModel, load_model
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
@@ -49,6 +49,7 @@ from lrp2_interp.organism.train import (
 from lrp2_interp.plots import heatmap, line_plot
 from lrp2_interp.presets import get_preset
 from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.prompts import prompt_corpus
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     out = Path(out_dir)
     t0 = time.time()
     preset = get_preset(config.preset)
-    quiet = ProbeConfig(progress=False, max_candidates=config.max_candidates, seed=config.seed)
+    quiet = ProbeConfig(max_candidates=config.max_candidates, seed=config.seed)
     seen_rows: list[dict] = []
     if config.model is None:
         lm, info = load_organism(config.organism, cache_dir)

@@ -123,7 +123,7 @@ class FactSet:
         """Split facts by line id into (first, rest) with ``fraction`` in the first part."""
         ids = sorted(set().union(*(self.lineids(lang) for lang in self.languages)))
         random.Random(seed).shuffle(ids)
-        cut = int(round(fraction * len(ids)))
+        cut = round(fraction * len(ids))
         return self.restrict(ids[:cut]), self.restrict(ids[cut:])
 
 
@@ -286,7 +286,8 @@ def load_facts(
             field="max_facts",
         )
     for what, given in (("language", languages), ("relation", relations)):
-        repeated = sorted({x for x in given or () if list(given).count(x) > 1})
+        items = list(given or ())
+        repeated = sorted({x for x in items if items.count(x) > 1})
         if repeated:
             raise InputError(f"{what} {', '.join(repeated)} given more than once", file=root, field=what)
     present = available_languages(root)
@@ -330,35 +331,3 @@ def load_facts(
     if sum(fs.n_facts(lang) for lang in langs) == 0:
         raise InputError("no facts selected (empty fact set)", file=root)
     return fs
-
-
-# ---------------------------------------------------------------- prompt rendering
-def render_masked(template: str, subject: str, n_masks: int, mask_token: str) -> str:
-    """Masked-LM query: subject filled in, one mask token per object token."""
-    if n_masks < 1:
-        raise InputError("object tokenizes to nothing (0 mask tokens)", field="obj_label")
-    return template.replace(SUBJECT, subject).replace(OBJECT, " ".join([mask_token] * n_masks))
-
-
-def render_filled(template: str, subject: str, obj: str) -> str:
-    """A full sentence with subject and object filled in (causal-LM candidate)."""
-    return template.replace(SUBJECT, subject).replace(OBJECT, obj)
-
-
-def render_prefix(template: str, subject: str) -> str:
-    """The text before the object slot (causal-LM query prompt), stripped of trailing space."""
-    return template.replace(SUBJECT, subject).split(OBJECT)[0].rstrip()
-
-
-def render_query(template: str, subject: str, kind: str, mask_token: str | None = None) -> str:
-    """The query text a model reads for a fact (language vectors, similarity).
-
-    Masked LMs: the template with one mask in the object slot.  Causal LMs: the
-    text before the object slot; when the template starts with the object (e.g.
-    French ``[Y] est la capitale de [X] .``) that prefix is empty, and the whole
-    template without the object is used instead.
-    """
-    if kind == "masked":
-        return render_masked(template, subject, 1, mask_token or "[MASK]")
-    prefix = render_prefix(template, subject)
-    return prefix if prefix else " ".join(template.replace(SUBJECT, subject).replace(OBJECT, " ").split())

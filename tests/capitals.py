@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lrp2_interp.facts import FactSet, load_facts, render_filled
+from lrp2_interp.facts import FactSet, load_facts
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import LanguageModel, load_model
+from lrp2_interp.prompts import fact_sentences
 
 CAPITALS = [
     (1, "France", "Frankrijk", "Paris"),
@@ -35,11 +36,7 @@ def write_facts(root: Path, n: int = len(CAPITALS), reverse_nl: bool = False) ->
 
 def capital_lm(family: str, facts: FactSet, directory: Path, n_layers: int) -> LanguageModel:
     """A tiny random model whose tokenizer was trained on the filled capital sentences."""
-    corpus = [
-        render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
-        for lang in facts.languages
-        for f in facts.iter_facts(lang)
-    ]
+    corpus = fact_sentences(facts)
     d = build_random_model(
         RandomModelConfig(family=family, n_layers=n_layers), corpus, directory, tokenizer_vocab_size=300
     )

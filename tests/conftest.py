@@ -43,14 +43,10 @@ TOKENIZER_VOCAB = 600
 
 def fixture_corpus(root: Path = FIXTURE_FACTS) -> list[str]:
     """Every fact of the fixture set as a filled sentence, in every language (tokenizer corpus)."""
-    from lrp2_interp.facts import load_facts, render_filled
+    from lrp2_interp.facts import load_facts
+    from lrp2_interp.prompts import fact_sentences
 
-    facts = load_facts(root)
-    return [
-        render_filled(facts.template(lang, f.relation).template, f.sub_label, f.obj_label)
-        for lang in facts.languages
-        for f in facts.iter_facts(lang)
-    ]
+    return fact_sentences(load_facts(root))
 
 
 @pytest.fixture(scope="session")

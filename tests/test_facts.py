@@ -1,4 +1,4 @@
-"""mLAMA-layout fact sets: loading, parallel facts, splits, candidates, rendering, every bad input."""
+"""mLAMA-layout fact sets: loading, parallel facts, splits, candidates, every bad input."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from lrp2_interp.facts import (
     Fact,
     available_languages,
     load_facts,
-    render_filled,
-    render_masked,
-    render_prefix,
-    render_query,
     validate_template,
 )
 
@@ -129,39 +125,6 @@ def test_candidates_are_deduplicated_sorted_object_labels(fixture_facts):
     assert fixture_facts.candidates("en", "P36") == tuple(sorted(P36_EN.values()))
     assert "Cairo" not in fixture_facts.candidates("fr", "P36")  # fr has no lineid 108
     assert len(fixture_facts.candidates("ru", "P36")) == 7
-
-
-# ------------------------------------------------------------------ rendering
-def test_render_masked_one_mask_per_token():
-    tpl = "The capital of [X] is [Y] ."
-    assert render_masked(tpl, "France", 1, "[MASK]") == "The capital of France is [MASK] ."
-    assert render_masked(tpl, "Argentina", 3, "<mask>") == "The capital of Argentina is <mask> <mask> <mask> ."
-    with pytest.raises(InputError) as err:
-        render_masked(tpl, "France", 0, "[MASK]")
-    assert err.value.field == "obj_label"
-
-
-def test_render_filled_prefix_and_query():
-    tpl = "The capital of [X] is [Y] ."
-    assert render_filled(tpl, "Italy", "Rome") == "The capital of Italy is Rome ."
-    assert render_prefix(tpl, "Italy") == "The capital of Italy is"
-    assert render_query(tpl, "Italy", "causal") == "The capital of Italy is"
-    assert render_query(tpl, "Italy", "masked", "[MASK]") == "The capital of Italy is [MASK] ."
-    # object first: the causal query falls back to the template without the object
-    assert render_query("[Y] est la capitale de [X] .", "France", "causal") == "est la capitale de France ."
-
-
-def test_masked_queries_have_one_mask_per_object_token(fixture_facts, bert_lm):
-    lengths = set()
-    for lang in fixture_facts.languages:
-        for f in fixture_facts.iter_facts(lang):
-            n = len(bert_lm.token_ids(f.obj_label))
-            lengths.add(n)
-            text = render_masked(fixture_facts.template(lang, f.relation).template, f.sub_label, n, bert_lm.mask_token)
-            ids = bert_lm.encode([text]).input_ids[0].tolist()
-            pos = [i for i, t in enumerate(ids) if t == bert_lm.mask_token_id]
-            assert len(pos) == n and pos == list(range(pos[0], pos[0] + n))  # contiguous
-    assert len(lengths) > 1, "the fixture must contain objects of several token lengths"
 
 
 def test_validate_template():

@@ -16,8 +16,9 @@ from lrp2_interp.layers import (
     shift_points,
 )
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
-from lrp2_interp.models.loading import embed_hook, resid_post_hook, shift_point_hook
+from lrp2_interp.lrp2.vectors import compute_language_vectors
+from lrp2_interp.models.hooks import embed_hook, resid_post_hook, shift_point_hook
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -91,7 +92,7 @@ def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(
     lm = bert_lm
     facts = fixture_facts.parallel(["en", "fr"])
     vec = compute_language_vectors(lm, {lg: prompt_corpus(facts, lg, lm) for lg in ("en", "fr")}, progress=False)
-    cfg = SweepConfig(language="fr", layers=(EMBEDDINGS, 0, 2), probe=ProbeConfig(progress=False))
+    cfg = SweepConfig(language="fr", layers=(EMBEDDINGS, 0, 2), probe=ProbeConfig())
     assert cfg.pairs(lm.n_layers) == [(-1, 0), (-1, 2), (0, 2)]
     res = run_sweep(lm, facts, vec, cfg, progress=False)
     table = res.accuracy_table()

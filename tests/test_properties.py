@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lrp2_interp.facts import Fact
-from lrp2_interp.lrp2.projection import LRP2Config, _shift_hook, shifts
+from lrp2_interp.lrp2.projection import LRP2Config, ShiftHook, shifts
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import bootstrap_ci, jaccard, overlap_rate, paired_test, transferability
-from lrp2_interp.probing.api import _rank_row
+from lrp2_interp.models.hooks import full_lengths
+from lrp2_interp.probing.api import rank_row
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -35,7 +36,7 @@ def vectors_and_layers(draw):
 
 
 def _apply(delta, resid, positions="all"):
-    return _shift_hook(delta, positions)(resid, None)
+    return ShiftHook(delta, positions).bind(full_lengths(resid))(resid, None)  # resid: unpadded rows
 
 
 @FAST
@@ -155,8 +156,8 @@ def pools(draw):
 def test_rank_row_is_invariant_to_candidate_order(case):
     labels, scores, gold, perm = case
     fact = Fact(7, "P1", "en", "s", gold)
-    a = _rank_row(fact, labels, scores)
-    b = _rank_row(fact, [labels[i] for i in perm], [scores[i] for i in perm])
+    a = rank_row(fact, labels, scores)
+    b = rank_row(fact, [labels[i] for i in perm], [scores[i] for i in perm])
     assert a == b
     # by hand: higher score first, ties by label
     best = max(scores)

@@ -8,10 +8,11 @@ import torch
 
 from lrp2_interp.facts import load_facts
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -22,13 +23,11 @@ def _outputs(directory, facts_root):
     facts = load_facts(facts_root)
     sents = {lang: prompt_corpus(facts, lang, lm) for lang in facts.languages}
     vecs = compute_language_vectors(lm, sents, progress=False)
-    cfg = ProbeConfig(progress=False, max_candidates=4, seed=3)
+    cfg = ProbeConfig(max_candidates=4, seed=3)
     tables = {
-        "plain": pd.concat([probe(lm, facts, lang, ProbeConfig(progress=False)).table for lang in facts.languages]),
+        "plain": pd.concat([probe(lm, facts, lang, ProbeConfig()).table for lang in facts.languages]),
         "capped": probe(lm, facts, "ru", cfg).table,
-        "lrp2": probe(
-            lm, facts, "fr", ProbeConfig(progress=False), fwd_hooks=lrp2_hooks(lm, vecs, "fr", LRP2Config(0, 2))
-        ).table,
+        "lrp2": probe(lm, facts, "fr", ProbeConfig(), fwd_hooks=lrp2_hooks(lm, vecs, "fr", LRP2Config(0, 2))).table,
     }
     return tables, vecs
 
@@ -75,7 +74,7 @@ def test_two_loads_of_one_build_give_identical_results(family, tiny_model_dir, f
 
 
 def test_repeated_probe_on_one_model_is_identical(bert_lm, fixture_facts):
-    cfg = ProbeConfig(progress=False)
+    cfg = ProbeConfig()
     first = probe(bert_lm, fixture_facts, "en", cfg).table
     second = probe(bert_lm, fixture_facts, "en", cfg).table
     pd.testing.assert_frame_equal(first, second, check_exact=True)

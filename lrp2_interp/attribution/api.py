@@ -67,6 +67,7 @@ from lrp2_interp.attribution.fast.bert import Hooks
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, Unsupported, fast_model
 from lrp2_interp.errors import InputError, check_layer
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.prompts import causal_ids
 
 Method = Literal[
     "riemann_left",
@@ -196,8 +197,7 @@ def queries(lm: LanguageModel, prompt: str, target: str | Sequence[int], config:
                 field="prompt",
             )
         return [Query(ids, m, g) for m, g in zip(masks, gold)]
-    bos = lm.tokenizer.bos_token_id
-    base = ([bos] if bos is not None else []) + lm.token_ids(prompt)
+    base = causal_ids(lm, prompt)
     if not base:
         raise InputError("empty prompt", field="prompt")
     n = 1 if config.target_token == "first" else len(gold)

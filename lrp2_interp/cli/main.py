@@ -88,7 +88,7 @@ def check_fact_lengths(lm, facts, per_relation: int = 3) -> None:
     Only the ``per_relation`` facts with the longest labels of each file are tokenized
     (cheap); the batch encoder's own length check stays the backstop.
     """
-    from lrp2_interp.facts import render_filled
+    from lrp2_interp.prompts import render_filled
 
     limit = lm.max_positions
     if limit is None:
@@ -139,7 +139,7 @@ def run_info(args, t0: float, **extra) -> dict:
     }
 
 
-def _probe_config(args, progress: bool = True):
+def _probe_config(args):
     from lrp2_interp.probing.api import ProbeConfig
 
     return ProbeConfig(
@@ -147,7 +147,6 @@ def _probe_config(args, progress: bool = True):
         max_candidates=args.max_candidates,
         decoder_score=args.decoder_score,
         seed=args.seed,
-        progress=progress,
     )
 
 
@@ -183,7 +182,7 @@ def cmd_probe(args) -> None:
             hooks = lrp2_hooks(lm, vectors, lang, LRP2Config(args.lrp2[0], args.lrp2[1], source=args.source))
         from lrp2_interp.probing.api import probe
 
-        tables.append(probe(lm, facts, lang, cfg, fwd_hooks=hooks).table)
+        tables.append(probe(lm, facts, lang, cfg, fwd_hooks=hooks, progress=True).table)
     import pandas as pd
 
     table = pd.concat(tables, ignore_index=True)
@@ -203,7 +202,8 @@ def cmd_probe(args) -> None:
 
 
 def cmd_vectors(args) -> None:
-    from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus, read_sentences
+    from lrp2_interp.lrp2.vectors import compute_language_vectors, read_sentences
+    from lrp2_interp.prompts import prompt_corpus
 
     t0 = time.time()
     sentences, corpus, meta = {}, {}, {}
@@ -242,7 +242,8 @@ def cmd_sweep(args) -> None:
     from lrp2_interp.files import run_metadata, write_json, write_table
     from lrp2_interp.lrp2.experiment import plot_sweep
     from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
-    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
+    from lrp2_interp.prompts import prompt_corpus
     from lrp2_interp.store import check_manifest, file_sha256, results_manifest
 
     t0, out = time.time(), Path(args.out)
@@ -255,7 +256,7 @@ def cmd_sweep(args) -> None:
         layers=tuple(args.layers) if args.layers else None,
         dev_fraction=args.dev_fraction,
         seed=args.seed,
-        probe=_probe_config(args, progress=False),
+        probe=_probe_config(args),
     )
     if args.unit_facts is not None:
         cfg = replace(cfg, unit_facts=args.unit_facts)
@@ -321,11 +322,12 @@ def cmd_run(args) -> None:
         dev_fraction=args.dev_fraction,
         seed=args.seed,
         n_boot=args.n_boot,
-        probe=_probe_config(args, progress=False),
+        probe=_probe_config(args),
     )
     vectors = None
     if _tokens(args) != "real":  # run_experiment's own vectors drop special tokens
-        from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+        from lrp2_interp.lrp2.vectors import compute_language_vectors
+        from lrp2_interp.prompts import prompt_corpus
 
         lg_all = [args.source, *langs]
         vectors = compute_language_vectors(

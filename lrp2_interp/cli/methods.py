@@ -27,7 +27,7 @@ def _compare_config(args, language: str, methods: tuple[str, ...]):
         dev_fraction=args.dev_fraction,
         seed=args.seed,
         n_boot=args.n_boot,
-        probe=_probe_config(args, progress=False),
+        probe=_probe_config(args),
     )
     cfg.validate()
     return cfg
@@ -74,7 +74,8 @@ def cmd_align(args) -> None:
 
 def _lrp2_hooks(args, lm, facts, lang):
     from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-    from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+    from lrp2_interp.lrp2.vectors import compute_language_vectors
+    from lrp2_interp.prompts import prompt_corpus
 
     if not args.lrp2:
         return None
@@ -138,7 +139,7 @@ def cmd_lape(args) -> None:
         shifts = []
         for lang in (g for g in langs if g != args.source):
             hooks = _lrp2_hooks(args, lm, facts, lang)
-            from lrp2_interp.lrp2.vectors import prompt_corpus
+            from lrp2_interp.prompts import prompt_corpus
 
             s = shift_summary(activation_shift(lm, neurons, prompt_corpus(facts, lang, lm), hooks))
             shifts.append(s.assign(prompts=lang))

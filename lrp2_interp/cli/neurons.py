@@ -31,7 +31,8 @@ def _attribution_config(args):
 
 def _vectors(args, lm, facts):
     from lrp2_interp.cli.main import _tokens
-    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
+    from lrp2_interp.prompts import prompt_corpus
 
     if args.vectors:
         return LanguageVectors.load(args.vectors)

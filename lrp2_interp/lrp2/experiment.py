@@ -28,10 +28,11 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
 from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
 from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
-from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, gain_ci, paired_test, transferability_ci
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.prompts import prompt_corpus
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 
 
@@ -43,7 +44,7 @@ class ExperimentConfig:
     dev_fraction: float = 0.5
     seed: int = 0
     n_boot: int = 1000
-    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ shifts the embedding output (``blocks.0.hook_resid_pre``) instead, a shift point
 some re-implementations use (the paper does not).  ``m == n`` is allowed and applies the
 two shifts as one combined shift at that layer (which is the identity: LSRP
 undoes LIRP).  ``positions="all"`` (the paper) shifts every position; a tuple of
-ints (negative = from the end) shifts only those.
+ints (negative = from each row's last real token) shifts only those.
 
-Use :func:`lrp2_hooks` for a ``fwd_hooks`` list that composes with other hooks,
-or :func:`lrp2` as a context manager.  ``control="random"`` replaces each shift
+Use :func:`lrp2_hooks` for a ``fwd_hooks`` list that composes with other hooks
+(``LanguageModel.logits`` binds them to each batch's row lengths), or :func:`lrp2`
+as a context manager (every position, or positions counted from the start: it
+cannot see where a padded row ends).  ``control="random"`` replaces each shift
 by a random direction of the same norm (seeded): the random-direction control.
 """
 
@@ -20,15 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import check_shift_point
 from lrp2_interp.lrp2.vectors import LanguageVectors
-from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.models.hooks import FwdHooks, Positions, check_positions, position_mask
+from lrp2_interp.models.loading import LanguageModel
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class LRP2Config:
     m: int
     n: int
     source: str = "en"  # the pivot language the knowledge is transferred from
-    positions: Literal["all"] | tuple[int, ...] = "all"
+    positions: Positions = "all"
     control: Literal["none", "random"] = "none"
     seed: int = 0
 
@@ -47,10 +50,7 @@ class LRP2Config:
             raise InputError(
                 f"LIRP layer m={self.m} must not come after LSRP layer n={self.n} (need m <= n)", field="m"
             )
-        if self.positions != "all" and not (
-            isinstance(self.positions, tuple) and all(isinstance(p, int) for p in self.positions)
-        ):
-            raise InputError(f"positions must be 'all' or a tuple of ints, got {self.positions!r}", field="positions")
+        check_positions(self.positions)
 
 
 def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[int, torch.Tensor]:
@@ -73,38 +73,30 @@ def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[
 class ShiftHook:
     """Add ``delta`` at every position, or at ``positions`` (negative = from each row's last real token).
 
-    In a right-padded batch run through :meth:`LanguageModel.logits`, negative positions
-    count from the end of each row's real tokens (read from ``lm.active_mask``); without a
-    mask they count from the padded width.  A named class (not a closure) so the fast
-    probing path can recognise LRP2's shifts and apply them itself.
+    Negative positions need each row's length: :meth:`bind` (called by
+    :meth:`LanguageModel.logits` and the fast probing path for every batch) returns the hook
+    bound to them; an unbound hook refuses negative positions instead of counting from the
+    padded width.  A named class (not a closure) so the fast probing path can recognise
+    LRP2's shifts and apply them itself.
     """
 
     delta: torch.Tensor  # [d_model]
-    positions: Literal["all"] | tuple[int, ...] = "all"
-    lm: LanguageModel | None = None
+    positions: Positions = "all"
+    lengths: torch.Tensor | None = None  # [batch] real tokens per row of the batch it is bound to
 
-    def __call__(self, resid: torch.Tensor, hook=None) -> torch.Tensor:  # resid: [batch, pos, d_model]
+    def bind(self, lengths: torch.Tensor) -> ShiftHook:
+        """This hook for a batch whose rows have ``lengths`` ``[batch]`` real tokens."""
+        return self if self.positions == "all" else replace(self, lengths=lengths)
+
+    def __call__(self, resid: torch.Tensor, hook: Any = None) -> torch.Tensor:  # resid: [batch, pos, d_model]
         d = self.delta.to(device=resid.device, dtype=resid.dtype)
         if self.positions == "all":
             return resid + d
         b, width = resid.shape[:2]
-        mask = self.lm.active_mask if self.lm is not None else None
-        lengths = (
-            mask.sum(1)
-            if mask is not None and mask.shape == (b, width)
-            else torch.full((b,), width, device=resid.device)
-        ).to(resid.device)  # [batch]
-        pos = torch.tensor(self.positions, device=resid.device)  # [k]
-        idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(b, -1))  # [batch, k]
-        valid = (idx >= 0) & (idx < width)
-        rows = torch.arange(b, device=resid.device)[:, None].expand_as(idx)
+        sel = position_mask(self.positions, self.lengths, b, width, resid.device)  # [batch, pos]
         add = torch.zeros_like(resid)
-        add[rows[valid], idx[valid]] = d
+        add[sel] = d
         return resid + add
-
-
-def _shift_hook(delta: torch.Tensor, positions: Literal["all"] | tuple[int, ...], lm: LanguageModel | None = None):
-    return ShiftHook(delta, positions, lm)
 
 
 def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> FwdHooks:
@@ -115,14 +107,25 @@ def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, confi
     config.validate(lm.n_layers)
     vectors.check_model(lm)
     return [
-        (lm.shift_point(layer), _shift_hook(delta, config.positions, lm))
+        (lm.shift_point(layer), ShiftHook(delta, config.positions))
         for layer, delta in shifts(vectors, language, config).items()
     ]
 
 
 @contextmanager
 def lrp2(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> Iterator[LanguageModel]:
-    """Context manager: every forward pass of ``lm.bridge`` inside runs with LRP2."""
+    """Context manager: every forward pass of ``lm.bridge`` inside runs with LRP2.
+
+    Positions counted from the end are refused here: a hook registered on the bridge
+    cannot learn each padded row's length (use :func:`lrp2_hooks` with ``lm.logits``).
+    """
+    positions = check_positions(config.positions)
+    if positions != "all" and any(p < 0 for p in positions):
+        raise InputError(
+            f"lrp2() cannot shift positions {config.positions} counted from each row's end (it cannot see "
+            "where padded rows end); pass lrp2_hooks(...) to lm.logits instead",
+            field="positions",
+        )
     hooks = lrp2_hooks(lm, vectors, language, config)
     with lm.bridge.hooks(fwd_hooks=hooks):
         yield lm

@@ -1,7 +1,7 @@
 """Cosine similarity of parallel queries (English vs language l) per layer, with and without LRP2.
 
 For every fact present in both languages (same ``(relation, lineid)``) the probe
-prompt is rendered in each language exactly as :func:`~lrp2_interp.lrp2.vectors.prompt_corpus`
+prompt is rendered in each language exactly as :func:`~lrp2_interp.prompts.prompt_corpus`
 does (one mask token for masked LMs, the query prefix for causal LMs).  The
 representation of a prompt at layer ``i`` is read at ``blocks.{i}.hook_resid_post``:
 
@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import FactSet, render_query
+from lrp2_interp.facts import FactSet
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors, mean_states
-from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.prompts import parallel_prompts, target_positions
 
 Position = Literal["mean", "target", "both"]
 COLUMNS = ["language", "layer", "condition", "position", "m", "n", "cosine", "cosine_sd", "n_facts"]
@@ -42,41 +43,6 @@ class SimilarityConfig:
     source: str = "en"
     position: Position = "mean"
     batch_size: int = 32
-
-
-def parallel_prompts(lm: LanguageModel, facts: FactSet, languages: Sequence[str]) -> dict[str, list[str]]:
-    """Probe prompts of the facts shared by all ``languages``, aligned by ``(relation, lineid)``."""
-    for lang in languages:
-        if lang not in facts.languages:
-            raise InputError(
-                f"language '{lang}' is not in the fact set ({', '.join(facts.languages)})",
-                file=facts.root,
-                field="language",
-            )
-    by_lang = {lang: {(f.relation, f.lineid): f for f in facts.iter_facts(lang)} for lang in languages}
-    keys = sorted(set.intersection(*(set(d) for d in by_lang.values())))
-    if not keys:
-        raise InputError(
-            f"no parallel facts (same relation and lineid) in {', '.join(languages)}", file=facts.root, field="lineid"
-        )
-    out = {}
-    for lang in languages:
-        prompts = []
-        for rel, lineid in keys:
-            fact, tpl = by_lang[lang][(rel, lineid)], facts.template(lang, rel).template
-            prompts.append(render_query(tpl, fact.sub_label, lm.kind, lm.mask_token if lm.kind == "masked" else None))
-        out[lang] = prompts
-    return out
-
-
-def target_positions(lm: LanguageModel, batch: Batch) -> torch.Tensor:
-    """``[batch]`` the target position: first mask token (masked LM) or last real token (causal LM)."""
-    if lm.kind == "masked":
-        is_mask = batch.input_ids == lm.mask_token_id  # [b, pos]
-        if not is_mask.any(1).all():
-            raise InputError("a masked-LM prompt has no mask token", field="template")
-        return is_mask.int().argmax(1)
-    return batch.attention_mask.sum(1) - 1
 
 
 @torch.no_grad()

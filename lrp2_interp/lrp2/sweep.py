@@ -54,7 +54,7 @@ class SweepConfig:
     dev_fraction: float = 0.5
     seed: int = 0
     control: str = "none"  # "random": random directions of the same norms
-    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
     engine: str = "cached"  # "cached": all pairs per group of facts from cached states; "per_pair": probe each pair
     unit_facts: int = 16  # facts per resumable unit of the cached engine (also the progress bar's step)
 

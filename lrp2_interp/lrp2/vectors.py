@@ -14,7 +14,7 @@ Which tokens enter the token mean (``tokens``):
 * ``"all"`` (the paper's "all tokens"): every non-padding token, special tokens
   included.
 
-The default corpus is the probe prompts themselves (``prompt_corpus``); any list
+The default corpus is the probe prompts themselves (:func:`lrp2_interp.prompts.prompt_corpus`); any list
 of sentences, a text file per language (one sentence a line) or a parallel
 corpus (:mod:`lrp2_interp.corpus`) also works.  The corpus travels with the
 vectors: a description, and per language its name, size and the sha256 of the
@@ -35,7 +35,6 @@ import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import FactSet, render_query
 from lrp2_interp.files import atomic_path, iter_text_lines, write_json
 from lrp2_interp.layers import EMBEDDINGS, check_shift_point
 from lrp2_interp.models.loading import Batch, LanguageModel
@@ -108,7 +107,7 @@ class LanguageVectors:
 
         path = Path(path).with_suffix(".safetensors")
         with atomic_path(path) as tmp:
-            tensors = {k: v for k, v in self.vectors.items()}
+            tensors = dict(self.vectors)
             tensors.update({EMBEDDINGS_KEY + k: v for k, v in self.embeddings.items()})
             save_file({k: v.detach().cpu().contiguous().float() for k, v in tensors.items()}, str(tmp))
         write_json(
@@ -173,15 +172,6 @@ class LanguageVectors:
         )
 
 
-def prompt_corpus(facts: FactSet, language: str, lm: LanguageModel) -> list[str]:
-    """The probe prompts of ``language`` (:func:`~lrp2_interp.facts.render_query`): masked queries or prefixes."""
-    mask = lm.mask_token if lm.kind == "masked" else None
-    return [
-        render_query(facts.template(language, f.relation).template, f.sub_label, lm.kind, mask)
-        for f in facts.iter_facts(language)
-    ]
-
-
 def read_sentences(path: str | Path, limit: int | None = None) -> list[str]:
     """One sentence per non-empty line of a UTF-8 text file."""
     path = Path(path)
@@ -233,7 +223,7 @@ def mean_states(
         keep = token_mask(lm, batch, tokens).to(lm.dtype)  # [b, pos]
         means: dict[int, torch.Tensor] = {}
 
-        def grab(x: torch.Tensor, hook, layer: int = 0) -> None:
+        def grab(x: torch.Tensor, hook, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
             means[layer] = (x * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
         hooks = [(lm.shift_point(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in points]

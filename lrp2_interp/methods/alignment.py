@@ -16,7 +16,7 @@ last prompt position (and, generating, each new position) with ``a_i`` from a cl
 run; here ``x`` is the hooked run's own value and the default is every position
 (``positions="all"``, as LRP2 here: typed probing scores whole sentences, and the
 hook cannot see where each row's prompt ends); a tuple of ints (negative = from
-each row's last real token) restricts it.
+each row's last real token, bound by ``LanguageModel.logits``) restricts it.
 
 Controls and special cases: :meth:`AlignmentMaps.random_like` draws Gaussian maps of
 the same per-layer Frobenius norms (seeded); :func:`translation_maps` builds
@@ -28,16 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 import torch
 
 from lrp2_interp.errors import InputError, check_layer
-from lrp2_interp.facts import FactSet, render_query
-from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.models.hooks import FwdHooks, Positions, check_positions, position_mask
+from lrp2_interp.models.loading import LanguageModel
 
 Site = Literal["mlp_out", "resid"]
-Positions = Literal["all"] | tuple[int, ...]
 Rule = Literal["add", "interpolate"]
 
 
@@ -92,20 +92,6 @@ class AlignmentMaps:
         return replace(self, weights=w, biases=b, fit_r2=(), label=f"random(seed={seed})")
 
 
-def parallel_prompts(facts: FactSet, language: str, source: str, lm: LanguageModel) -> tuple[list[str], list[str]]:
-    """The probe prompts of the facts present in both languages, in the same order (translations)."""
-    mask = lm.mask_token if lm.kind == "masked" else None
-    src, tgt = [], []
-    for rel in facts.relations:
-        by_id = {f.lineid: f for f in facts.facts_of(source, rel)}
-        for f in facts.facts_of(language, rel):
-            if f.lineid in by_id:
-                e = by_id[f.lineid]
-                src.append(render_query(facts.template(language, rel).template, f.sub_label, lm.kind, mask))
-                tgt.append(render_query(facts.template(source, rel).template, e.sub_label, lm.kind, mask))
-    return src, tgt
-
-
 def site_hook(lm: LanguageModel, site: Site, layer: int) -> str:
     return lm.mlp_out(layer) if site == "mlp_out" else lm.resid_post(layer)
 
@@ -133,7 +119,7 @@ def pooled_states(
         def grab(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
             means[layer] = (x.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
-        hooks: FwdHooks = [(site_hook(lm, site, i), (lambda x, hook, i=i: grab(x, hook, i))) for i in layers]
+        hooks: FwdHooks = [(site_hook(lm, site, i), partial(grab, layer=i)) for i in layers]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
         out.append(torch.stack([means[i] for i in layers], dim=1).cpu())
     return torch.cat(out) if out else torch.empty(0, len(layers), lm.d_model)
@@ -193,22 +179,33 @@ def translation_maps(lm: LanguageModel, shifts: Mapping[int, torch.Tensor], conf
     )
 
 
-def _positions_mask(x: torch.Tensor, positions: Positions, lm: LanguageModel) -> torch.Tensor | None:
-    """``[batch, pos, 1]`` 0/1 mask of the positions to change (None: all)."""
-    if positions == "all":
-        return None
-    b, width = x.shape[:2]
-    mask = lm.active_mask
-    lengths = (mask.sum(1) if mask is not None and mask.shape == (b, width) else torch.full((b,), width)).to(
-        x.device
-    )  # [batch]
-    pos = torch.tensor(positions, device=x.device)  # [k]
-    idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(b, -1))  # [batch, k]
-    out = torch.zeros(b, width, 1, device=x.device, dtype=x.dtype)
-    valid = (idx >= 0) & (idx < width)
-    rows = torch.arange(b, device=x.device)[:, None].expand_as(idx)
-    out[rows[valid], idx[valid]] = 1
-    return out
+@dataclass(frozen=True, eq=False)
+class AlignmentHook:
+    """``x <- x + sigma * (x W + b)`` (``interpolate``: ``... - x``) at every position or at ``positions``.
+
+    Negative positions count from each row's last real token: :meth:`bind` (called by
+    ``LanguageModel.logits``) gives the hook the batch's row lengths; unbound, it refuses them.
+    """
+
+    weight: torch.Tensor  # [d_model, d_model]
+    bias: torch.Tensor  # [d_model]
+    sigma: float
+    rule: Rule = "add"
+    positions: Positions = "all"
+    lengths: torch.Tensor | None = None  # [batch] real tokens per row of the batch it is bound to
+
+    def bind(self, lengths: torch.Tensor) -> AlignmentHook:
+        """This hook for a batch whose rows have ``lengths`` ``[batch]`` real tokens."""
+        return self if self.positions == "all" else replace(self, lengths=lengths)
+
+    def __call__(self, x: torch.Tensor, hook: Any = None) -> torch.Tensor:  # x: [batch, pos, d_model]
+        delta = x @ self.weight.to(x.device, x.dtype) + self.bias.to(x.device, x.dtype)
+        if self.rule == "interpolate":
+            delta = delta - x
+        if self.positions == "all":
+            return x + self.sigma * delta
+        sel = position_mask(self.positions, self.lengths, x.shape[0], x.shape[1], x.device)  # [batch, pos]
+        return x + self.sigma * (delta * sel.to(x.dtype)[..., None])
 
 
 def alignment_hooks(
@@ -228,21 +225,13 @@ def alignment_hooks(
             f"not '{lm.name}' (d_model {lm.d_model})",
             field="model_name",
         )
-    if positions != "all" and not (isinstance(positions, tuple) and all(isinstance(p, int) for p in positions)):
-        raise InputError(f"positions must be 'all' or a tuple of ints, got {positions!r}", field="positions")
+    check_positions(positions)
     if sigma == 0:
         return []
-
-    def make(w: torch.Tensor, b: torch.Tensor):
-        def hook(x: torch.Tensor, hook=None) -> torch.Tensor:  # x: [batch, pos, d_model]
-            delta = x @ w.to(x.device, x.dtype) + b.to(x.device, x.dtype)
-            if rule == "interpolate":
-                delta = delta - x
-            sel = _positions_mask(x, positions, lm)
-            return x + sigma * (delta if sel is None else delta * sel)
-
-        return hook
-
     return [
-        (site_hook(lm, maps.config.site, layer), make(maps.weight(layer), maps.bias(layer))) for layer in maps.layers
+        (
+            site_hook(lm, maps.config.site, layer),
+            AlignmentHook(maps.weight(layer), maps.bias(layer), sigma, rule, positions),
+        )
+        for layer in maps.layers
     ]

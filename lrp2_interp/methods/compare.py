@@ -34,14 +34,13 @@ from tqdm.auto import tqdm
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.methods.alignment import (
     AlignmentConfig,
     Rule,
     Site,
     alignment_hooks,
     fit_alignment,
-    parallel_prompts,
 )
 from lrp2_interp.methods.lape import (
     LapeConfig,
@@ -55,6 +54,7 @@ from lrp2_interp.methods.lape_effects import fact_corpus
 from lrp2_interp.metrics import accuracy_ci, gain_ci, paired_test
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.prompts import prompt_corpus, translation_prompts
 from lrp2_interp.store import ShardStore
 
 METHODS = ("lrp2", "alignment", "lape")
@@ -78,7 +78,7 @@ class CompareConfig:
     dev_fraction: float = 0.5
     seed: int = 0
     n_boot: int = 1000
-    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(progress=False))
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
 
     def validate(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
@@ -220,7 +220,7 @@ def run_comparison(
         parts += [grid, ctl]
         rows.append(("LRP2 (Xu et al. 2023)", "lrp2", pick, grid, ctl))
     if "alignment" in config.methods:
-        x, y = parallel_prompts(fit_facts, lang, src, lm)
+        x, y = translation_prompts(lm, fit_facts, lang, src)
         maps = fit_alignment(
             lm, x, y, AlignmentConfig(lang, source=src, site=config.site, affine=config.affine, ridge=config.ridge)
         )

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import FactSet, render_filled, render_masked
+from lrp2_interp.facts import FactSet
 from lrp2_interp.methods.lape import (
     LanguageNeurons,
     activation_stats,
@@ -30,14 +30,12 @@ from lrp2_interp.methods.lape import (
 )
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.api import sentence_logprobs
+from lrp2_interp.prompts import causal_ids, fact_sentences, query_text, render_masked, starts_with_object
 
 
 def fact_corpus(facts: FactSet, language: str) -> list[str]:
     """Every fact of ``language`` as its filled sentence (subject and gold object)."""
-    return [
-        render_filled(facts.template(language, f.relation).template, f.sub_label, f.obj_label)
-        for f in facts.iter_facts(language)
-    ]
+    return fact_sentences(facts, [language])
 
 
 @torch.no_grad()
@@ -46,8 +44,7 @@ def language_loss(
 ) -> float:
     """Mean per-token NLL (nats) of ``language``'s facts (causal: sentences; masked: gold objects)."""
     if lm.kind == "causal":
-        bos = lm.tokenizer.bos_token_id
-        rows = [([bos] if bos is not None else []) + lm.token_ids(s) for s in fact_corpus(facts, language)]
+        rows = [causal_ids(lm, s) for s in fact_corpus(facts, language)]
         lps, n_tok = [], []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
@@ -226,19 +223,17 @@ def knowledge_neuron_masks(
     that start with the object are skipped.
     """
     from lrp2_interp.attribution.api import AttributionConfig, attribute_many
-    from lrp2_interp.facts import render_query
     from lrp2_interp.neurons.selection import NeuronConfig, select_neurons
 
     cfg = config or AttributionConfig(progress=False)
-    mask_tok = lm.mask_token if lm.kind == "masked" else None
     out = {}
     for lang in languages:
         prompts, targets = [], []
         for f in facts.iter_facts(lang):
             tpl = facts.template(lang, f.relation).template
-            if lm.kind == "causal" and tpl.strip().startswith("[Y]"):
+            if lm.kind == "causal" and starts_with_object(tpl):
                 continue
-            prompts.append(render_query(tpl, f.sub_label, lm.kind, mask_tok))
+            prompts.append(query_text(lm, tpl, f.sub_label))
             targets.append(f.obj_label)
             if len(prompts) >= max_facts:
                 break

@@ -25,8 +25,9 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, FactSet, render_masked, render_prefix
+from lrp2_interp.facts import OBJECT, FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.prompts import render_masked, render_prefix
 
 
 def decode_residual(lm: LanguageModel, resid: torch.Tensor) -> torch.Tensor:

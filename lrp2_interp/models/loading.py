@@ -1,29 +1,17 @@
-"""Loading models through TransformerLens and the one place hook names are built.
+"""Loading models through TransformerLens, and the model object every analysis runs on.
 
 :func:`load_model` accepts a hub name (users with internet) or a local directory
 made with ``save_pretrained``.  It loads the HF model and tokenizer with
 ``transformers`` and wraps them with
 ``TransformerBridge.boot_transformers(name, hf_model=..., tokenizer=...)`` so every
-analysis in the package runs on TransformerLens hook points.
-
-Hook points used by the package (and only built here):
-
-* ``blocks.{l}.hook_resid_post`` -- the residual stream after block ``l``
-  (BERT: after the block's output LayerNorm; pre-norm decoders: the raw residual);
-* ``blocks.{l}.mlp.hook_post`` -- the FFN post-activation ("neurons") of block ``l``;
-* ``blocks.0.hook_resid_pre`` -- the embedding output (HF ``hidden_states[0]``), the
-  extra LRP2 shift point ``layers.EMBEDDINGS`` (see :mod:`lrp2_interp.layers` for the
-  numbering of every hook point in the paper's terms).
-* ``blocks.{l}.mlp.hook_pre`` -- the FFN pre-activation (gated FFNs: the gate's), whose sign is the
-  sign of the activation for ReLU/GELU/SiLU (language-specific neurons);
-* ``blocks.{l}.hook_mlp_out`` -- the FFN output added to the residual stream (Gemma: after its
-  post-FFN norm; BLOOM: without the residual its HF MLP adds) -- the learned alignment's site.
+analysis in the package runs on TransformerLens hook points (their names are built
+in :mod:`lrp2_interp.models.hooks`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,44 +19,21 @@ from typing import Any, Literal
 import torch
 
 from lrp2_interp.errors import InputError, check_layer
-from lrp2_interp.layers import EMBEDDINGS, check_shift_point
+from lrp2_interp.layers import check_shift_point
+from lrp2_interp.models.hooks import (
+    FwdHooks,
+    bind_hooks,
+    mlp_out_hook,
+    mlp_post_hook,
+    mlp_pre_hook,
+    resid_post_hook,
+    shift_point_hook,
+)
 
 ModelKind = Literal["masked", "causal"]
-HookFn = Callable[[torch.Tensor, Any], torch.Tensor | None]
-FwdHooks = list[tuple[str, HookFn]]
 
 _MASKED_SUFFIXES = ("ForMaskedLM",)
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-
-
-def resid_post_hook(layer: int) -> str:
-    """Name of the residual-stream hook after block ``layer``."""
-    return f"blocks.{layer}.hook_resid_post"
-
-
-def embed_hook() -> str:
-    """Name of the embedding-output hook: the input of block 0 (HF ``hidden_states[0]``)."""
-    return "blocks.0.hook_resid_pre"
-
-
-def shift_point_hook(layer: int) -> str:
-    """Hook of an LRP2 shift point: the embedding output for ``layers.EMBEDDINGS``, else block ``layer``'s resid_post."""
-    return embed_hook() if layer == EMBEDDINGS else resid_post_hook(layer)
-
-
-def mlp_post_hook(layer: int) -> str:
-    """Name of the FFN post-activation hook of block ``layer`` (the knowledge neurons)."""
-    return f"blocks.{layer}.mlp.hook_post"
-
-
-def mlp_pre_hook(layer: int) -> str:
-    """Name of the FFN pre-activation hook of block ``layer`` (gated FFNs: the gate's pre-activation)."""
-    return f"blocks.{layer}.mlp.hook_pre"
-
-
-def mlp_out_hook(layer: int) -> str:
-    """Name of the hook on the FFN output of block ``layer`` (what the FFN adds to the residual stream)."""
-    return f"blocks.{layer}.hook_mlp_out"
 
 
 @dataclass(frozen=True)
@@ -96,9 +61,6 @@ class LanguageModel:
     d_model: int
     d_mlp: int
     special_ids: frozenset[int] = field(default_factory=frozenset)
-    # attention mask of the batch being run by ``logits`` ([batch, pos]); hooks that need to know
-    # where each padded row really ends (e.g. LRP2 at position -1) read it, None outside ``logits``
-    active_mask: torch.Tensor | None = field(default=None, repr=False)
 
     # ---- hook names (delegating to the module functions, with range checks) ----
     def resid_post(self, layer: int) -> str:
@@ -185,16 +147,15 @@ class LanguageModel:
 
     # ---- forward ----
     def logits(self, batch: Batch, fwd_hooks: FwdHooks | None = None) -> torch.Tensor:
-        """Logits ``[batch, pos, vocab]`` with optional TransformerLens forward hooks."""
-        self.active_mask = batch.attention_mask
-        try:
-            if fwd_hooks:
-                return self.bridge.run_with_hooks(
-                    batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=list(fwd_hooks)
-                )
-            return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
-        finally:
-            self.active_mask = None
+        """Logits ``[batch, pos, vocab]`` with optional TransformerLens forward hooks.
+
+        Hooks that count positions from each row's end (:class:`~lrp2_interp.models.hooks.RowLengthHook`)
+        are bound to the batch's row lengths first.
+        """
+        if fwd_hooks:
+            hooks = bind_hooks(fwd_hooks, batch.attention_mask)
+            return self.bridge.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=hooks)
+        return self.bridge(batch.input_ids, attention_mask=batch.attention_mask)
 
     @property
     def fingerprint(self) -> str:
@@ -341,16 +302,17 @@ def load_model(
         ) from None
     archs = list(getattr(config, "architectures", None) or [])
     inferred = _infer_kind(archs)
-    if kind is None and inferred is None:
-        raise InputError(
-            f"cannot tell whether '{name}' is a masked or causal LM from its config "
-            f"(architectures={archs}); pass kind='masked' or kind='causal'",
-            file=name,
-            field="architectures",
-        )
-    if kind is not None and inferred is not None and kind != inferred:
+    if kind is None:
+        if inferred is None:
+            raise InputError(
+                f"cannot tell whether '{name}' is a masked or causal LM from its config "
+                f"(architectures={archs}); pass kind='masked' or kind='causal'",
+                file=name,
+                field="architectures",
+            )
+        kind = inferred
+    elif inferred is not None and kind != inferred:
         raise InputError(f"'{name}' is a {inferred} LM ({', '.join(archs)}), not a {kind} LM", file=name, field="kind")
-    kind = kind or inferred
     if tokenizer is None:
         try:
             tokenizer = AutoTokenizer.from_pretrained(name)
@@ -376,6 +338,8 @@ def load_model(
     bridge.eval()
     cfg = bridge.cfg
     special = {i for i in tokenizer.all_special_ids if i is not None}
+    if cfg.d_mlp is None:
+        raise InputError("the model config names no FFN width (d_mlp): not a supported architecture", file=name)
     lm = LanguageModel(
         name=display_name,
         kind=kind,
@@ -389,5 +353,5 @@ def load_model(
         special_ids=frozenset(special),
     )
     if kind == "masked":
-        lm.mask_token  # raises a clear InputError when the tokenizer has no mask token
+        _ = lm.mask_token  # raises a clear InputError when the tokenizer has no mask token
     return lm

@@ -34,11 +34,12 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, SUBJECT, Fact, FactSet, render_masked, render_prefix
+from lrp2_interp.facts import FactSet
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.neurons.selection import NeuronSet, random_masks
+from lrp2_interp.prompts import GoldQuery, gold_queries
 
 COLUMNS = [
     "language",
@@ -65,75 +66,6 @@ class CausalConfig:
     source: str = "en"
     seed: int = 0
     batch_size: int = 16
-
-
-@dataclass(frozen=True)
-class GoldQuery:
-    """One fact as token ids with the positions where its object tokens are predicted."""
-
-    relation: str
-    lineid: int
-    language: str
-    input_ids: tuple[int, ...]
-    targets: tuple[int, ...]  # positions in input_ids
-    gold: tuple[int, ...]  # gold token id at each target
-
-
-def gold_query(
-    lm: LanguageModel, template: str, fact: Fact, target_token: Literal["first", "all"] = "first"
-) -> GoldQuery:
-    """The :class:`GoldQuery` of ``fact`` rendered with ``template`` (see the module doc)."""
-    if target_token not in ("first", "all"):
-        raise InputError(f"target_token must be 'first' or 'all', got {target_token!r}", field="target_token")
-    keep = 1 if target_token == "first" else None
-    obj_ids = lm.token_ids(fact.obj_label)
-    if lm.kind == "masked":
-        text = render_masked(template, fact.sub_label, len(obj_ids), lm.mask_token)
-        ids = list(lm.tokenizer(text)["input_ids"])
-        targets = [i for i, t in enumerate(ids) if t == lm.mask_token_id]
-        if len(targets) != len(obj_ids):
-            raise InputError(
-                f"template renders {len(targets)} masks instead of {len(obj_ids)} for fact {fact.lineid}",
-                field="template",
-            )
-        return GoldQuery(
-            fact.relation, fact.lineid, fact.language, tuple(ids), tuple(targets[:keep]), tuple(obj_ids[:keep])
-        )
-    prefix = render_prefix(template, fact.sub_label)
-    upto = template.replace(SUBJECT, fact.sub_label).split(OBJECT)[0] + fact.obj_label
-    p_ids, full = lm.token_ids(prefix), lm.token_ids(upto)
-    gold = (
-        full[len(p_ids) :]
-        if full[: len(p_ids)] == p_ids and len(full) > len(p_ids)
-        else lm.token_ids(upto[len(prefix) :])
-    )
-    if not gold:
-        raise InputError(f"object {fact.obj_label!r} tokenizes to nothing", field="obj_label")
-    gold = gold[:keep]
-    bos = [lm.tokenizer.bos_token_id] if lm.tokenizer.bos_token_id is not None else []
-    ids = bos + p_ids + gold[:-1]
-    start = len(bos) + len(p_ids) - 1
-    if start < 0:
-        raise InputError(f"empty query prefix for fact {fact.lineid} and no BOS token", field="template")
-    return GoldQuery(
-        fact.relation, fact.lineid, fact.language, tuple(ids), tuple(range(start, start + len(gold))), tuple(gold)
-    )
-
-
-def gold_queries(
-    lm: LanguageModel,
-    facts: FactSet,
-    language: str,
-    keys: Sequence[tuple[str, int]] | None = None,
-    target_token: Literal["first", "all"] = "first",
-) -> list[GoldQuery]:
-    """Queries of ``language``'s facts, in ``keys`` order (``(relation, lineid)``) when given."""
-    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts(language)}
-    keys = list(by_key) if keys is None else list(keys)
-    missing = [k for k in keys if k not in by_key]
-    if missing:
-        raise InputError(f"facts {missing[:5]} are missing in language '{language}'", field="lineid")
-    return [gold_query(lm, facts.template(language, k[0]).template, by_key[k], target_token) for k in keys]
 
 
 def scale_neurons_hooks(

@@ -29,7 +29,7 @@ Results folder (``out_dir``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +40,14 @@ import torch
 from lrp2_interp.attribution.api import AttributionConfig, attribute_many
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import FactSet, render_masked, render_prefix
+from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_table
 from lrp2_interp.layers import paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.similarity import plot_similarity, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
-from lrp2_interp.models.loading import LanguageModel, unknown_only
-from lrp2_interp.neurons.causal import CausalConfig, causal_effect, gold_query, summarize_causal
+from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.neurons.causal import CausalConfig, causal_effect, summarize_causal
 from lrp2_interp.neurons.overlap import (
     different_unit_overlap,
     overlap_by_layer,
@@ -63,6 +63,7 @@ from lrp2_interp.plots import (
     relation_overlap_heatmap,
     shared_neurons_heatmap,
 )
+from lrp2_interp.prompts import attribution_queries, render_prefix
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 
 BASELINE, LRP2 = "baseline", "lrp2"
@@ -93,54 +94,6 @@ class KnowledgeResult:
     overlap_summary: pd.DataFrame
     control: pd.DataFrame
     relation_baseline: pd.DataFrame = field(default_factory=pd.DataFrame)  # Table 2: same vs different vs chance
-
-
-def attribution_queries(
-    lm: LanguageModel, facts: FactSet, language: str, keys: Sequence[tuple[str, int]] | None = None
-) -> list[tuple[str, list[int]]]:
-    """(prompt, gold token ids) for each fact of ``language`` (masked query / causal prefix).
-
-    ``keys`` ((relation, lineid) pairs) fixes the order, so that row ``i`` of every
-    language is the same fact whatever the order of each language's files;
-    default: the language's own file order.  A gold object that tokenizes to
-    nothing but the unknown token is refused (its attribution would be meaningless).
-    """
-    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts(language)}
-    if keys is None:
-        keys = list(by_key)
-    missing = [k for k in keys if k not in by_key]
-    if missing:
-        raise InputError(
-            f"{len(missing)} fact(s) have no '{language}' version, e.g. relation {missing[0][0]} lineid "
-            f"{missing[0][1]}",
-            file=facts.root,
-            field="lineid",
-        )
-    out, unknown = [], []
-    for key in keys:
-        fact = by_key[key]
-        tpl = facts.template(language, fact.relation).template
-        query = gold_query(lm, tpl, fact, "all")
-        lm.check_positions(len(query.input_ids), field=f"{language}/{fact.relation}.jsonl lineid {fact.lineid}")
-        gold = list(query.gold)
-        if unknown_only(lm, gold):
-            unknown.append(fact)
-        prompt = (
-            render_masked(tpl, fact.sub_label, len(gold), lm.mask_token)
-            if lm.kind == "masked"
-            else render_prefix(tpl, fact.sub_label)
-        )
-        out.append((prompt, gold))
-    if unknown:
-        f = unknown[0]
-        raise InputError(
-            f"{len(unknown)} object(s) tokenize to the unknown token only, e.g. {f.obj_label!r} "
-            f"(relation {f.relation}, lineid {f.lineid}): the tokenizer of '{lm.name}' does not cover "
-            f"them",
-            file=facts.root / language / f"{f.relation}.jsonl",
-            field="obj_label",
-        )
-    return out
 
 
 def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:

@@ -49,10 +49,6 @@ __all__ = [
     "sentence_logprobs",
 ]
 
-# older private names, kept for callers and tests
-_candidate_pool = candidate_pool
-_rank_row = rank_row
-
 
 def _check(facts: FactSet, language: str) -> None:
     if language not in facts.languages:
@@ -69,30 +65,38 @@ def probe_scores(
     lm: LanguageModel,
     facts: FactSet,
     language: str,
-    config: ProbeConfig = ProbeConfig(),
+    config: ProbeConfig | None = None,
     fwd_hooks: FwdHooks | None = None,
     *,
     exact: bool = True,
+    progress: bool = False,
 ) -> tuple[Pools, Scores]:
-    """Candidate pools and scores of every fact (``exact``: causal ``sum`` scores include the shared prefix)."""
+    """Candidate pools and scores of every fact (``exact``: causal ``sum`` scores include the shared prefix).
+
+    ``progress``: a progress bar (the reference path's).
+    """
     _check(facts, language)
+    config = config or ProbeConfig()
     if config.path == "fast":
         try:
             return fast_scores(lm, facts, language, config, fwd_hooks, exact=exact)
         except Unsupported:
             pass
-    return reference_scores(lm, facts, language, config, fwd_hooks)
+    return reference_scores(lm, facts, language, config, fwd_hooks, progress=progress)
 
 
 def probe(
     lm: LanguageModel,
     facts: FactSet,
     language: str,
-    config: ProbeConfig = ProbeConfig(),
+    config: ProbeConfig | None = None,
     fwd_hooks: FwdHooks | None = None,
+    *,
+    progress: bool = False,
 ) -> ProbeResult:
-    """Typed probing of every fact of ``language`` in ``facts``."""
-    pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False)
+    """Typed probing of every fact of ``language`` in ``facts`` (``progress``: a progress bar)."""
+    config = config or ProbeConfig()
+    pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False, progress=progress)
     order, _ = fact_pools(facts, language, config)
     rows = rank_rows(order, pools, scores)
     return ProbeResult(config, lm.name, language, pd.DataFrame(rows, columns=TABLE_COLUMNS))

@@ -19,14 +19,20 @@ import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import Fact, FactSet, render_filled, render_masked
+from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
 from lrp2_interp.probing.types import Pools, ProbeConfig, Scores, fact_pools, token_table
+from lrp2_interp.prompts import candidate_rows, render_masked
 
 
 @torch.no_grad()
 def masked_scores(
-    lm: LanguageModel, facts: FactSet, language: str, config: ProbeConfig, fwd_hooks: FwdHooks | None
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig,
+    fwd_hooks: FwdHooks | None,
+    progress: bool = False,
 ) -> tuple[Pools, Scores]:
     mask_token, mask_id = lm.mask_token, lm.mask_token_id
     order, pools = fact_pools(facts, language, config)
@@ -40,7 +46,7 @@ def masked_scores(
         for k in sorted({len(tokens[c]) for c in pool}):
             queries.append((fact, k, pool))
     scores: Scores = defaultdict(dict)
-    bar = tqdm(total=len(queries), desc=f"probe {language}", disable=not config.progress, leave=False)
+    bar = tqdm(total=len(queries), desc=f"probe {language}", disable=not progress, leave=False)
     for start in range(0, len(queries), config.batch_size):
         chunk = queries[start : start + config.batch_size]
         texts = [
@@ -83,14 +89,17 @@ def sentence_logprobs(
 
 def causal_rows(lm: LanguageModel, facts: FactSet, language: str, fact: Fact, pool: Sequence[str]) -> list[list[int]]:
     """Token rows of ``fact``'s sentences, one per candidate of ``pool`` (BOS first when the tokenizer has one)."""
-    bos = lm.tokenizer.bos_token_id
-    tpl = facts.template(language, fact.relation).template
-    return [([bos] if bos is not None else []) + lm.token_ids(render_filled(tpl, fact.sub_label, c)) for c in pool]
+    return candidate_rows(lm, facts.template(language, fact.relation).template, fact.sub_label, pool)
 
 
 @torch.no_grad()
 def causal_scores(
-    lm: LanguageModel, facts: FactSet, language: str, config: ProbeConfig, fwd_hooks: FwdHooks | None
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig,
+    fwd_hooks: FwdHooks | None,
+    progress: bool = False,
 ) -> tuple[Pools, Scores]:
     order, pools = fact_pools(facts, language, config)
     items: list[tuple[Fact, str, list[int]]] = []
@@ -99,7 +108,7 @@ def causal_scores(
         items += [(fact, c, row) for c, row in zip(pool, causal_rows(lm, facts, language, fact, pool))]
     idx_order = sorted(range(len(items)), key=lambda i: len(items[i][2]))  # length-sorted batches pad less
     scores: Scores = defaultdict(dict)
-    bar = tqdm(total=len(items), desc=f"probe {language}", disable=not config.progress, leave=False)
+    bar = tqdm(total=len(items), desc=f"probe {language}", disable=not progress, leave=False)
     for start in range(0, len(idx_order), config.batch_size):
         idx = idx_order[start : start + config.batch_size]
         lp = sentence_logprobs(lm, [items[i][2] for i in idx], fwd_hooks, mean=config.decoder_score == "mean")
@@ -112,8 +121,14 @@ def causal_scores(
 
 
 def reference_scores(
-    lm: LanguageModel, facts: FactSet, language: str, config: ProbeConfig, fwd_hooks: FwdHooks | None = None
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig,
+    fwd_hooks: FwdHooks | None = None,
+    *,
+    progress: bool = False,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores of every fact of ``language`` the reference way."""
+    """Pools and scores of every fact of ``language`` the reference way (``progress``: a progress bar)."""
     run = masked_scores if lm.kind == "masked" else causal_scores
-    return run(lm, facts, language, config, fwd_hooks)
+    return run(lm, facts, language, config, fwd_hooks, progress)

@@ -31,7 +31,6 @@ class ProbeConfig:
     max_candidates: int | None = None  # None: every object of the relation
     decoder_score: Literal["sum", "mean"] = "sum"
     seed: int = 0
-    progress: bool = True
     path: Literal["fast", "reference"] = "fast"  # "reference": the straightforward full-logits implementation
     memory_mb: int = 1024  # budget for one pass's activations and logits; batch sizes are chosen from it
 

@@ -7,8 +7,9 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2, lrp2_hooks, shifts
-from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -142,6 +143,30 @@ def test_last_position_in_a_padded_batch_is_the_last_real_token(setup):
         assert diff[i, : n - 1].abs().sum() == 0.0 and diff[i, n:].abs().sum() == 0.0
 
 
+def test_last_position_outside_logits_is_refused_not_miscounted(setup):
+    """Regression: a hook registered on the bridge (``lrp2()``, or ``bridge.run_with_hooks``) cannot see where
+    each padded row ends; it used to count position -1 from the padded width, shifting a padding slot of the
+    short row instead of its last token.  Now it refuses; ``lm.logits`` binds the lengths and is exact."""
+    lm, vecs = setup
+    cfg = LRP2Config(0, 2, positions=(-1,))
+    batch = lm.encode(QUERIES[1:])  # two rows of different lengths, right-padded
+    assert len(set(batch.attention_mask.sum(1).tolist())) == 2
+    with pytest.raises(InputError) as err:
+        with lrp2(lm, vecs, "fr", cfg):
+            lm.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+    assert err.value.field == "positions"
+    assert _no_hooks_left(lm)
+    with pytest.raises(InputError, match="not bound"), torch.no_grad():
+        lm.bridge.run_with_hooks(
+            batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=lrp2_hooks(lm, vecs, "fr", cfg)
+        )
+    assert _no_hooks_left(lm)
+    # positions from the start need no lengths: lrp2() still runs them
+    with lrp2(lm, vecs, "fr", LRP2Config(0, 2, positions=(0,))), torch.no_grad():
+        lm.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+    assert _no_hooks_left(lm)
+
+
 @pytest.mark.parametrize(
     "m, n, field", [(2, 1, "m"), (3, 3, "m"), (0, 3, "n"), (-2, 1, "m"), (0, -2, "n"), (0, -1, "m")]
 )
@@ -250,7 +275,7 @@ def test_probe_with_lrp2_differs_from_baseline(setup, fixture_facts):
     from lrp2_interp.probing.api import ProbeConfig, probe
 
     lm, vecs = setup
-    cfg = ProbeConfig(progress=False)
+    cfg = ProbeConfig()
     base = probe(lm, fixture_facts, "fr", cfg).table
     en = vecs["en"].clone()
     en[0] += 30 * torch.randn(lm.d_model, generator=torch.Generator().manual_seed(0))  # a big LIRP at m=0 only

@@ -21,8 +21,9 @@ from lrp2_interp.lrp2.similarity import (
     similarity_table,
     target_states,
 )
-from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
 

@@ -11,9 +11,10 @@ import torch
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.sweep_engine import sweep_scores
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.probing.api import ProbeConfig, probe_scores
 from lrp2_interp.probing.types import fact_pools
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 FAMILIES = ["bert", "bloom", "gpt2", "qwen2", "gemma3"]
@@ -35,7 +36,7 @@ def lm_vec(request, tiny_model_dir, fixture_facts):
 @pytest.mark.parametrize("decoder_score", ["sum", "mean"])
 def test_engine_scores_equal_per_pair_probing(lm_vec, fixture_facts, decoder_score):
     lm, vec = lm_vec
-    cfg = ProbeConfig(progress=False, decoder_score=decoder_score, max_candidates=5, batch_size=4)
+    cfg = ProbeConfig(decoder_score=decoder_score, max_candidates=5, batch_size=4)
     order, pools = fact_pools(fixture_facts, "fr", cfg)
     pairs = [(m, n) for m in range(lm.n_layers) for n in range(lm.n_layers) if m <= n]
 
@@ -56,9 +57,7 @@ def test_engine_scores_equal_per_pair_probing(lm_vec, fixture_facts, decoder_sco
 
 def test_run_sweep_cached_equals_per_pair_and_resumes(lm_vec, fixture_facts, tmp_path):
     lm, vec = lm_vec
-    base = SweepConfig(
-        language="fr", include_equal=True, unit_facts=5, probe=ProbeConfig(progress=False, max_candidates=4)
-    )
+    base = SweepConfig(language="fr", include_equal=True, unit_facts=5, probe=ProbeConfig(max_candidates=4))
     fast = run_sweep(lm, fixture_facts, vec, base, progress=False)
     slow = run_sweep(lm, fixture_facts, vec, dataclasses.replace(base, engine="per_pair"), progress=False)
     pd.testing.assert_frame_equal(fast.facts_table, slow.facts_table)
@@ -82,7 +81,7 @@ def test_cached_engine_handles_the_embedding_shift_point(lm_vec, fixture_facts):
         language="fr",
         layers=(-1, 0, lm.n_layers - 1),
         unit_facts=5,
-        probe=ProbeConfig(progress=False, max_candidates=4),
+        probe=ProbeConfig(max_candidates=4),
     )
     fast = run_sweep(lm, fixture_facts, vec, base, progress=False)
     slow = run_sweep(lm, fixture_facts, vec, dataclasses.replace(base, engine="per_pair"), progress=False)

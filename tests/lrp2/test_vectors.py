@@ -12,11 +12,11 @@ from lrp2_interp.lrp2.vectors import (
     LanguageVectors,
     compute_language_vectors,
     mean_states,
-    prompt_corpus,
     read_sentences,
     token_mask,
 )
 from lrp2_interp.models.loading import LanguageModel, load_model
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -7,18 +7,19 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.methods.alignment import (
     AlignmentConfig,
     AlignmentMaps,
     alignment_hooks,
     fit_alignment,
-    parallel_prompts,
     pooled_states,
     solve_map,
     translation_maps,
 )
-from lrp2_interp.models.loading import load_model, mlp_out_hook
+from lrp2_interp.models.hooks import mlp_out_hook
+from lrp2_interp.models.loading import load_model
+from lrp2_interp.prompts import prompt_corpus, translation_prompts
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -131,7 +132,7 @@ def test_positions_restrict_the_change(gpt2_lm):
 
 def test_fit_maps_translations_and_random_control(gpt2_lm, fixture_facts):
     lm = gpt2_lm
-    src, tgt = parallel_prompts(fixture_facts, "fr", "en", lm)
+    src, tgt = translation_prompts(lm, fixture_facts, "fr", "en")
     assert len(src) == len(tgt) == len(fixture_facts.parallel(["en", "fr"]).lineids("fr")) > 5
     cfg = AlignmentConfig("fr", layers=(0, 2))
     maps = fit_alignment(lm, src, tgt, cfg)

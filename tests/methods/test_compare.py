@@ -36,7 +36,7 @@ def test_comparison_same_facts_choice_on_dev_and_resume(lm, fixture_facts, tmp_p
     # every condition is probed on the same facts
     sizes = res.facts_table.groupby(["method", "param", "control"]).size()
     assert (sizes == facts.n_facts("fr")).all()
-    base = probe(lm, facts, "fr", ProbeConfig(progress=False)).table
+    base = probe(lm, facts, "fr", ProbeConfig()).table
     got = res.facts_table[res.facts_table["method"] == "baseline"]
     assert got["correct"].tolist() == base["correct"].tolist()
     s = res.summary.set_index("method")

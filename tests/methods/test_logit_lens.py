@@ -7,7 +7,7 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.methods.logit_lens import (
     decode_residual,
     lens_curve,
@@ -16,6 +16,7 @@ from lrp2_interp.methods.logit_lens import (
     plot_lens,
 )
 from lrp2_interp.models.loading import load_model
+from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

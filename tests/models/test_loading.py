@@ -13,7 +13,8 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokeniz
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.models.builders import FAMILIES, RandomModelConfig, train_tokenizer
-from lrp2_interp.models.loading import load_model, mlp_post_hook, resid_post_hook
+from lrp2_interp.models.hooks import mlp_post_hook, resid_post_hook
+from lrp2_interp.models.loading import load_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,7 +51,7 @@ def test_families_cover_the_five_supported_architectures():
 
 
 def test_bridge_logits_equal_hf_logits_on_padded_batch(family_pair):
-    fam, _, lm, hf = family_pair
+    _, _, lm, hf = family_pair
     batch = lm.encode(SENTENCES)
     lengths = batch.attention_mask.sum(1)
     assert lengths.min() < lengths.max(), "the batch must actually contain padding"
@@ -77,7 +78,7 @@ def test_padding_does_not_change_real_positions(family_pair):
 
 
 def test_sizes_and_kind(family_pair, tiny_sizes):
-    fam, _, lm, hf = family_pair
+    fam, _, lm, _ = family_pair
     assert lm.kind == ("masked" if fam == "bert" else "causal")
     assert lm.n_layers == tiny_sizes["n_layers"]
     assert lm.d_model == tiny_sizes["d_model"]
@@ -91,7 +92,7 @@ def test_sizes_and_kind(family_pair, tiny_sizes):
         assert lm.mask_token_id in lm.special_ids
     else:
         with pytest.raises(InputError) as err:
-            lm.mask_token
+            _ = lm.mask_token
         assert err.value.field == "mask_token" and "causal" in str(err.value)
 
 
@@ -132,10 +133,10 @@ def test_hook_points_read_the_documented_states(family_pair):
 
 def test_causal_model_has_no_mask_token(bloom_lm):
     with pytest.raises(InputError) as err:
-        bloom_lm.mask_token
+        _ = bloom_lm.mask_token
     assert err.value.field == "mask_token"
     with pytest.raises(InputError):
-        bloom_lm.mask_token_id
+        _ = bloom_lm.mask_token_id
 
 
 def test_wrapping_a_causal_model_as_masked_is_refused(tiny_model_dir):

@@ -12,8 +12,9 @@ import torch
 from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import load_facts
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, attribute_facts, attribution_queries, run_knowledge_analysis
+from lrp2_interp.prompts import prompt_corpus
 from lrp2_interp.store import ShardStore
 
 pytestmark = pytest.mark.usefixtures("single_thread")

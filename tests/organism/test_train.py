@@ -227,7 +227,7 @@ def test_micro_organism_trains_caches_and_loads(facts_root, tmp_path, kind):
     assert split["zh"].seen.lineids("zh") == set(info.splits["zh"].seen)
     from lrp2_interp.probing.api import ProbeConfig, probe
 
-    result = probe(lm, split["fr"].held_out, "fr", ProbeConfig(progress=False))
+    result = probe(lm, split["fr"].held_out, "fr", ProbeConfig())
     assert len(result.table) == len(info.splits["fr"].held_out)
 
 
@@ -268,5 +268,5 @@ def test_default_organism_knows_english_facts():
 
     lm, info = load_organism(OrganismConfig(), progress=False)  # ~3-8 min on 2 cores, then cached
     split = organism_facts(info)
-    en = probe(lm, next(iter(split.values())).held_out, "en", ProbeConfig(progress=False))
+    en = probe(lm, next(iter(split.values())).held_out, "en", ProbeConfig())
     assert en.accuracy >= 80.0

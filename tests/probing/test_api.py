@@ -11,21 +11,22 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import Fact, FactSet, load_facts, render_filled, render_masked
+from lrp2_interp.facts import Fact, FactSet, load_facts
 from lrp2_interp.models.loading import Batch, LanguageModel
 from lrp2_interp.probing.api import (
     TABLE_COLUMNS,
     ProbeConfig,
     ProbeResult,
-    _candidate_pool,
+    candidate_pool,
     probe,
 )
+from lrp2_interp.prompts import fact_sentences, render_filled, render_masked
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-QUIET = ProbeConfig(progress=False)
+QUIET = ProbeConfig()
 #: rigged tests replace ``lm.logits``, which only the reference path calls
-REF = ProbeConfig(progress=False, path="reference")
+REF = ProbeConfig(path="reference")
 CAUSAL = ["bloom_lm", "gpt2_lm", "qwen2_lm"]
 
 
@@ -127,12 +128,7 @@ def test_rigged_wrong_answer_is_predicted(monkeypatch, any_lm, fixture_facts):
 
 def test_rigged_gold_wins_with_mean_decoder_score(monkeypatch, causal_lm, fixture_facts):
     rig(monkeypatch, causal_lm, fixture_facts, "fr", lambda f: f.obj_label)
-    assert (
-        probe(
-            causal_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score="mean", path="reference")
-        ).accuracy
-        == 100.0
-    )
+    assert probe(causal_lm, fixture_facts, "fr", ProbeConfig(decoder_score="mean", path="reference")).accuracy == 100.0
 
 
 def test_alias_counts_as_correct(monkeypatch, bert_lm, fixture_facts_root, tmp_path):
@@ -182,9 +178,7 @@ def _exact_ties(monkeypatch, lm: LanguageModel, facts: FactSet, language: str) -
 def test_ties_break_alphabetically(monkeypatch, any_lm, fixture_facts, decoder_score):
     """With every candidate tied, the prediction is the first label and the gold's rank its sorted index."""
     _exact_ties(monkeypatch, any_lm, fixture_facts, "fr")
-    t = probe(
-        any_lm, fixture_facts, "fr", ProbeConfig(progress=False, decoder_score=decoder_score, path="reference")
-    ).table
+    t = probe(any_lm, fixture_facts, "fr", ProbeConfig(decoder_score=decoder_score, path="reference")).table
     assert len(t) == fixture_facts.n_facts("fr")
     for _, row in t.iterrows():
         cands = list(fixture_facts.candidates("fr", row["relation"]))
@@ -195,7 +189,7 @@ def test_ties_break_alphabetically(monkeypatch, any_lm, fixture_facts, decoder_s
         any_lm,
         _reorder(fixture_facts, lambda v: tuple(reversed(v))),
         "fr",
-        ProbeConfig(progress=False, decoder_score=decoder_score, path="reference"),
+        ProbeConfig(decoder_score=decoder_score, path="reference"),
     ).table
     pd.testing.assert_frame_equal(t, t2)
 
@@ -213,8 +207,8 @@ def test_ranking_is_invariant_to_candidate_order(any_lm, fixture_facts):
 
 
 def test_batch_size_does_not_change_results(any_lm, fixture_facts):
-    a = probe(any_lm, fixture_facts, "ru", ProbeConfig(progress=False, batch_size=1)).table
-    b = probe(any_lm, fixture_facts, "ru", ProbeConfig(progress=False, batch_size=64)).table
+    a = probe(any_lm, fixture_facts, "ru", ProbeConfig(batch_size=1)).table
+    b = probe(any_lm, fixture_facts, "ru", ProbeConfig(batch_size=64)).table
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -265,7 +259,7 @@ def test_fwd_hooks_reach_every_forward_pass(any_lm, fixture_facts):
         any_lm,
         fixture_facts,
         "en",
-        ProbeConfig(progress=False, batch_size=4),
+        ProbeConfig(batch_size=4),
         fwd_hooks=[(layer, lambda x, hook: calls.append(x.shape[0]))],
     )
     assert calls and max(calls) <= 4
@@ -324,23 +318,23 @@ def test_causal_sentences_start_with_bos_and_hold_the_candidate(monkeypatch, blo
 
 
 # ------------------------------------------------------------------ max_candidates
-def test_candidate_pool_cap_keeps_gold_and_is_deterministic(fixture_facts):
+def testcandidate_pool_cap_keeps_gold_and_is_deterministic(fixture_facts):
     cands = fixture_facts.candidates("en", "P36")
     cfg = ProbeConfig(max_candidates=3, seed=7)
     pools = {}
     for f in fixture_facts.facts_of("en", "P36"):
-        pool = _candidate_pool(f, cands, cfg)
+        pool = candidate_pool(f, cands, cfg)
         assert len(pool) == 3 and f.obj_label in pool and set(pool) <= set(cands)
-        assert pool == sorted(pool) == _candidate_pool(f, cands, cfg)
+        assert pool == sorted(pool) == candidate_pool(f, cands, cfg)
         pools[f.lineid] = pool
     # the seed matters
     others = {
-        f.lineid: _candidate_pool(f, cands, ProbeConfig(max_candidates=3, seed=8))
+        f.lineid: candidate_pool(f, cands, ProbeConfig(max_candidates=3, seed=8))
         for f in fixture_facts.facts_of("en", "P36")
     }
     assert others != pools
-    assert _candidate_pool(fixture_facts.facts_of("en", "P36")[0], cands, ProbeConfig(max_candidates=50)) == list(cands)
-    assert _candidate_pool(fixture_facts.facts_of("en", "P36")[0], cands, ProbeConfig(max_candidates=None)) == list(
+    assert candidate_pool(fixture_facts.facts_of("en", "P36")[0], cands, ProbeConfig(max_candidates=50)) == list(cands)
+    assert candidate_pool(fixture_facts.facts_of("en", "P36")[0], cands, ProbeConfig(max_candidates=None)) == list(
         cands
     )
 
@@ -348,7 +342,7 @@ def test_candidate_pool_cap_keeps_gold_and_is_deterministic(fixture_facts):
 @pytest.mark.parametrize("lm_name", ["bert_lm", "gpt2_lm"])
 def test_max_candidates_in_probe(request, fixture_facts, lm_name):
     lm = request.getfixturevalue(lm_name)
-    cfg = ProbeConfig(progress=False, max_candidates=3, seed=1)
+    cfg = ProbeConfig(max_candidates=3, seed=1)
     a = probe(lm, fixture_facts, "en", cfg).table
     b = probe(lm, fixture_facts, "en", cfg).table
     pd.testing.assert_frame_equal(a, b)
@@ -356,7 +350,7 @@ def test_max_candidates_in_probe(request, fixture_facts, lm_name):
 
 
 def test_capped_pool_is_invariant_to_candidate_order(bert_lm, fixture_facts):
-    cfg = ProbeConfig(progress=False, max_candidates=3, seed=1)
+    cfg = ProbeConfig(max_candidates=3, seed=1)
     base = probe(bert_lm, fixture_facts, "en", cfg).table
     other = probe(bert_lm, _reorder(fixture_facts, lambda v: tuple(reversed(v))), "en", cfg).table
     pd.testing.assert_frame_equal(base, other)
@@ -364,7 +358,7 @@ def test_capped_pool_is_invariant_to_candidate_order(bert_lm, fixture_facts):
 
 def test_max_candidates_zero_is_an_input_error(bert_lm, fixture_facts):
     with pytest.raises(InputError) as err:
-        probe(bert_lm, fixture_facts, "en", ProbeConfig(progress=False, max_candidates=0))
+        probe(bert_lm, fixture_facts, "en", ProbeConfig(max_candidates=0))
     assert err.value.field == "max_candidates"
 
 
@@ -427,15 +421,11 @@ def test_probe_shared_data(shared_facts, tmp_path):
     langs, rels = ["en", "fr"], ["P36", "P37"]
     facts = load_facts(shared_facts, langs, rels, max_facts_per_relation=10, seed=0)
     full = load_facts(shared_facts, langs, rels)
-    corpus = [
-        render_filled(full.template(lang, f.relation).template, f.sub_label, f.obj_label)
-        for lang in langs
-        for f in full.iter_facts(lang)
-    ]
+    corpus = fact_sentences(full, langs)
     lines = []
     for family, cfg in (
-        ("bert", ProbeConfig(progress=False)),
-        ("bloom", ProbeConfig(progress=False, max_candidates=20)),
+        ("bert", ProbeConfig()),
+        ("bloom", ProbeConfig(max_candidates=20)),
     ):
         d = build_random_model(RandomModelConfig(family=family, n_layers=2), corpus, tmp_path / family, 2000)
         lm = load_model(d)

@@ -25,14 +25,14 @@ def lm(request, tiny_model_dir):
 
 def _shift_hooks(lm, positions="all"):
     g = torch.Generator().manual_seed(0)
-    return [(lm.resid_post(j), ShiftHook(3 * torch.randn(lm.d_model, generator=g), positions, lm)) for j in (0, 1)]
+    return [(lm.resid_post(j), ShiftHook(3 * torch.randn(lm.d_model, generator=g), positions)) for j in (0, 1)]
 
 
 @pytest.mark.parametrize("decoder_score", ["sum", "mean"])
 @pytest.mark.parametrize("hooked", [False, True])
 def test_fast_scores_equal_reference(lm, fixture_facts, decoder_score, hooked):
     hooks = _shift_hooks(lm) if hooked else None
-    cfg = ProbeConfig(progress=False, decoder_score=decoder_score, batch_size=5)
+    cfg = ProbeConfig(decoder_score=decoder_score, batch_size=5)
     pools_f, fast = fast_scores(lm, fixture_facts, "ru", cfg, hooks, exact=True)
     pools_r, ref = probe_scores(lm, fixture_facts, "ru", dataclasses.replace(cfg, path="reference"), hooks)
     assert pools_f == pools_r
@@ -45,7 +45,7 @@ def test_fast_scores_equal_reference(lm, fixture_facts, decoder_score, hooked):
 
 
 def test_tiny_memory_budget_changes_nothing(lm, fixture_facts):
-    cfg = ProbeConfig(progress=False, max_candidates=6)
+    cfg = ProbeConfig(max_candidates=6)
     _, a = fast_scores(lm, fixture_facts, "en", cfg, exact=True)
     _, b = fast_scores(lm, fixture_facts, "en", dataclasses.replace(cfg, memory_mb=1, batch_size=2), exact=True)
     for key in a:
@@ -59,7 +59,7 @@ def test_hooks_the_fast_path_cannot_honour_fall_back(lm, fixture_facts):
     positional = _shift_hooks(lm, positions=(1, -2))
     for hooks in (odd, positional):
         assert supports(lm, hooks) == (lm.kind == "masked")
-        cfg = ProbeConfig(progress=False, max_candidates=5)
+        cfg = ProbeConfig(max_candidates=5)
         a = probe(lm, fixture_facts, "en", cfg, hooks).table
         b = probe(lm, fixture_facts, "en", dataclasses.replace(cfg, path="reference"), hooks).table
         assert a.equals(b)

@@ -41,7 +41,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lrp2_interp.models.loading import FwdHooks, HookFn, LanguageModel
+from lrp2_interp.models.hooks import FwdHooks, HookFn, bind_hook, full_lengths
+from lrp2_interp.models.loading import LanguageModel
 
 
 class Unsupported(Exception):
@@ -72,7 +73,7 @@ class Hooks:
         if fns:
             x = x.clone()  # a hook may modify its input in place (and return None), as TransformerLens allows
         for name, fn in fns:
-            out = fn(x, hook=SimpleNamespace(name=name))
+            out = bind_hook(fn, full_lengths(x))(x, hook=SimpleNamespace(name=name))  # x: one unpadded prompt
             x = x if out is None else out
         return x
 
