@@ -9,7 +9,7 @@ import argparse
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lrp2_interp.cli.checks import LEGACY_LRP2, parse_lrp2
 from lrp2_interp.cli.options import ConfigOptions, Option
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from lrp2_interp.probing.types import ProbeConfig
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+class Subparsers(Protocol):
+    """What a command module's ``register`` needs of ``ArgumentParser.add_subparsers()``."""
+
+    def add_parser(self, name: str, *, help: str | None = ...) -> argparse.ArgumentParser: ...
 
 
 def default_facts() -> str:

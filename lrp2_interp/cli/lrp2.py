@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.common import (
+    Subparsers,
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
@@ -202,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ parser
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``probe``, ``vectors``, ``sweep`` and ``run`` to the subparsers ``sub``."""
     p = sub.add_parser("probe", help="typed mLAMA probing (optionally with LRP2)")
     add_model_args(p)

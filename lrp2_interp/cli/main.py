@@ -18,7 +18,7 @@ from lrp2_interp.cli.checks import check_args
 from lrp2_interp.cli.common import default_facts
 from lrp2_interp.errors import InputError
 
-__all__ = ["build_parser", "default_facts", "main"]  # and REPO_DATA, see __getattr__
+__all__ = ["build_parser", "command_parsers", "default_facts", "main"]  # and REPO_DATA, see __getattr__
 
 DESCRIPTION = "LRP2 language representation projection, typed mLAMA probing and knowledge neurons"
 #: the command modules, in the order of ``lrp2-interp --help``
@@ -34,12 +34,22 @@ def __getattr__(name: str) -> Path:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(prog="lrp2-interp", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.register(sub)
-    return parser
+    return parser, dict(sub.choices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lrp2-interp`` parser with every command of :data:`COMMAND_MODULES`."""
+    return _parsers()[0]
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """{command: its own parser} (what ``lrp2-interp COMMAND --help`` shows)."""
+    return _parsers()[1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

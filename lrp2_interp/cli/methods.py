@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.common import (
+    Subparsers,
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
@@ -238,7 +239,7 @@ def cmd_lens(args: argparse.Namespace) -> None:
     done(out, t0)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``compare``, ``align``, ``lape`` and ``lens`` to the subparsers ``sub``."""
     for name, func, methods, hlp in (
         ("compare", cmd_compare, True, "LRP2 vs learned alignment vs language-neuron steering on the same facts"),

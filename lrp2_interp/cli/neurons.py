@@ -6,9 +6,10 @@ import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lrp2_interp.cli.common import (
+    Subparsers,
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
@@ -179,7 +180,7 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     done(out, t0)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``attribute``, ``neurons`` and ``similarity`` to the subparsers ``sub``."""
     p = sub.add_parser("attribute", help="knowledge-neuron integrated gradients for one prompt")
     add_model_args(p)

@@ -119,7 +119,8 @@ class ConfigOptions(Generic[C]):
             if spec.flag_only:
                 parser.add_argument(opt.flag_name, action="store_true", help=opt.help)
                 continue
-            kwargs: dict[str, Any] = {"type": spec.type, "help": opt.help}
+            shown = f"default: {self.config.__name__}'s %(default)s" if spec.default is not None else None
+            kwargs: dict[str, Any] = {"type": spec.type, "help": "; ".join(t for t in (opt.help, shown) if t) or None}
             if spec.nargs is not None:
                 kwargs["nargs"] = spec.nargs
             if spec.choices is not None:

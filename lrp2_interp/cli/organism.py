@@ -6,9 +6,9 @@ import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lrp2_interp.cli.common import DTYPES
+from lrp2_interp.cli.common import DTYPES, Subparsers
 from lrp2_interp.cli.options import ConfigOptions, Option
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _organism_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``organism`` and ``demo`` to the subparsers ``sub``."""
     p = sub.add_parser("organism", help="train (or reuse) the offline multilingual model organism")
     _organism_args(p)

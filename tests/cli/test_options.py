@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pytest
 
 from lrp2_interp.attribution.api import AttributionConfig
-from lrp2_interp.cli.main import build_parser
+from lrp2_interp.cli.main import command_parsers
 from lrp2_interp.cli.options import ConfigOptions, Option, field_default
 from lrp2_interp.demo import DemoConfig
 from lrp2_interp.lrp2.experiment import ExperimentConfig
@@ -220,30 +220,26 @@ NOT_MIRRORS = {
 }
 
 
-def _subparsers() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(sub.choices)
-
-
 def _as_parsed(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
 def test_every_subcommand_is_listed():
-    assert set(_subparsers()) == set(MIRRORS)
+    assert set(command_parsers()) == set(MIRRORS)
 
 
 @pytest.mark.parametrize("command", sorted(MIRRORS))
 def test_options_mirroring_a_config_field_have_its_default(command):
     argv, mirrors = MIRRORS[command]
-    parser = _subparsers()[command]
+    parser = command_parsers()[command]
     args = parser.parse_args(argv)
-    actions = {a.dest: a for a in parser._actions}
     for dest, (config, name) in mirrors.items():
         default = field_default(config, name)
-        if default is dataclasses.MISSING:
-            assert actions[dest].required, f"{command} --{dest}: {config.__name__}.{name} has no default"
+        if default is dataclasses.MISSING:  # required on the command line too
+            flag = "--" + dest.replace("_", "-")
+            i = argv.index(flag)
+            with pytest.raises(SystemExit):
+                parser.parse_args(argv[:i] + argv[i + 2 :])
             continue
         assert getattr(args, dest) == _as_parsed(default), f"{command} --{dest} != {config.__name__}.{name}"
 
@@ -251,9 +247,9 @@ def test_options_mirroring_a_config_field_have_its_default(command):
 @pytest.mark.parametrize("command", sorted(MIRRORS))
 def test_no_option_named_like_a_config_field_escapes_the_table(command):
     """An option added by hand with a config field's name must be listed (and so checked) above."""
-    _, mirrors = MIRRORS[command]
+    argv, mirrors = MIRRORS[command]
     fields = {f.name for config, _ in mirrors.values() for f in dataclasses.fields(config)}
-    dests = {a.dest for a in _subparsers()[command]._actions}
+    dests = set(vars(command_parsers()[command].parse_args(argv)))
     unlisted = sorted(d for d in dests & fields if d not in mirrors and (command, d) not in NOT_MIRRORS)
     assert not unlisted, f"{command}: {unlisted} mirror a config field but are not checked"
 
@@ -265,7 +261,7 @@ def test_defaults_build_the_default_configs():
     from lrp2_interp.cli.neurons import attribution_config
     from lrp2_interp.cli.organism import demo_options, organism_options
 
-    sub = _subparsers()
+    sub = command_parsers()
     args = sub["sweep"].parse_args(MIRRORS["sweep"][0])
     assert probe_config(args) == ProbeConfig()
     assert sweep_options().build(args, probe=ProbeConfig(progress=False)) == SweepConfig(language="fr")
