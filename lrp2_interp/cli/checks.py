@@ -6,13 +6,18 @@ counting facts twice, ``sweep --language en`` sweeping the source onto itself,
 ``--lrp2 zz=0,2`` for a language not in the run, ``--dev-fraction 1``) or a
 traceback after the run started (``--n-boot 0``, a bogus ``--device``, an
 ``--out`` that is a file or not writable).  Each failure is one
-:class:`~lrp2_interp.errors.InputError` naming the argument.
+:class:`~lrp2_interp.errors.InputError` naming the argument.  ``--lrp2`` has one grammar,
+``LANG=M,N`` (:func:`parse_lrp2`); the old ``M N`` of probe/lape/lens is accepted for one
+release with one deprecation line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lrp2_interp.errors import InputError
@@ -35,6 +40,8 @@ POSITIVE = (
     "max_steps",
     "unit_facts",
 )
+#: (command, argument) of POSITIVE where 0 is accepted too (``lape --kn-facts 0``, its default: no overlap)
+NON_NEGATIVE = (("lape", "kn_facts"),)
 #: longest ``attribute --prompt`` / ``--target`` accepted (characters)
 MAX_PROMPT_CHARS = 20_000
 
@@ -43,21 +50,72 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def parse_pairs(items: list[str] | None) -> dict[str, tuple[int, int]]:
-    """Parse ``fr=2,4 zh=1,3`` into {lang: (m, n)}; a language given twice or a negative layer is refused."""
+@dataclass(frozen=True)
+class Lrp2Arg:
+    """A parsed ``--lrp2``: (m, n) per language, or one (m, n) for every language (the deprecated ``M N``)."""
+
+    pairs: Mapping[str, tuple[int, int]]  # LANG=M,N as given, in order
+    every: tuple[int, int] | None = None  # the deprecated form ``--lrp2 M N``
+
+    def for_languages(self, languages: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(m, n) per language; the deprecated form gives every one of ``languages`` the same pair.
+
+        A pair for a language not among ``languages`` is refused (it would silently do nothing).
+        """
+        if self.every is not None:
+            return dict.fromkeys(languages, self.every)
+        extra = sorted(set(self.pairs) - set(languages))
+        if extra:
+            raise InputError(
+                f"(m, n) given for {', '.join(extra)}, not among --languages {' '.join(languages)}", field="--lrp2"
+            )
+        return dict(self.pairs)
+
+    def deprecation(self, languages: Sequence[str]) -> str | None:
+        """The one warning line for the deprecated form (None for ``LANG=M,N``), naming the new form."""
+        if self.every is None:
+            return None
+        m, n = self.every
+        new = " ".join(f"{lang}={m},{n}" for lang in languages) if languages else f"LANG={m},{n} (one per language)"
+        return f"lrp2-interp: warning: --lrp2 {m} {n} is deprecated; use --lrp2 {new}"
+
+
+def _layer_pair(m: int, n: int, given: str) -> tuple[int, int]:
+    if m < 0 or n < 0 or m > n:
+        raise InputError(f"need 0 <= M <= N, got {given!r}", field="--lrp2")
+    return m, n
+
+
+def parse_lrp2(items: Sequence[str] | None, *, legacy: bool = False) -> Lrp2Arg:
+    """Parse ``fr=2,4 zh=1,3`` (and, with ``legacy``, the deprecated ``2 4``) into an :class:`Lrp2Arg`.
+
+    A malformed item, an empty language, a language given twice or a negative or
+    decreasing layer pair is one :class:`~lrp2_interp.errors.InputError`.
+    """
+    items = list(items or [])
+    if legacy and len(items) == 2 and all(_is_int(x) for x in items):
+        return Lrp2Arg({}, _layer_pair(int(items[0]), int(items[1]), " ".join(items)))
     out: dict[str, tuple[int, int]] = {}
-    for item in items or []:
+    for item in items:
         try:
             lang, mn = item.split("=")
             m, n = (int(x) for x in mn.split(","))
         except ValueError:
             raise InputError(f"expected LANG=M,N (e.g. fr=2,4), got {item!r}", field="--lrp2") from None
+        if not lang.strip():
+            raise InputError(f"expected LANG=M,N (e.g. fr=2,4), got {item!r}: no language", field="--lrp2")
         if lang in out:
             raise InputError(f"language '{lang}' given twice", field="--lrp2")
-        if m < 0 or n < 0 or m > n:
-            raise InputError(f"need 0 <= M <= N, got {item!r}", field="--lrp2")
-        out[lang] = (m, n)
-    return out
+        out[lang] = _layer_pair(m, n, item)
+    return Lrp2Arg(out)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_device(device: str) -> None:
@@ -108,8 +166,9 @@ def check_args(args: argparse.Namespace) -> None:
     """Every check of the module docstring for the parsed ``args`` of any command."""
     for name in POSITIVE:
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise InputError(f"must be at least 1, got {value}", field=_flag(name))
+        least = 0 if (args.command, name) in NON_NEGATIVE else 1
+        if value is not None and value < least:
+            raise InputError(f"must be at least {least}, got {value}", field=_flag(name))
     dev = getattr(args, "dev_fraction", None)
     if dev is not None and not 0.0 < dev < 1.0:
         raise InputError(
@@ -144,16 +203,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise InputError(
                 f"'{source}' is the source language: sweeping it onto itself measures nothing", field="--language"
             )
-    if args.command in ("neurons", "similarity"):
-        pairs = parse_pairs(args.lrp2)
-        extra = sorted(set(pairs) - set(langs))
-        if extra:
-            raise InputError(
-                f"(m, n) given for {', '.join(extra)}, not among --languages {' '.join(langs)}", field="--lrp2"
-            )
-    lrp2 = getattr(args, "lrp2", None)
-    if args.command == "probe" and lrp2 is not None and (min(lrp2) < 0 or lrp2[0] > lrp2[1]):
-        raise InputError(f"need 0 <= M <= N, got {lrp2[0]} {lrp2[1]}", field="--lrp2")
+    if getattr(args, "lrp2", None) is not None:
+        _check_lrp2(args, langs, source)
     if args.command == "attribute":
         for name in ("prompt", "target"):
             text = getattr(args, name)
@@ -170,3 +221,18 @@ def check_args(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if out is not None:
         check_writable(out, is_file=args.command == "vectors")
+
+
+#: commands whose ``--lrp2`` still accepts the deprecated ``M N`` (one release)
+LEGACY_LRP2 = ("probe", "lape", "lens")
+
+
+def _check_lrp2(args: argparse.Namespace, langs: list[str], source: str | None) -> None:
+    """``--lrp2`` parses, names only languages of the run (when they are given) and warns once if deprecated."""
+    lrp2 = parse_lrp2(args.lrp2, legacy=args.command in LEGACY_LRP2)
+    targets = [lang for lang in langs if lang != source]
+    if langs:  # lape's --languages include the source, whose neurons LRP2 does not shift
+        lrp2.for_languages(targets if args.command == "lape" else langs)
+    warning = lrp2.deprecation(targets)
+    if warning is not None:
+        print(warning, file=sys.stderr)

@@ -2,49 +2,100 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from lrp2_interp.cli.common import (
+    Subparsers,
+    add_facts_args,
+    add_lrp2_arg,
+    add_model_args,
+    add_probe_args,
+    done,
+    facts_folder,
+    load_facts_for,
+    load_model_for,
+    lrp2_pairs,
+    lrp2_record,
+    probe_config,
+)
+from lrp2_interp.cli.options import ConfigOptions, Option
 
-def _compare_config(args, language: str, methods: tuple[str, ...]):
-    from lrp2_interp.cli.main import _probe_config
+if TYPE_CHECKING:
+    from lrp2_interp.facts import FactSet
     from lrp2_interp.methods.compare import CompareConfig
     from lrp2_interp.methods.lape import LapeConfig
+    from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
-    cfg = CompareConfig(
+LRP2_HELP = "LRP2 layers per target language (the old form 'M N', every language, is deprecated)"
+
+
+def compare_options(methods: bool) -> ConfigOptions[CompareConfig]:
+    """The options of ``compare`` (``methods``) and ``align`` (alignment only)."""
+    from lrp2_interp.methods.compare import METHODS, CompareConfig
+
+    return ConfigOptions(
+        CompareConfig,
+        (
+            Option("source"),
+            *((Option("methods", choices=METHODS),) if methods else ()),
+            Option("lrp2_layers", flag="--layers", help="LRP2 candidate layers for m < n"),
+            Option("sigmas"),
+            Option("site", help="alignment site: FFN output (INCLINE) or residual stream"),
+            Option("ridge"),
+            Option("rule", help="add: a + sigma a W (INCLINE); interpolate: a + sigma (a W - a)"),
+            Option("fit_on", choices=("dev", "all")),
+            Option("strengths", help="LAPE steering strengths"),
+            Option("dev_fraction"),
+            Option("n_boot"),
+        ),
+    )
+
+
+def lape_options(all_rates: bool) -> ConfigOptions[LapeConfig]:
+    """LAPE's selection rates: ``--top-rate`` only (``compare``), or all three (``lape``)."""
+    from lrp2_interp.methods.lape import LapeConfig
+
+    top = Option("top_rate", help="LAPE: share of neurons kept")
+    if not all_rates:
+        return ConfigOptions(LapeConfig, (top,))
+    return ConfigOptions(
+        LapeConfig,
+        (
+            top,
+            Option("filter_rate"),
+            Option("activation_bar_ratio", flag="--bar-ratio", help="activation-bar quantile for language membership"),
+        ),
+    )
+
+
+def _compare_config(args: argparse.Namespace, language: str, methods: tuple[str, ...] | None) -> CompareConfig:
+    fixed: dict[str, Any] = {} if methods is None else {"methods": methods}
+    cfg = compare_options(methods is None).build(
+        args,
         language=language,
-        source=args.source,
-        methods=methods,
-        lrp2_layers=tuple(args.layers) if args.layers else None,
-        sigmas=tuple(args.sigmas),
-        site=args.site,
         affine=args.affine if args.affine is not None else args.site == "resid",
-        ridge=args.ridge,
-        rule=args.rule,
-        fit_on=args.fit_on,
-        strengths=tuple(args.strengths),
-        lape=LapeConfig(top_rate=args.top_rate),
-        dev_fraction=args.dev_fraction,
+        lape=lape_options(False).build(args),
         seed=args.seed,
-        n_boot=args.n_boot,
-        probe=_probe_config(args),
+        probe=probe_config(args),
+        **fixed,
     )
     cfg.validate()
     return cfg
 
 
-def _run_compare(args, methods: tuple[str, ...] | None) -> None:
+def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> None:
     import pandas as pd
 
-    from lrp2_interp.cli.main import _done, _facts, _load
     from lrp2_interp.files import run_metadata, write_json, write_table, write_text
     from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
 
     t0, out = time.time(), Path(args.out)
-    methods = methods or tuple(args.methods)
     configs = {lang: _compare_config(args, lang, methods) for lang in args.languages}  # bad options fail first
-    facts = _facts(args, [args.source, *args.languages])
-    lm = _load(args)
+    facts = load_facts_for(args, [args.source, *args.languages])
+    lm = load_model_for(args)
     summaries, texts = [], []
     for lang, cfg in configs.items():
         res = run_comparison(lm, facts, cfg, out / lang)
@@ -54,41 +105,38 @@ def _run_compare(args, methods: tuple[str, ...] | None) -> None:
         texts.append(summary_markdown(res))
     write_table(out / "summary.csv", pd.concat(summaries, ignore_index=True))
     write_text(out / "summary.md", "\n".join(texts))
-    write_json(
-        out / "run.json",
-        run_metadata(
-            configs, command="compare", model_name=lm.name, facts=args.facts, seconds=round(time.time() - t0, 1)
-        ),
-    )
+    seconds = round(time.time() - t0, 1)
+    meta = run_metadata(configs, command="compare", model_name=lm.name, facts=facts_folder(args), seconds=seconds)
+    write_json(out / "run.json", meta)
     print("\n".join(texts))
-    _done(out, t0)
+    done(out, t0)
 
 
-def cmd_compare(args) -> None:
+def cmd_compare(args: argparse.Namespace) -> None:
     _run_compare(args, None)
 
 
-def cmd_align(args) -> None:
+def cmd_align(args: argparse.Namespace) -> None:
     _run_compare(args, ("alignment",))
 
 
-def _lrp2_hooks(args, lm, facts, lang):
+def _lrp2_hooks(
+    args: argparse.Namespace, lm: LanguageModel, facts: FactSet, lang: str, mn: tuple[int, int]
+) -> FwdHooks:
+    """LRP2 at layers ``mn`` for ``lang``, with vectors from the probe prompts of the source and ``lang``."""
     from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
     from lrp2_interp.lrp2.vectors import compute_language_vectors
     from lrp2_interp.prompts import prompt_corpus
 
-    if not args.lrp2:
-        return None
     vec = compute_language_vectors(lm, {g: prompt_corpus(facts, g, lm) for g in (args.source, lang)}, progress=False)
-    return lrp2_hooks(lm, vec, lang, LRP2Config(args.lrp2[0], args.lrp2[1], source=args.source))
+    return lrp2_hooks(lm, vec, lang, LRP2Config(mn[0], mn[1], source=args.source))
 
 
-def cmd_lape(args) -> None:
+def cmd_lape(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.cli.main import _done, _facts, _load
     from lrp2_interp.files import run_metadata, write_json, write_table
-    from lrp2_interp.methods.lape import LapeConfig, activation_stats, select_language_neurons
+    from lrp2_interp.methods.lape import activation_stats, select_language_neurons
     from lrp2_interp.methods.lape_effects import (
         activation_shift,
         deactivation_table,
@@ -101,10 +149,11 @@ def cmd_lape(args) -> None:
     from lrp2_interp.plots import heatmap
 
     t0, out = time.time(), Path(args.out)
-    cfg = LapeConfig(top_rate=args.top_rate, filter_rate=args.filter_rate, activation_bar_ratio=args.bar_ratio)
-    facts = _facts(args).parallel()
-    lm = _load(args)
+    cfg = lape_options(True).build(args)
+    facts = load_facts_for(args).parallel()
     langs = list(facts.languages)
+    pairs = lrp2_pairs(args, [g for g in langs if g != args.source])
+    lm = load_model_for(args)
     stats = activation_stats(lm, {g: fact_corpus(facts, g) for g in langs})
     neurons = select_language_neurons(stats, cfg)
     counts = neurons.counts()
@@ -135,37 +184,39 @@ def cmd_lape(args) -> None:
         ov = knowledge_overlap(neurons, {f"kn_{g}": m for g, m in kn.items()})
         write_table(out / "knowledge_overlap.csv", ov)
         extra["knowledge_overlap"] = "knowledge_overlap.csv"
-    if args.lrp2:
-        shifts = []
-        for lang in (g for g in langs if g != args.source):
-            hooks = _lrp2_hooks(args, lm, facts, lang)
-            from lrp2_interp.prompts import prompt_corpus
+    if pairs:
+        from lrp2_interp.prompts import prompt_corpus
 
+        shifts = []
+        for lang in (g for g in langs if g in pairs):  # in the facts' order
+            hooks = _lrp2_hooks(args, lm, facts, lang, pairs[lang])
             s = shift_summary(activation_shift(lm, neurons, prompt_corpus(facts, lang, lm), hooks))
             shifts.append(s.assign(prompts=lang))
         write_table(out / "lrp2_activation_shift.csv", pd.concat(shifts, ignore_index=True))
     write_json(
         out / "run.json",
-        run_metadata(cfg, command="lape", model_name=lm.name, facts=args.facts, lrp2=args.lrp2, **extra),
+        run_metadata(
+            cfg, command="lape", model_name=lm.name, facts=facts_folder(args), lrp2=lrp2_record(pairs), **extra
+        ),
     )
     print(margin.to_string(index=False))
-    _done(out, t0)
+    done(out, t0)
 
 
-def cmd_lens(args) -> None:
+def cmd_lens(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.cli.main import _done, _facts, _load
     from lrp2_interp.files import run_metadata, write_json, write_table
     from lrp2_interp.methods.logit_lens import lens_curve, logit_lens, plot_lens
 
     t0, out = time.time(), Path(args.out)
-    facts = _facts(args, [args.source, *args.languages]).parallel()
-    lm = _load(args)
+    facts = load_facts_for(args, [args.source, *args.languages]).parallel()
+    pairs = lrp2_pairs(args, args.languages)
+    lm = load_model_for(args)
     for lang in args.languages:
         parts = [logit_lens(lm, facts, lang, source=args.source)]
-        hooks = _lrp2_hooks(args, lm, facts, lang)
-        if hooks is not None:
+        if lang in pairs:
+            hooks = _lrp2_hooks(args, lm, facts, lang, pairs[lang])
             parts.append(logit_lens(lm, facts, lang, source=args.source, fwd_hooks=hooks, condition="lrp2"))
         table = pd.concat(parts, ignore_index=True)
         write_table(out / f"lens_{lang}_facts.csv", table)  # lens_{lang}.csv: the plotted curve
@@ -177,84 +228,51 @@ def cmd_lens(args) -> None:
             .round(4)
             .to_string(),
         )
-    write_json(
-        out / "run.json",
-        run_metadata(
-            None, command="lens", model_name=lm.name, facts=args.facts, languages=args.languages, lrp2=args.lrp2
-        ),
+    meta = run_metadata(
+        None,
+        command="lens",
+        model_name=lm.name,
+        facts=facts_folder(args),
+        languages=args.languages,
+        lrp2=lrp2_record(pairs),
     )
-    _done(out, t0)
+    write_json(out / "run.json", meta)
+    done(out, t0)
 
 
-def register(sub) -> None:
-    from lrp2_interp.cli.main import _facts_args, _model_args, _probe_args
-
-    def compare_args(p, methods: bool):
-        _model_args(p)
-        _facts_args(p, languages=False)
-        _probe_args(p)
+def register(sub: Subparsers) -> None:
+    """Add ``compare``, ``align``, ``lape`` and ``lens`` to the subparsers ``sub``."""
+    for name, func, methods, hlp in (
+        ("compare", cmd_compare, True, "LRP2 vs learned alignment vs language-neuron steering on the same facts"),
+        ("align", cmd_align, False, "learned cross-lingual alignment (INCLINE): sigma chosen on dev, scored on test"),
+    ):
+        p = sub.add_parser(name, help=hlp)
+        add_model_args(p)
+        add_facts_args(p, languages=False)
+        add_probe_args(p)
         p.add_argument("--languages", nargs="+", required=True, help="target languages")
-        p.add_argument("--source", default="en")
-        if methods:
-            p.add_argument(
-                "--methods", nargs="+", default=["lrp2", "alignment", "lape"], choices=["lrp2", "alignment", "lape"]
-            )
-        p.add_argument("--layers", nargs="+", type=int, default=None, help="LRP2 candidate layers for m < n")
-        p.add_argument("--sigmas", nargs="+", type=float, default=[-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0])
-        p.add_argument(
-            "--site",
-            choices=("mlp_out", "resid"),
-            default="mlp_out",
-            help="alignment site: FFN output (INCLINE) or residual stream",
-        )
+        compare_options(methods).add_to(p)
         p.add_argument("--affine", action="store_true", default=None, help="fit [W; b] (default with --site resid)")
-        p.add_argument("--ridge", type=float, default=0.0)
-        p.add_argument(
-            "--rule",
-            choices=("add", "interpolate"),
-            default="add",
-            help="add: a + sigma a W (INCLINE); interpolate: a + sigma (a W - a)",
-        )
-        p.add_argument("--fit-on", choices=("dev", "all"), default="dev")
-        p.add_argument("--strengths", nargs="+", type=float, default=[0.5, 1.0], help="LAPE steering strengths")
-        p.add_argument("--top-rate", type=float, default=0.01, help="LAPE: share of neurons kept")
-        p.add_argument("--dev-fraction", type=float, default=0.5)
-        p.add_argument("--n-boot", type=int, default=1000)
+        lape_options(False).add_to(p)
         p.add_argument("--out", required=True)
-
-    p = sub.add_parser("compare", help="LRP2 vs learned alignment vs language-neuron steering on the same facts")
-    compare_args(p, methods=True)
-    p.set_defaults(func=cmd_compare)
-
-    p = sub.add_parser("align", help="learned cross-lingual alignment (INCLINE): sigma chosen on dev, scored on test")
-    compare_args(p, methods=False)
-    p.set_defaults(func=cmd_align)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("lape", help="LAPE language-specific neurons: selection, deactivation losses, overlaps")
-    _model_args(p)
-    _facts_args(p)
-    p.add_argument("--source", default="en")
-    p.add_argument("--top-rate", type=float, default=0.01)
-    p.add_argument("--filter-rate", type=float, default=0.95)
-    p.add_argument("--bar-ratio", type=float, default=0.95, help="activation-bar quantile for language membership")
+    add_model_args(p)
+    add_facts_args(p)
+    p.add_argument("--source", default="en", help="the language LRP2 projects onto")
+    lape_options(True).add_to(p)
     p.add_argument("--kn-facts", type=int, default=0, help="facts per language for the knowledge-neuron overlap")
-    p.add_argument(
-        "--lrp2",
-        nargs=2,
-        type=int,
-        metavar=("M", "N"),
-        default=None,
-        help="also measure how LRP2 changes the language neurons' activation",
-    )
+    add_lrp2_arg(p, help="also measure how LRP2 changes the language neurons' activation; " + LRP2_HELP)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_lape)
 
     p = sub.add_parser("lens", help="logit lens per layer: English vs language-l label, with/without LRP2")
-    _model_args(p)
-    _facts_args(p, languages=False)
+    add_model_args(p)
+    add_facts_args(p, languages=False)
     p.add_argument("--languages", nargs="+", required=True)
     p.add_argument("--source", default="en")
-    p.add_argument("--lrp2", nargs=2, type=int, metavar=("M", "N"), default=None)
+    add_lrp2_arg(p, help=LRP2_HELP)
     p.add_argument("--include-same-token", action="store_true")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_lens)

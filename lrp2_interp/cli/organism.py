@@ -2,32 +2,74 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# ``demo --model M --quick``: what a pretrained model skips to finish in minutes on 2 CPU cores
-QUICK_PRETRAINED = dict(max_facts_per_relation=6, layers=(1, 4, 7, 10, 13, 16), max_candidates=10)
+from lrp2_interp.cli.common import DTYPES, Subparsers
+from lrp2_interp.cli.options import ConfigOptions, Option
 
-
-def _organism_config(args):
+if TYPE_CHECKING:
+    from lrp2_interp.demo import DemoConfig
     from lrp2_interp.organism.train import OrganismConfig
 
-    cfg = OrganismConfig()
-    over = {
-        k: v
-        for k, v in {
-            "facts_root": args.facts,
-            "kind": args.kind,
-            "epochs": args.epochs,
-            "seed": args.organism_seed,
-        }.items()
-        if v is not None
-    }
-    return replace(cfg, **over)
+# ``demo --model M --quick``: what a pretrained model skips to finish in minutes on 2 CPU cores
+QUICK_FACTS, QUICK_LAYERS, QUICK_CANDIDATES = 6, (1, 4, 7, 10, 13, 16), 10
 
 
-def cmd_organism(args) -> None:
+def organism_options() -> ConfigOptions[OrganismConfig]:
+    from lrp2_interp.organism.train import OrganismConfig
+
+    return ConfigOptions(
+        OrganismConfig,
+        (
+            Option("facts_root", flag="--facts", help="mLAMA-layout facts to train on (default: data/facts)"),
+            Option("kind"),
+            Option("epochs"),
+            Option("seed", flag="--organism-seed"),
+        ),
+    )
+
+
+def demo_options() -> ConfigOptions[DemoConfig]:
+    from lrp2_interp.demo import DemoConfig
+
+    return ConfigOptions(
+        DemoConfig,
+        (
+            Option("languages"),
+            Option(
+                "kn_facts_per_relation", flag="--kn-facts", help="held-out facts per relation for knowledge neurons"
+            ),
+            Option("n_boot"),
+            Option("n_perm"),
+            Option("model", help="a pretrained model (e.g. gemma-3-270m) instead of the organism"),
+            Option("device"),
+            Option("dtype", choices=DTYPES),
+            Option("max_facts_per_relation", flag="--max-facts", help="pretrained model: facts per relation"),
+            Option("layers", help="candidate layers for m and n"),
+            Option("max_candidates", help="cap the candidate pool (gold + random)"),
+        ),
+    )
+
+
+def quick(cfg: DemoConfig) -> DemoConfig:
+    """``--quick``: fewer draws and steps; for a pretrained model also fewer facts, layers and candidates
+    (each only where not given)."""
+    cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=8, target_delta=None)
+    if cfg.model is None:
+        return cfg
+    return replace(
+        cfg,
+        max_facts_per_relation=QUICK_FACTS if cfg.max_facts_per_relation is None else cfg.max_facts_per_relation,
+        layers=QUICK_LAYERS if cfg.layers is None else cfg.layers,
+        max_candidates=QUICK_CANDIDATES if cfg.max_candidates is None else cfg.max_candidates,
+    )
+
+
+def cmd_organism(args: argparse.Namespace) -> None:
     import torch
 
     from lrp2_interp.organism.train import read_organism_info, train_organism
@@ -35,7 +77,7 @@ def cmd_organism(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.time()
-    path = train_organism(_organism_config(args), args.cache, force=args.force)
+    path = train_organism(organism_options().build(args), args.cache, force=args.force)
     info = read_organism_info(path)
     print(
         f"organism: {path}\n  trained in {info.train_seconds:.0f} s, final loss {info.final_loss:.3f}, "
@@ -44,68 +86,40 @@ def cmd_organism(args) -> None:
     print(f"model directory ready ({time.time() - t0:.1f} s); use it as --model {path}")
 
 
-def cmd_demo(args) -> None:
+def cmd_demo(args: argparse.Namespace) -> None:
     import torch
 
-    from lrp2_interp.demo import DemoConfig, run_demo
+    from lrp2_interp.demo import run_demo
 
     if args.threads:
         torch.set_num_threads(args.threads)
     t0, out = time.time(), Path(args.out)
-    cfg = DemoConfig(
-        organism=_organism_config(args),
-        languages=tuple(args.languages) if args.languages else None,
-        kn_facts_per_relation=args.kn_facts,
-        n_boot=args.n_boot,
-        n_perm=args.n_perm,
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        max_facts_per_relation=args.max_facts,
-        layers=tuple(args.layers) if args.layers else None,
-        max_candidates=args.max_candidates,
-        preset="paper" if args.paper else "default",
+    cfg = demo_options().build(
+        args, organism=organism_options().build(args), preset="paper" if args.paper else "default"
     )
     if args.quick:
-        cfg = replace(cfg, kn_facts_per_relation=1, n_boot=200, n_perm=200, n_steps=8, target_delta=None)
-        if args.model is not None:  # a pretrained model: fewer facts, layers and candidates (see README)
-            given = {
-                "max_facts_per_relation": args.max_facts,
-                "layers": args.layers,
-                "max_candidates": args.max_candidates,
-            }
-            cfg = replace(cfg, **{k: v for k, v in QUICK_PRETRAINED.items() if given[k] is None})
+        cfg = quick(cfg)
     run_demo(cfg, out, cache_dir=args.cache)
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")
 
 
-def register(sub) -> None:
-    def organism_args(p):
-        p.add_argument("--facts", default=None, help="mLAMA-layout facts to train on (default: data/facts)")
-        p.add_argument("--kind", choices=("causal", "masked"), default=None)
-        p.add_argument("--epochs", type=int, default=None)
-        p.add_argument("--organism-seed", type=int, default=None)
-        p.add_argument("--cache", default=None, help="organism cache (default: $LRP2_CACHE or ~/.cache/lrp2_interp)")
-        p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+def _organism_args(p: argparse.ArgumentParser) -> None:
+    organism_options().add_to(p)
+    p.add_argument("--cache", default=None, help="organism cache (default: $LRP2_CACHE or ~/.cache/lrp2_interp)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 
+
+def register(sub: Subparsers) -> None:
+    """Add ``organism`` and ``demo`` to the subparsers ``sub``."""
     p = sub.add_parser("organism", help="train (or reuse) the offline multilingual model organism")
-    organism_args(p)
+    _organism_args(p)
     p.add_argument("--force", action="store_true", help="retrain even if cached")
     p.set_defaults(func=cmd_organism)
 
     p = sub.add_parser("demo", help="the whole mission on the organism: LRP2 sweep + knowledge neurons")
-    organism_args(p)
-    p.add_argument("--languages", nargs="+", default=None)
-    p.add_argument("--kn-facts", type=int, default=3, help="held-out facts per relation for knowledge neurons")
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--n-perm", type=int, default=1000)
-    p.add_argument("--model", default=None, help="a pretrained model (e.g. gemma-3-270m) instead of the organism")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=("float32", "float64", "bfloat16", "float16"))
-    p.add_argument("--max-facts", type=int, default=None, help="pretrained model: facts per relation")
-    p.add_argument("--layers", nargs="+", type=int, default=None, help="candidate layers for m and n")
-    p.add_argument("--max-candidates", type=int, default=None, help="cap the candidate pool (gold + random)")
+    _organism_args(p)
+    demo_options().add_to(p)
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")
     p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets)")
     p.add_argument("--out", default="results/demo")

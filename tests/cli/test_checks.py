@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lrp2_interp.cli.main import REPO_DATA, main
+from lrp2_interp.errors import InputError
 
 SMALL = ["--facts", str(REPO_DATA), "--relations", "P36", "P30", "--max-facts", "5"]
 
@@ -45,6 +46,7 @@ ARGS = [  # (argv without --model/--out, needle)
     (["run", "--languages", "fr", "--dev-fraction", "1.5", *SMALL], "--dev-fraction"),
     (["run", "--languages", "fr", "--n-boot", "0", *SMALL], "--n-boot"),
     (["probe", "--languages", "fr", "--batch-size", "0", *SMALL], "--batch-size"),
+    (["lape", "--kn-facts", "-1", *SMALL], "--kn-facts"),
     (["sweep", "--language", "fr", "--layers", "-2", "2", *SMALL], "--layers"),  # -1 is the embedding output
     (["probe", "--languages", "fr", "--device", "bogus", *SMALL], "--device"),
     (["probe", "--languages", "fr", "--device", "cuda:99", *SMALL], "--device"),
@@ -65,6 +67,20 @@ ARGS = [  # (argv without --model/--out, needle)
 def test_bad_argument_is_one_line_before_any_work(bert, tmp_path, capsys, argv, needle):
     out = tmp_path / "out"
     _fails([argv[0], "--model", bert, *argv[1:], "--out", str(out)], capsys, needle, out)
+
+
+def test_default_arguments_pass_the_checks(tmp_path):
+    """``lape``'s default ``--kn-facts 0`` (no overlap) was refused as "must be at least 1": lape never ran
+    without the option."""
+    from lrp2_interp.cli.checks import check_args
+    from lrp2_interp.cli.main import build_parser
+
+    out = ["--out", str(tmp_path / "o")]
+    for argv in (["lape", "--model", "m"], ["demo"], ["lens", "--model", "m", "--languages", "fr"]):
+        check_args(build_parser().parse_args([*argv, *out]))
+    check_args(build_parser().parse_args(["organism"]))
+    with pytest.raises(InputError, match="--kn-facts"):
+        check_args(build_parser().parse_args(["demo", "--kn-facts", "0", *out]))
 
 
 def test_out_that_is_a_file_or_below_one(bert, tmp_path, capsys):

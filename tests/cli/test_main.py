@@ -65,7 +65,7 @@ def test_vectors_then_probe_with_lrp2(model_dirs, tmp_path):
         )
         == 0
     )
-    assert json.loads((out / "run.json").read_text())["lrp2"] == [0, 2]
+    assert json.loads((out / "run.json").read_text())["lrp2"] == {"fr": [0, 2]}  # the deprecated form: every language
 
 
 def test_sweep_command_writes_table_and_heatmap(model_dirs, tmp_path, capsys):

@@ -1,0 +1,228 @@
+"""What the command modules share: argument groups, model and fact loading with input checks, run records.
+
+Every function here takes the parsed arguments of one command; none keeps state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lrp2_interp.cli.checks import LEGACY_LRP2, parse_lrp2
+from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.errors import InputError
+
+if TYPE_CHECKING:
+    from lrp2_interp.facts import FactSet
+    from lrp2_interp.lrp2.vectors import LanguageVectors, TokenChoice
+    from lrp2_interp.models.loading import LanguageModel
+    from lrp2_interp.probing.types import ProbeConfig
+
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+class Subparsers(Protocol):
+    """What a command module's ``register`` needs of ``ArgumentParser.add_subparsers()``."""
+
+    def add_parser(self, name: str, *, help: str | None = ...) -> argparse.ArgumentParser: ...
+
+
+def default_facts() -> str:
+    """The shipped facts (package data or the checkout's data/facts)."""
+    from lrp2_interp.facts import shipped_facts_root
+
+    return str(shipped_facts_root())
+
+
+def facts_folder(args: argparse.Namespace) -> str:
+    """``--facts``, else the shipped facts."""
+    given: str | None = getattr(args, "facts", None)
+    return given if given is not None else default_facts()
+
+
+# ------------------------------------------------------------------ argument groups
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="HF hub name (needs internet) or local save_pretrained directory")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=DTYPES)
+    p.add_argument("--seed", type=int, default=0, help="torch seed, fact sampling and the configs' seed")
+
+
+def add_facts_args(p: argparse.ArgumentParser, languages: bool = True) -> None:
+    p.add_argument("--facts", default=None, help="mLAMA-layout folder (default: the shipped data/facts)")
+    if languages:
+        p.add_argument("--languages", nargs="+", default=None, help="default: every language present")
+    p.add_argument("--relations", nargs="+", default=None)
+    p.add_argument("--max-facts", type=int, default=None, help="max facts per relation (same ids in every language)")
+
+
+def probe_options() -> ConfigOptions[ProbeConfig]:
+    from lrp2_interp.probing.types import ProbeConfig
+
+    return ConfigOptions(
+        ProbeConfig,
+        (
+            Option("batch_size"),
+            Option("max_candidates", help="cap the candidate pool (gold + random)"),
+            Option("decoder_score"),
+        ),
+    )
+
+
+def add_probe_args(p: argparse.ArgumentParser) -> None:
+    probe_options().add_to(p)
+
+
+def probe_config(args: argparse.Namespace) -> ProbeConfig:
+    return probe_options().build(args, seed=args.seed)
+
+
+def add_preset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets): all-token vectors")
+    p.add_argument(
+        "--tokens",
+        choices=("real", "all"),
+        default=None,
+        help="tokens averaged into language vectors (default: real, i.e. special tokens dropped)",
+    )
+
+
+def add_lrp2_arg(p: argparse.ArgumentParser, *, required: bool = False, nargs: str = "+", help: str = "") -> None:
+    """``--lrp2 LANG=M,N ...``: the LRP2 layers (m, n) of each language."""
+    p.add_argument("--lrp2", nargs=nargs, required=required, default=None, metavar="LANG=M,N", help=help or None)
+
+
+# ------------------------------------------------------------------ parsed values
+def vector_tokens(args: argparse.Namespace) -> TokenChoice:
+    """Tokens averaged into language vectors: ``--tokens``, else the preset's (``--paper``: all tokens)."""
+    from lrp2_interp.presets import get_preset
+
+    given: TokenChoice | None = getattr(args, "tokens", None)
+    return given or get_preset("paper" if getattr(args, "paper", False) else "default").tokens
+
+
+def lrp2_pairs(args: argparse.Namespace, languages: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(m, n) per language of ``--lrp2`` for the run's ``languages`` (empty without ``--lrp2``)."""
+    return parse_lrp2(args.lrp2, legacy=args.command in LEGACY_LRP2).for_languages(languages)
+
+
+def lrp2_record(pairs: Mapping[str, tuple[int, int]]) -> dict[str, list[int]] | None:
+    """``--lrp2`` as ``run.json`` records it: {lang: [m, n]}, None when no language has a pair."""
+    return {lang: list(mn) for lang, mn in pairs.items()} or None
+
+
+# ------------------------------------------------------------------ loading, with input checks
+def load_facts_for(args: argparse.Namespace, languages: Sequence[str] | None = None) -> FactSet:
+    """The facts of ``--facts``/``--relations``/``--max-facts`` in ``languages`` (default ``--languages``)."""
+    from lrp2_interp.facts import load_facts
+
+    return load_facts(
+        facts_folder(args),
+        languages or getattr(args, "languages", None),
+        args.relations,
+        max_facts_per_relation=args.max_facts,
+        seed=args.seed,
+    )
+
+
+def load_model_for(args: argparse.Namespace, facts: FactSet | None = None, *, objects: bool = False) -> LanguageModel:
+    """The model of ``--model``; with ``facts``, also refuse facts whose prompts exceed its positions
+    and, with ``objects`` (commands that rank objects), objects its tokenizer does not cover."""
+    import torch
+
+    from lrp2_interp.models.loading import load_model
+
+    torch.manual_seed(args.seed)
+    lm = load_model(args.model, device=args.device, dtype=getattr(torch, args.dtype))
+    if facts is not None:
+        check_fact_lengths(lm, facts)
+        if objects:
+            check_object_coverage(lm, facts)
+    return lm
+
+
+def check_object_coverage(lm: LanguageModel, facts: FactSet) -> None:
+    """Refuse a relation whose every object tokenizes to the unknown token only (a script the tokenizer
+    does not cover): all its candidates would score the same, so Acc and Trans would silently be
+    tie-breaking, not the model.  Partly covered relations are probed as they are."""
+    from lrp2_interp.models.loading import unknown_only
+
+    for (lang, rel), rows in facts.facts.items():
+        if lang not in facts.languages or rel not in facts.relations or not rows:
+            continue
+        if all(unknown_only(lm, lm.token_ids(f.obj_label)) for f in rows):
+            raise InputError(
+                f"all {len(rows)} objects tokenize to the unknown token only, e.g. {rows[0].obj_label!r}: "
+                f"the tokenizer of '{lm.name}' does not cover this script",
+                file=facts.root / lang / f"{rel}.jsonl",
+                field="obj_label",
+            )
+
+
+def check_fact_lengths(lm: LanguageModel, facts: FactSet, per_relation: int = 3) -> None:
+    """Refuse a fact whose filled sentence is longer than the model's positions, naming its file and lineid.
+
+    Only the ``per_relation`` facts with the longest labels of each file are tokenized
+    (cheap); the batch encoder's own length check stays the backstop.
+    """
+    from lrp2_interp.prompts import render_filled
+
+    limit = lm.max_positions
+    if limit is None:
+        return
+    for (lang, rel), rows in facts.facts.items():
+        if lang not in facts.languages or rel not in facts.relations:
+            continue
+        tpl = facts.template(lang, rel).template
+        for fact in sorted(rows, key=lambda f: -(len(f.sub_label) + len(f.obj_label)))[:per_relation]:
+            n = len(lm.tokenizer(render_filled(tpl, fact.sub_label, fact.obj_label))["input_ids"]) + 1
+            if n > limit:
+                raise InputError(
+                    f"lineid {fact.lineid}: its prompt has {n} tokens, more than the {limit} positions "
+                    f"of model '{lm.name}'",
+                    file=facts.root / lang / f"{rel}.jsonl",
+                    field="sub_label",
+                )
+
+
+def language_vectors(
+    args: argparse.Namespace, lm: LanguageModel, facts: FactSet, languages: Sequence[str] | None = None
+) -> LanguageVectors:
+    """``--vectors`` when given, else vectors computed from the probe prompts of ``languages`` (default: all)."""
+    from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
+    from lrp2_interp.prompts import prompt_corpus
+
+    if getattr(args, "vectors", None):
+        return LanguageVectors.load(args.vectors)
+    langs = list(languages or facts.languages)
+    return compute_language_vectors(
+        lm,
+        {lg: prompt_corpus(facts, lg, lm) for lg in langs},
+        corpus=dict.fromkeys(langs, f"probe prompts of {facts_folder(args)}"),
+        tokens=vector_tokens(args),
+    )
+
+
+# ------------------------------------------------------------------ run records
+def run_info(args: argparse.Namespace, t0: float, **extra: Any) -> dict[str, Any]:
+    """What every ``run.json`` of the CLI records besides :func:`~lrp2_interp.files.run_metadata`'s provenance."""
+    langs = getattr(args, "languages", None)
+    return {
+        "command": args.command,
+        "facts": facts_folder(args) if hasattr(args, "facts") else None,
+        "languages": list(langs) if langs else None,
+        "relations": getattr(args, "relations", None),
+        "max_facts": getattr(args, "max_facts", None),
+        "seed": getattr(args, "seed", None),
+        "device": getattr(args, "device", None),
+        "dtype": getattr(args, "dtype", None),
+        "seconds": round(time.time() - t0, 1),
+        **extra,
+    }
+
+
+def done(out: Path, t0: float) -> None:
+    print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")

@@ -1,0 +1,248 @@
+"""CLI commands for LRP2 itself: ``probe``, ``vectors``, ``sweep``, ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrp2_interp.cli.common import (
+    Subparsers,
+    add_facts_args,
+    add_lrp2_arg,
+    add_model_args,
+    add_preset_args,
+    add_probe_args,
+    done,
+    facts_folder,
+    language_vectors,
+    load_facts_for,
+    load_model_for,
+    lrp2_pairs,
+    lrp2_record,
+    probe_config,
+    run_info,
+    vector_tokens,
+)
+from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.errors import InputError
+
+if TYPE_CHECKING:
+    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.lrp2.projection import LRP2Config
+    from lrp2_interp.lrp2.sweep import SweepConfig
+
+LAYERS_HELP = "candidate layers for m and n (block indices; -1 = the embedding output)"
+
+
+def lrp2_options() -> ConfigOptions[LRP2Config]:
+    from lrp2_interp.lrp2.projection import LRP2Config
+
+    return ConfigOptions(LRP2Config, (Option("source"),))
+
+
+def sweep_options() -> ConfigOptions[SweepConfig]:
+    from lrp2_interp.lrp2.sweep import SweepConfig
+
+    return ConfigOptions(
+        SweepConfig,
+        (
+            Option("language"),
+            Option("source"),
+            Option("layers", help=LAYERS_HELP),
+            Option("dev_fraction"),
+            Option("unit_facts", help="facts per resumable unit (smaller = finer resume)"),
+        ),
+    )
+
+
+def experiment_options() -> ConfigOptions[ExperimentConfig]:
+    from lrp2_interp.lrp2.experiment import ExperimentConfig
+
+    return ConfigOptions(
+        ExperimentConfig,
+        (Option("source"), Option("layers", help=LAYERS_HELP), Option("dev_fraction"), Option("n_boot")),
+    )
+
+
+# ------------------------------------------------------------------ commands
+def cmd_probe(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.lrp2.projection import lrp2_hooks
+    from lrp2_interp.lrp2.vectors import LanguageVectors
+    from lrp2_interp.metrics import summarize
+    from lrp2_interp.probing.api import probe
+
+    t0, out = time.time(), Path(args.out)
+    facts = load_facts_for(args)  # bad fact input fails before the model is loaded
+    pairs = lrp2_pairs(args, facts.languages)
+    if pairs and not args.vectors:
+        raise InputError("--lrp2 needs --vectors (make them with `lrp2-interp vectors`)", field="vectors")
+    lm = load_model_for(args, facts, objects=True)
+    cfg = probe_config(args)
+    vectors = LanguageVectors.load(args.vectors) if args.vectors else None
+    tables = []
+    for lang in facts.languages:
+        hooks = None
+        if vectors is not None and lang in pairs:
+            m, n = pairs[lang]
+            hooks = lrp2_hooks(lm, vectors, lang, lrp2_options().build(args, m=m, n=n))
+        tables.append(probe(lm, facts, lang, cfg, fwd_hooks=hooks, progress=True).table)
+    table = pd.concat(tables, ignore_index=True)
+    write_table(out / "predictions.csv", table)
+    summary = summarize(table)
+    write_table(out / "summary.csv", summary)
+    info = run_info(args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors)
+    write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+    print(summary[summary["relation"] == "ALL"].to_string(index=False))
+    done(out, t0)
+
+
+def cmd_vectors(args: argparse.Namespace) -> None:
+    from lrp2_interp.lrp2.vectors import compute_language_vectors, read_sentences
+    from lrp2_interp.prompts import prompt_corpus
+
+    t0 = time.time()
+    sentences: dict[str, list[str]] = {}
+    corpus: dict[str, str] = {}
+    meta: dict[str, Any] = {}
+    if args.corpus:
+        from lrp2_interp.corpus import load_corpus
+
+        langs = args.languages or []
+        if not langs:
+            raise InputError("--corpus needs --languages (the languages to read from it)", field="--languages")
+        pc = load_corpus(args.corpus, langs, layout=args.corpus_layout, split=args.corpus_split, limit=args.limit)
+        sentences, corpus, meta = {k: list(v) for k, v in pc.sentences.items()}, pc.describe(), pc.records()
+    for item in args.sentences or []:  # bad sentence files fail before the model is loaded
+        if "=" not in item:
+            raise InputError(f"expected LANG=FILE, got {item!r}", field="--sentences")
+        lang, file = item.split("=", 1)
+        if lang in sentences:
+            raise InputError(f"language '{lang}' given twice", field="--sentences")
+        sentences[lang] = read_sentences(file, args.limit)
+        corpus[lang] = f"{file} (first {len(sentences[lang])} lines)"
+    facts = load_facts_for(args) if args.languages and not args.corpus else None
+    lm = load_model_for(args, facts)
+    if facts is not None:
+        for lang in facts.languages:
+            if lang not in sentences:
+                sentences[lang] = prompt_corpus(facts, lang, lm)
+                corpus[lang] = f"probe prompts of {facts_folder(args)}"
+    if not sentences:
+        raise InputError("give --languages (probe prompts as corpus) and/or --sentences LANG=FILE", field="languages")
+    vec = compute_language_vectors(lm, sentences, corpus=corpus, corpus_meta=meta, tokens=vector_tokens(args))
+    path = vec.save(args.out)
+    done(path, t0)
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from lrp2_interp.distributed import init_distributed
+    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.lrp2.experiment import plot_sweep
+    from lrp2_interp.lrp2.sweep import run_sweep
+    from lrp2_interp.store import check_manifest, file_sha256, results_manifest
+
+    t0, out = time.time(), Path(args.out)
+    dist = init_distributed(args.device)
+    facts = load_facts_for(args, [args.source, args.language]).parallel()
+    lm = load_model_for(args, facts, objects=True)
+    cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
+    cfg.pairs(lm.n_layers)  # layer range checked before any compute
+    vectors = language_vectors(args, lm, facts)
+    vectors_file = file_sha256(Path(args.vectors).with_suffix(".safetensors")) if args.vectors else None
+    manifest = results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=vectors_file)
+    check_manifest(out, manifest)  # never mix shards
+    res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
+    if res is not None:
+        write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
+        plot_sweep(res, out / f"sweep_{args.language}_gain.png")
+        o, h = res.oracle(), res.heldout()
+        info = run_info(
+            args, t0, languages=list(facts.languages), oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world
+        )
+        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+        print(
+            f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
+            f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
+            f"(baseline test {res.baseline()['test_acc']:.1f}%)"
+        )
+        done(out, t0)
+    dist.close()
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import json
+
+    from lrp2_interp.distributed import init_distributed
+    from lrp2_interp.files import write_json
+    from lrp2_interp.lrp2.experiment import run_experiment
+
+    t0, out = time.time(), Path(args.out)
+    dist = init_distributed(args.device)
+    langs = tuple(args.languages or ())
+    facts = load_facts_for(args, [args.source, *langs] if langs else None)
+    lm = load_model_for(args, facts, objects=True)
+    if not langs:
+        langs = tuple(lg for lg in facts.languages if lg != args.source)
+    cfg = experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
+    vectors = None
+    if vector_tokens(args) != "real":  # run_experiment's own vectors drop special tokens
+        vectors = language_vectors(args, lm, facts, [args.source, *langs])
+        if dist.is_main:
+            vectors.save(out / "vectors.safetensors")
+    res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
+    if res is not None:
+        meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        write_json(out / "run.json", {**meta, **run_info(args, t0, languages=list(langs))})
+        print((out / "summary.md").read_text(encoding="utf-8"))
+        done(out, t0)
+    dist.close()
+
+
+# ------------------------------------------------------------------ parser
+def register(sub: Subparsers) -> None:
+    """Add ``probe``, ``vectors``, ``sweep`` and ``run`` to the subparsers ``sub``."""
+    p = sub.add_parser("probe", help="typed mLAMA probing (optionally with LRP2)")
+    add_model_args(p)
+    add_facts_args(p)
+    add_probe_args(p)
+    add_lrp2_arg(p, help="LRP2 layers per probed language (the old form 'M N', every language, is deprecated)")
+    p.add_argument("--vectors", default=None, help="language vectors (.safetensors) for --lrp2")
+    lrp2_options().add_to(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("vectors", help="compute language vectors")
+    add_model_args(p)
+    add_facts_args(p)
+    p.add_argument("--sentences", nargs="+", default=None, metavar="LANG=FILE", help="one sentence per line")
+    p.add_argument("--limit", type=int, default=10000, help="max sentences per file (paper: ~10k)")
+    p.add_argument("--corpus", default=None, help="parallel-corpus folder (OPUS-100 / FLORES / {lang}.txt layouts)")
+    p.add_argument("--corpus-layout", default="auto", help="auto, flat, pair, opus100, flores or a {lang} pattern")
+    p.add_argument("--corpus-split", default="train")
+    add_preset_args(p)
+    p.add_argument("--out", required=True, help="output path (.safetensors + .json)")
+    p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("sweep", help="accuracy for every (m, n) pair of one language")
+    add_model_args(p)
+    add_facts_args(p, languages=False)
+    add_probe_args(p)
+    sweep_options().add_to(p)
+    p.add_argument("--vectors", default=None, help="default: computed from the probe prompts")
+    add_preset_args(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("run", help="the full LRP2 experiment for several languages")
+    add_model_args(p)
+    add_facts_args(p)
+    add_probe_args(p)
+    experiment_options().add_to(p)
+    add_preset_args(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_run)
