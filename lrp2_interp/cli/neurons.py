@@ -25,7 +25,6 @@ def _attribution_config(args):
         target_token=args.target_token,
         target_delta=args.target_delta,
         max_steps=args.max_steps,
-        progress=True,
     )
 
 

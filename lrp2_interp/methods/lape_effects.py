@@ -229,7 +229,7 @@ def knowledge_neuron_masks(
     from lrp2_interp.facts import render_query
     from lrp2_interp.neurons.selection import NeuronConfig, select_neurons
 
-    cfg = config or AttributionConfig(progress=False)
+    cfg = config or AttributionConfig()
     mask_tok = lm.mask_token if lm.kind == "masked" else None
     out = {}
     for lang in languages:
@@ -243,7 +243,7 @@ def knowledge_neuron_masks(
             if len(prompts) >= max_facts:
                 break
         mask = torch.zeros(lm.n_layers, lm.d_mlp, dtype=torch.bool)
-        for res in attribute_many(lm, prompts, targets, cfg):
+        for res in attribute_many(lm, prompts, targets, cfg, progress=False):
             mask |= select_neurons(res, NeuronConfig()).as_mask(lm.n_layers, lm.d_mlp).bool()
         out[lang] = mask
     return out

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import (
-    AttributionConfig,
-    attribute_many,
-    attribute_neurons,
-    integrated_gradients,
-    stack_scores,
-)
+from lrp2_interp.attribution.api import attribute_many, attribute_neurons, stack_scores
+from lrp2_interp.attribution.config import AttributionConfig
 from lrp2_interp.attribution.fast import ig as fast_ig
+from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.ig import GoldProb
 from lrp2_interp.errors import InputError
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
@@ -29,7 +26,6 @@ CORPUS = [
 ] * 5
 PROMPT = {"masked": "the capital of france is [MASK] .", "causal": "the capital of france is"}
 OBJECT = {"masked": "paris", "causal": " paris"}
-Q = dict(progress=False)
 
 
 def _sharpened(directory, fam: str, scale: float = 8.0):
@@ -84,27 +80,6 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-# ---------------------------------------------------------------- quadrature in closed form
-@pytest.mark.parametrize(
-    "method, factor",
-    [
-        ("riemann_left", 19 / 20),
-        ("riemann_right", 21 / 20),
-        ("kn_linspace", 1.0),
-        ("gausslegendre", 1.0),
-        ("gausslegendre_graded", 1.0),
-    ],
-)
-def test_quadrature_rules_in_closed_form(method, factor):
-    # f(x) = sum x_i^2 over each row: exact IG is x_i^2; riemann_left gives x^2 (n-1)/n, right (n+1)/n,
-    # knowledge-neurons' linspace(0, 1, n) / n rule gives exactly x^2 (mean of the alphas is 1/2)
-    x = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, 2.0]], dtype=torch.float64)
-    cfg = AttributionConfig(n_steps=20, method=method, **Q)
-    attr, delta = integrated_gradients(lambda t: (t**2).sum(1), x, cfg, rows_per_batch=7)  # 7: several batches
-    assert torch.allclose(attr, factor * x**2, atol=1e-6)
-    assert torch.allclose(delta, attr.sum(1) - (x**2).sum(1), atol=1e-6)
-
-
 def test_gold_prob_matches_autograd_softmax():
     torch.manual_seed(0)
     t = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
@@ -124,7 +99,7 @@ def test_gold_prob_matches_autograd_softmax():
 def test_completeness_per_layer(model_dirs, fam, path):
     lm = lm_of(model_dirs, fam)
     prompt, obj = _case(lm)
-    res = attribute_neurons(lm, prompt, obj, AttributionConfig(n_steps=32, method="gausslegendre", path=path, **Q))
+    res = attribute_neurons(lm, prompt, obj, AttributionConfig(n_steps=32, method="gausslegendre", path=path))
     assert res.path == path and res.scores.shape == (3, lm.d_mlp) and res.activations.shape == (1, 3, lm.d_mlp)
     change = res.f_input - res.f_baseline  # [n_layers]
     gap = res.scores.sum(1).double() - change
@@ -198,7 +173,7 @@ def test_matches_manual_riemann_sum_on_hf_model(model_dirs, fam, method):
     prompt, obj = _case(lm)
     for path in ("reference", "fast"):
         res = attribute_neurons(
-            lm, prompt, obj, AttributionConfig(n_steps=n, method=method, layers=(layer,), path=path, **Q)
+            lm, prompt, obj, AttributionConfig(n_steps=n, method=method, layers=(layer,), path=path)
         )
         assert _rel(res.scores[0], manual) < 1e-6, path
 
@@ -210,7 +185,7 @@ def test_functional_forward_matches_transformerlens_logits(model_dirs, fam):
     ids = torch.tensor(lm.tokenizer(PROMPT[lm.kind])["input_ids"])
     fm = fast_ig.fast_model(lm)
     with torch.no_grad():
-        cache = fm.family.clean(ids, fast_ig.Hooks())
+        cache = fm.family.clean(ids, Hooks())
         ours = fm.family.head(cache.final)  # [pos, vocab]
         theirs = lm.bridge(ids[None])[0]
     assert torch.allclose(ours, theirs, atol=1e-10) and theirs.abs().max() > 1e-3
@@ -221,11 +196,11 @@ def test_fast_path_equals_reference_float64(model_dirs, fam):
     lm = lm_of(model_dirs, fam)
     prompt, obj = _case(lm)
     for cfg in (
-        AttributionConfig(**Q),
-        AttributionConfig(log_prob=True, method="riemann_trapezoid", layers=(0, 2), **Q),
+        AttributionConfig(),
+        AttributionConfig(log_prob=True, method="riemann_trapezoid", layers=(0, 2)),
     ):
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "reference"}))
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "fast"}))
+        ref = attribute_neurons(lm, prompt, obj, replace(cfg, path="reference"))
+        fast = attribute_neurons(lm, prompt, obj, replace(cfg, path="fast"))
         assert fast.path == "fast" and ref.path == "reference" and fast.layers == ref.layers
         assert _rel(fast.scores, ref.scores) < 1e-6
         assert torch.allclose(fast.activations, ref.activations, atol=1e-10)
@@ -235,8 +210,6 @@ def test_fast_path_equals_reference_float64(model_dirs, fam):
 
 def test_shared_clean_rows_equal_reference(model_dirs, monkeypatch):
     """kn_linspace has alpha = 1: BERT's rows at the clean activation share one backward (SharedClean)."""
-    from lrp2_interp.attribution.fast import ig as fast_ig
-
     calls = []
     orig = fast_ig.SharedClean.apply
     monkeypatch.setattr(fast_ig.SharedClean, "apply", lambda *a: calls.append(len(a[1])) or orig(*a))
@@ -251,14 +224,10 @@ def test_shared_clean_rows_equal_reference(model_dirs, monkeypatch):
     }
     for layers in (None, (0, 2), (1, 2)):
         for name, hooks in hook_sets.items():
-            cfg = AttributionConfig(method="kn_linspace", n_steps=7, layers=layers, **Q)
-            ref = attribute_neurons(
-                lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "reference"}), extra_hooks=hooks
-            )
+            cfg = AttributionConfig(method="kn_linspace", n_steps=7, layers=layers)
+            ref = attribute_neurons(lm, prompt, obj, replace(cfg, path="reference"), extra_hooks=hooks)
             calls.clear()
-            fast = attribute_neurons(
-                lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "fast"}), extra_hooks=hooks
-            )
+            fast = attribute_neurons(lm, prompt, obj, replace(cfg, path="fast"), extra_hooks=hooks)
             assert calls == [len(fast.layers)], (layers, name)
             assert _rel(fast.scores, ref.scores) < 1e-6, (layers, name)
             assert torch.allclose(fast.f_input, ref.f_input, atol=1e-12)
@@ -269,8 +238,8 @@ def test_shared_clean_rows_equal_reference(model_dirs, monkeypatch):
 def test_fast_path_equals_reference_float32(model_dirs, fam):
     lm = lm_of(model_dirs, fam, torch.float32)
     prompt, obj = _case(lm)
-    ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q))
-    fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
+    ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"))
+    fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
     assert fast.scores.dtype == torch.float32 and _rel(fast.scores, ref.scores) < 1e-4
 
 
@@ -282,9 +251,9 @@ def test_multi_token_object_sum_mode(model_dirs, fam):
         + lm.token_ids("paris" if fam == "bert" else " of")[:1]
     )
     prompt = "the capital of [MASK] [MASK] ." if fam == "bert" else PROMPT["causal"]
-    first = attribute_neurons(lm, prompt, ids, AttributionConfig(path="fast", **Q))
+    first = attribute_neurons(lm, prompt, ids, AttributionConfig(path="fast"))
     both = {
-        p: attribute_neurons(lm, prompt, ids, AttributionConfig(target_token="sum", path=p, **Q))
+        p: attribute_neurons(lm, prompt, ids, AttributionConfig(target_token="sum", path=p))
         for p in ("reference", "fast")
     }
     assert both["fast"].target_ids == tuple(ids) and first.target_ids == tuple(ids[:1])
@@ -320,7 +289,7 @@ def _double_inplace(act, hook=None):  # returns None: an in-place hook, as Trans
 def test_extra_hooks_are_applied_on_both_paths(model_dirs, fam):
     lm = lm_of(model_dirs, fam)
     prompt, obj = _case(lm)
-    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
+    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
     hook_sets = {
         "zero resid 0 at pos 1": [(lm.resid_post(0), _zero_position_one)],
         "shift pos 1 at 1 and 2": [(lm.resid_post(1), _shift_position_one), (lm.resid_post(2), _shift_position_one)],
@@ -331,22 +300,72 @@ def test_extra_hooks_are_applied_on_both_paths(model_dirs, fam):
         "in-place on mlp_post 2": [(lm.mlp_post(2), _double_inplace)],
     }
     for name, hooks in hook_sets.items():
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q), extra_hooks=hooks)
+        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), extra_hooks=hooks)
+        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), extra_hooks=hooks)
         assert fast.path == "fast"
         assert _rel(fast.scores, ref.scores) < 1e-6, name
         assert _rel(fast.scores, plain.scores) > 1e-3, name  # the hooks did change the scores
     # zeroing the whole residual stream after block 0 cuts layer 0 off the output: exactly zero scores
     for path in ("reference", "fast"):
         zeroed = attribute_neurons(
-            lm, prompt, obj, AttributionConfig(path=path, **Q), extra_hooks=[(lm.resid_post(0), _zero_resid)]
+            lm, prompt, obj, AttributionConfig(path=path), extra_hooks=[(lm.resid_post(0), _zero_resid)]
         )
         assert zeroed.scores[0].abs().max() == 0 and plain.scores[0].abs().max() > 0
     # a doubled mlp_post at layer 1 doubles the clean activation the attribution starts from
-    doubled = attribute_neurons(
-        lm, prompt, obj, AttributionConfig(**Q), extra_hooks=[(lm.mlp_post(1), _double_inplace)]
-    )
+    doubled = attribute_neurons(lm, prompt, obj, AttributionConfig(), extra_hooks=[(lm.mlp_post(1), _double_inplace)])
     assert torch.allclose(doubled.activations[0, 1], 2 * plain.activations[0, 1])
+
+
+class LayerHook:
+    """A user hook that, like many TransformerLens hooks, reads ``hook.name`` and calls ``hook.layer()``: scales the
+    FFN activations / shifts position 1 of the residual stream by a layer-dependent amount; records what it saw."""
+
+    def __init__(self):
+        self.seen: set[tuple[str, int]] = set()
+
+    def __call__(self, act, hook):
+        self.seen.add((hook.name, hook.layer()))
+        out = act.clone()
+        if ".mlp." in hook.name:
+            return out * (1.0 + 0.5 * hook.layer())
+        out[:, 1] = out[:, 1] + (hook.layer() + 1) * torch.linspace(-1.0, 1.0, act.shape[-1], dtype=act.dtype)
+        return out
+
+
+@pytest.mark.parametrize("fam", ["bert", "bloom"])
+def test_user_hooks_get_the_same_hook_point_on_both_paths(model_dirs, fam):
+    """The fast path hands user hooks the bridge's HookPoint (same ``.name``, working ``.layer()``) as the
+    reference path does: identical scores, and the hook saw the same names on both paths."""
+    lm = lm_of(model_dirs, fam)
+    prompt, obj = _case(lm)
+    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
+    seen, res = {}, {}
+    for path in ("reference", "fast"):
+        hook = LayerHook()
+        names = (lm.mlp_post(0), lm.resid_post(0), lm.mlp_post(2), lm.resid_post(1))
+        hooks = [(name, hook) for name in names]
+        res[path] = attribute_neurons(lm, prompt, obj, AttributionConfig(path=path), extra_hooks=hooks)
+        seen[path] = hook.seen
+    assert res["fast"].path == "fast" and seen["fast"] == seen["reference"]
+    assert {layer for _, layer in seen["fast"]} == {0, 1, 2}
+    assert _rel(res["fast"].scores, res["reference"].scores) < 1e-6
+    assert _rel(res["fast"].scores, plain.scores) > 1e-3  # the hooks changed the scores
+    # the names the hook saw (the bridge's own) address the same hook points: same scores on the fast path
+    by_own_name = [(name, LayerHook()) for name, _ in sorted(seen["fast"], key=lambda s: (s[1], s[0]))]
+    again = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), extra_hooks=by_own_name)
+    assert _rel(again.scores, res["fast"].scores) < 1e-12
+
+
+def test_progress_is_an_argument_not_a_setting(model_dirs, capsys):
+    lm = lm_of(model_dirs, "bert")
+    cfg = AttributionConfig(path="reference", layers=(2,), n_steps=2)
+    quiet = attribute_neurons(lm, *_case(lm), cfg, progress=False)
+    assert "IG layers" not in capsys.readouterr().err
+    shown = attribute_neurons(lm, *_case(lm), cfg, progress=True)
+    assert "IG layers (reference)" in capsys.readouterr().err
+    assert torch.equal(quiet.scores, shown.scores)
+    attribute_many(lm, [_case(lm)[0]] * 2, [_case(lm)[1]] * 2, cfg, progress=False)
+    assert "knowledge-neuron IG" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fam", ["bert", "qwen2"])
@@ -363,11 +382,11 @@ def test_lrp2_hooks_fast_equals_reference(model_dirs, fam):
         {lang: torch.randn(lm.n_layers, lm.d_model, generator=gen, dtype=torch.float64) for lang in ("en", "fr")},
     )
     prompt, obj = _case(lm)
-    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
+    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
     for positions in ("all", (-1,), (1, -2)):
         hooks = lrp2_hooks(lm, vecs, "fr", LRP2Config(m=0, n=1, positions=positions))
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(**Q), extra_hooks=hooks)
+        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), extra_hooks=hooks)
+        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(), extra_hooks=hooks)
         assert fast.path == "fast" and _rel(fast.scores, ref.scores) < 1e-6, positions
         assert _rel(fast.scores, plain.scores) > 1e-3, positions
 
@@ -375,20 +394,20 @@ def test_lrp2_hooks_fast_equals_reference(model_dirs, fam):
 def test_unsupported_family_falls_back_to_reference(model_dirs, monkeypatch):
     lm = lm_of(model_dirs, "bert")
     monkeypatch.setattr(fast_ig, "FAMILIES", {})
-    res = attribute_neurons(lm, *_case(lm), AttributionConfig(layers=(2,), **Q))
+    res = attribute_neurons(lm, *_case(lm), AttributionConfig(layers=(2,)))
     assert res.path == "reference"
     with pytest.raises(InputError, match="fast attribution path"):
-        attribute_neurons(lm, *_case(lm), AttributionConfig(path="fast", **Q))
+        attribute_neurons(lm, *_case(lm), AttributionConfig(path="fast"))
 
 
 # ---------------------------------------------------------------- batch API and input errors
 def test_attribute_many_equals_single_calls(model_dirs):
     lm = lm_of(model_dirs, "bloom")
     prompts, objs = [PROMPT["causal"], "berlin is the capital of"], [" paris", " germany"]
-    cfg = AttributionConfig(layers=(1, 2), memory_budget_mb=0.01, **Q)  # tiny budget: one step per Captum batch
+    cfg = AttributionConfig(layers=(1, 2), memory_budget_mb=0.01)  # tiny budget: one step per Captum batch
     many = attribute_many(lm, prompts, objs, cfg)
     assert [r.prompt for r in many] == prompts and all(r.config == cfg for r in many)
-    single = attribute_neurons(lm, prompts[1], objs[1], AttributionConfig(layers=(1, 2), **Q))
+    single = attribute_neurons(lm, prompts[1], objs[1], AttributionConfig(layers=(1, 2)))
     assert _rel(many[1].scores, single.scores) < 1e-10
     assert stack_scores(many).shape == (2, 2, lm.d_mlp)
     top = many[0].top(3)
@@ -398,13 +417,13 @@ def test_attribute_many_equals_single_calls(model_dirs):
 @pytest.mark.parametrize(
     "prompt, target, cfg, match",
     [
-        ("no mask here .", "paris", AttributionConfig(**Q), "mask tokens"),
-        ("[MASK] [MASK] [MASK] .", "paris", AttributionConfig(**Q), "mask tokens"),
-        ("[MASK] .", [5, 6], AttributionConfig(target_token="sum", **Q), "one mask per target token"),
-        ("[MASK] .", "paris", AttributionConfig(layers=(3,), **Q), "out of range"),
-        ("[MASK] .", "paris", AttributionConfig(method="simpson", **Q), "unknown method"),
-        ("[MASK] .", "paris", AttributionConfig(n_steps=0, **Q), "n_steps"),
-        ("[MASK] .", [], AttributionConfig(**Q), "tokenizes to nothing"),
+        ("no mask here .", "paris", AttributionConfig(), "mask tokens"),
+        ("[MASK] [MASK] [MASK] .", "paris", AttributionConfig(), "mask tokens"),
+        ("[MASK] .", [5, 6], AttributionConfig(target_token="sum"), "one mask per target token"),
+        ("[MASK] .", "paris", AttributionConfig(layers=(3,)), "out of range"),
+        ("[MASK] .", "paris", AttributionConfig(method="simpson"), "unknown method"),
+        ("[MASK] .", "paris", AttributionConfig(n_steps=0), "n_steps"),
+        ("[MASK] .", [], AttributionConfig(), "tokenizes to nothing"),
     ],
 )
 def test_bad_input_is_an_input_error(model_dirs, prompt, target, cfg, match):

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lrp2_interp.attribution.fast.bert import CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 
 __all__ = ["BatchedForward", "Unit"]
@@ -153,9 +153,9 @@ class BatchedForward:
         return kw
 
     # ------------------------------------------------------------------ the staged pass
-    def _hooked(self, kind: str, j: int, rows: torch.Tensor, ru: torch.Tensor, clean_of) -> torch.Tensor:
+    def _hooked(self, kind: HookKind, j: int, rows: torch.Tensor, ru: torch.Tensor, clean_of) -> torch.Tensor:
         """Each unit's hooks of ``kind`` at layer ``j`` on its own rows ``rows`` [n, k] (clean values elsewhere)."""
-        us = [u for u in ru.unique().tolist() if getattr(self.units[u].hooks, kind).get(j)]
+        us = [u for u in ru.unique().tolist() if self.units[u].hooks.at(kind, j)]
         if not us:
             return rows
         parts = rows.clone()
@@ -173,12 +173,12 @@ class BatchedForward:
         def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
             if patch is not None:
                 return (patch.to(args[0].dtype)[:, None], *args[1:])
-            a = self._hooked("mlp_post", j, args[0][:, 0], ru, lambda u: self.caches[u].act_pre[j])
+            a = self._hooked(HookKind.MLP_POST, j, args[0][:, 0], ru, lambda u: self.caches[u].act_pre[j])
             return (a[:, None], *args[1:])
 
         def resid_post(mod, args, out):
             row = (out[0] if isinstance(out, tuple) else out)[:, 0]
-            row = self._hooked("resid_post", j, row, ru, lambda u: self.caches[u].resid_pre[j])[:, None]
+            row = self._hooked(HookKind.RESID_POST, j, row, ru, lambda u: self.caches[u].resid_pre[j])[:, None]
             return (row, *out[1:]) if isinstance(out, tuple) else row
 
         handles = [fam.mlp_out[j].register_forward_pre_hook(mlp_post), fam.layers[j].register_forward_hook(resid_post)]
