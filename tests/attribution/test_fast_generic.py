@@ -120,6 +120,41 @@ def test_generic_path_equals_reference_float64(lms, generic_only, fam):
                 assert name == "none" or _rel(fast.scores, plain) > 1e-4, name  # the hooks changed the scores
 
 
+def _layer_scaled(seen: set):
+    """A hook that reads ``hook.name`` and calls ``hook.layer()`` (as TransformerLens HookPoints offer)."""
+
+    def hook_fn(act, hook):
+        seen.add((hook.name, hook.layer()))
+        return act * (1.0 + 0.5 * hook.layer()) if ".mlp." in hook.name else act + 0.1 * (hook.layer() + 1)
+
+    return hook_fn
+
+
+def test_user_hooks_get_the_hook_point_on_generic_and_batched_paths(lms):
+    """Gemma-3 (generic decoder path) and attribute_batch hand hooks the bridge's HookPoint, as the reference path
+    does: same names seen, same scores."""
+    from lrp2_interp.attribution.batch import attribute_batch
+
+    lm = lms["gemma3"][torch.float64]
+    cfg = AttributionConfig(n_steps=4)
+    names = (lm.mlp_post(1), lm.resid_post(0), lm.resid_post(2))
+    seen: dict[str, set] = {"reference": set(), "fast": set(), "batch": set()}
+    res = {
+        path: attribute_neurons(
+            lm, PROMPT, OBJECT, replace(cfg, path=path), extra_hooks=[(n, _layer_scaled(seen[path])) for n in names]
+        )
+        for path in ("reference", "fast")
+    }
+    items = [(PROMPT, OBJECT, [(n, _layer_scaled(seen["batch"])) for n in names]), ("the capital", " of", None)]
+    (batched, _) = attribute_batch(lm, items, cfg, progress=False)
+    assert res["fast"].path == "fast" and seen["fast"] == seen["reference"] == seen["batch"]
+    assert {layer for _, layer in seen["fast"]} == {0, 1, 2}
+    assert _rel(res["fast"].scores, res["reference"].scores) < 1e-6
+    assert _rel(batched.scores, res["reference"].scores) < 1e-6
+    plain = attribute_neurons(lm, PROMPT, OBJECT, cfg, progress=False)
+    assert _rel(res["fast"].scores, plain.scores) > 1e-3
+
+
 @pytest.mark.parametrize("fam", ["bloom", "gpt2", "qwen2"])
 def test_generic_path_equals_hand_written_family(lms, monkeypatch, fam):
     lm = lms[fam][torch.float64]

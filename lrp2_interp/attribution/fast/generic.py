@@ -30,6 +30,7 @@ import inspect
 from typing import Any, Literal
 
 import torch
+from transformers import DynamicCache
 
 from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
 from lrp2_interp.attribution.fast.protocol import FamilyKind
@@ -63,16 +64,10 @@ def pristine_model(hf: torch.nn.Module) -> torch.nn.Module:
     return model.eval().requires_grad_(False)
 
 
-def _cache_base():
-    from transformers import DynamicCache
-
-    return DynamicCache
-
-
-class _RecordingCache(_cache_base()):  # type: ignore[misc]
+class _RecordingCache(DynamicCache):
     """A DynamicCache that also keeps the exact key/value states each layer handed it (clean pass)."""
 
-    def __init__(self, config):
+    def __init__(self, config: Any) -> None:  # config: the model's PretrainedConfig
         super().__init__(config=config)
         self.recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -81,7 +76,7 @@ class _RecordingCache(_cache_base()):  # type: ignore[misc]
         return super().update(key_states, value_states, layer_idx, *args, **kwargs)
 
 
-class _PrefixCache(_cache_base()):  # type: ignore[misc]
+class _PrefixCache(DynamicCache):
     """Returns the clean keys/values of positions ``< p`` followed by the rows' own (nothing is stored)."""
 
     def __init__(self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
