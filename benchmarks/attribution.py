@@ -34,13 +34,16 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.attribution.api import attribute_neurons
+from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.queries import queries
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
 
@@ -93,13 +96,13 @@ class Ours:
         self.lm, self.items, self.budget = lm, list(zip(prompts, objects)), budget_mb
 
     def config(self, **kw) -> AttributionConfig:
-        return AttributionConfig(path="fast", progress=False, memory_budget_mb=self.budget, **kw)
+        return AttributionConfig(path="fast", memory_budget_mb=self.budget, **kw)
 
     def run(self, cfg: AttributionConfig) -> tuple[float, list[torch.Tensor]]:
-        return timed(lambda p, o: attribute_neurons(self.lm, p, o, cfg).scores, self.items)
+        return timed(lambda p, o: attribute_neurons(self.lm, p, o, cfg, progress=False).scores, self.items)
 
     def scores(self, cfg: AttributionConfig) -> list[torch.Tensor]:
-        return [attribute_neurons(self.lm, p, o, cfg).scores for p, o in self.items]
+        return [attribute_neurons(self.lm, p, o, cfg, progress=False).scores for p, o in self.items]
 
 
 def equal_accuracy(ours: Ours, ref, target_l2: float, max_steps: int = 512):
@@ -136,22 +139,66 @@ def run_kn(model_dir: Path, prompts, objects, steps: int) -> tuple[float, list[t
     )
 
 
-def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
-    size = (
-        RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000)
-        if args.quick
-        else RandomModelConfig(
-            "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=119547, seed=0
-        )
-    )
-    model_dir = build_random_model(size, CORPUS, root / "bert")
+class Shape(NamedTuple):  # immutable; not a dataclass: tests load this script without registering the module
+    """One benchmarked model: its random shape (``--quick`` and full size) or, at full size, a real model."""
+
+    label: str
+    quick: RandomModelConfig
+    full: RandomModelConfig | str  # a random shape, or the name of a real model for load_model
+    quick_label: str | None = None  # the label at --quick, where it differs
+
+
+def shapes(bloom_vocab: int = 250880) -> dict[str, Shape]:
+    """The benchmarked models by name (``--quick``: tiny random models of the same families)."""
+    return {
+        "mbert": Shape(
+            "mBERT shape (random)",
+            RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000),
+            RandomModelConfig(
+                "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=119547, seed=0
+            ),
+        ),
+        "bloom": Shape(
+            "BLOOM-560m shape (random)",
+            RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000),
+            RandomModelConfig(
+                "bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096, vocab_size=bloom_vocab, seed=0
+            ),
+        ),
+        "gemma": Shape(
+            "Gemma-3-270m",
+            RandomModelConfig("gemma3", n_layers=2, d_model=64, n_heads=4, d_mlp=128, vocab_size=1000),
+            "gemma-3-270m",
+            quick_label="Gemma-3 (tiny random)",
+        ),
+    }
+
+
+def load_case(shape: Shape, n_prompts: int, quick: bool, root: Path) -> tuple[str, object, Path | None, list, list]:
+    """(label, lm, model_dir or None for a real model, prompts, objects) of ``n_prompts`` facts."""
+    size = shape.quick if quick else shape.full
+    if isinstance(size, str):
+        facts = [GEMMA_FACTS[i % len(GEMMA_FACTS)] for i in range(n_prompts)]
+        return shape.label, load_model(size), None, [p for p, _ in facts], [o for _, o in facts]
+    model_dir = build_random_model(size, CORPUS, root / size.family)
     lm = load_model(model_dir)
-    facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
-    prompts, objects = [f"{p} [MASK] ." for p, _ in facts], [o for _, o in facts]
-    n_tok = [len(lm.tokenizer(p)["input_ids"]) for p in prompts]
+    facts = [FACTS[i % len(FACTS)] for i in range(n_prompts)]
+    if lm.kind == "masked":
+        prompts, objects = [f"{p} [MASK] ." for p, _ in facts], [o for _, o in facts]
+    else:
+        prompts, objects = [p for p, _ in facts], [" " + o for _, o in facts]
+    return (shape.quick_label or shape.label) if quick else shape.label, lm, model_dir, prompts, objects
+
+
+def bench(label: str, lm, model_dir: Path | None, prompts, objects, args) -> tuple[float, float, float] | None:
+    """Same rule and equal accuracy on one model; with knowledge-neurons on a random masked LM.
+
+    Returns (speed-up at the same rule, at equal accuracy, max score difference) against knowledge-neurons,
+    or None where it did not run."""
+    n_tok = [int(queries(lm, p, o, AttributionConfig())[0].ids.shape[0]) for p, o in zip(prompts, objects)]
     print(
-        f"mBERT shape {size.n_layers}x{size.d_model} d_mlp {size.d_mlp} vocab {lm.bridge.cfg.d_vocab}: "
-        f"{args.prompts} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)"
+        f"{label}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
+        f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)"
     )
     ours = Ours(lm, prompts, objects, args.budget_mb)
     ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
@@ -159,14 +206,16 @@ def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
     acc_same = accuracy(same, ref)
     print(fmt("ours, knowledge-neurons' rule (kn_linspace, 20 steps)", c_same, acc_same))
     if args.reference:
-        cfg = AttributionConfig(path="reference", progress=False, **SAME_RULE)
-        res = attribute_neurons(lm, prompts[0], objects[0], cfg).scores
+        res = attribute_neurons(lm, prompts[0], objects[0], AttributionConfig(path="reference", **SAME_RULE))
         print(
             f"  ours, reference path (TL + Captum), 1 prompt: max |fast - reference| / max "
-            f"{float((res - same[0]).abs().max() / res.abs().max()):.2e}"
+            f"{float((res.scores - same[0]).abs().max() / res.scores.abs().max()):.2e}"
         )
-    # knowledge-neurons looks the gold token up with convert_tokens_to_ids: give it our exact first token
-    kn = run_kn(model_dir, prompts, [lm.tokenizer.convert_ids_to_tokens(lm.token_ids(o)[0]) for o in objects], 20)
+    kn = None
+    if lm.kind == "masked" and model_dir is not None:  # knowledge-neurons 0.0.2 has no BLOOM or Gemma support
+        # knowledge-neurons looks the gold token up with convert_tokens_to_ids: give it our exact first token
+        kn_objects = [lm.tokenizer.convert_ids_to_tokens(lm.token_ids(o)[0]) for o in objects]
+        kn = run_kn(model_dir, prompts, kn_objects, 20)
     target = acc_same[0]
     if kn is not None:
         c_kn, theirs = kn
@@ -180,27 +229,9 @@ def bench_bert(args, root: Path) -> tuple[float, float, float] | None:
     cfg, c_eq, acc_eq = equal_accuracy(ours, ref, target)
     print(
         fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
-        + f"; peak RSS {peak_rss_mb():.0f} MB"
-    )
-    return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
-
-
-def bench_decoder(name: str, lm, prompts, objects, args) -> None:
-    n_tok = [len(lm.token_ids(p)) + 1 for p in prompts]
-    print(
-        f"{name}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
-        f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens (with BOS)"
-    )
-    ours = Ours(lm, prompts, objects, args.budget_mb)
-    ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
-    c_same, same = ours.run(ours.config(**SAME_RULE))
-    acc_same = accuracy(same, ref)
-    print(fmt("ours, knowledge-neurons' rule (kn_linspace, 20 steps)", c_same, acc_same))
-    cfg, c_eq, acc_eq = equal_accuracy(ours, ref, acc_same[0])
-    print(
-        fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
         + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB"
     )
+    return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
 
 
 def bench_paths(lm, prompts, objects) -> None:
@@ -208,18 +239,21 @@ def bench_paths(lm, prompts, objects) -> None:
     from lrp2_interp.attribution.batch import attribute_batch
     from lrp2_interp.attribution.fast import ig as fast_ig
 
-    cfg = AttributionConfig(progress=False, path="fast")
+    cfg = AttributionConfig(path="fast")
     items = list(zip(prompts, objects))
-    sec_hand, hand = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+    sec_hand, hand = timed(lambda: [attribute_neurons(lm, p, o, cfg, progress=False).scores for p, o in items], [()])
     saved = dict(fast_ig.FAMILIES)
     fast_ig.FAMILIES.pop("BloomForCausalLM")
     try:
-        sec_gen, gen = timed(lambda: [attribute_neurons(lm, p, o, cfg).scores for p, o in items], [()])
+        sec_gen, gen = timed(lambda: [attribute_neurons(lm, p, o, cfg, progress=False).scores for p, o in items], [()])
     finally:
         fast_ig.FAMILIES.update(saved)
     sec_bat, bat = timed(
         lambda: [
-            r.scores for r in attribute_batch(lm, [(p, o, None) for p, o in items], cfg, facts_per_pass=len(items))
+            r.scores
+            for r in attribute_batch(
+                lm, [(p, o, None) for p, o in items], cfg, facts_per_pass=len(items), progress=False
+            )
         ],
         [()],
     )
@@ -254,39 +288,18 @@ def main() -> None:
     if args.quick:
         args.ref_steps = 32
     torch.set_num_threads(args.threads)
+    names = ["mbert"] + ["bloom"] * (not args.no_bloom) + ["gemma"] * (not args.no_gemma)
+    ratios = None
     with tempfile.TemporaryDirectory() as tmp:
-        ratios = bench_bert(args, Path(tmp))
-        facts = [FACTS[i % len(FACTS)] for i in range(args.prompts)]
-        if not args.no_bloom:
-            size = (
-                RandomModelConfig("bloom", n_layers=2, d_model=64, n_heads=4, vocab_size=1000)
-                if args.quick
-                else RandomModelConfig(
-                    "bloom", n_layers=24, d_model=1024, n_heads=16, d_mlp=4096, vocab_size=args.bloom_vocab, seed=0
-                )
+        for name in names:
+            label, lm, model_dir, prompts, objects = load_case(
+                shapes(args.bloom_vocab)[name], args.prompts, args.quick, Path(tmp)
             )
-            lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "bloom"))
-            bench_decoder("BLOOM-560m shape (random)", lm, [p for p, _ in facts], [" " + o for _, o in facts], args)
-            if args.paths:
-                bench_paths(lm, [p for p, _ in facts], [" " + o for _, o in facts])
+            got = bench(label, lm, model_dir, prompts, objects, args)
+            ratios = got if name == "mbert" else ratios
+            if name == "bloom" and args.paths:
+                bench_paths(lm, prompts, objects)
             del lm
-        if not args.no_gemma:
-            if args.quick:
-                size = RandomModelConfig("gemma3", n_layers=2, d_model=64, n_heads=4, d_mlp=128, vocab_size=1000)
-                lm = load_model(build_random_model(size, CORPUS, Path(tmp) / "gemma3"))
-                g_facts = [(p, " " + o) for p, o in facts]
-            else:
-                lm, g_facts = (
-                    load_model("gemma-3-270m"),
-                    [GEMMA_FACTS[i % len(GEMMA_FACTS)] for i in range(args.prompts)],
-                )
-            bench_decoder(
-                "Gemma-3-270m" if not args.quick else "Gemma-3 (tiny random)",
-                lm,
-                [p for p, _ in g_facts],
-                [o for _, o in g_facts],
-                args,
-            )
     if ratios is None:
         print("attribution speed-up: same-rule n/a, equal-accuracy n/a, max diff same-rule n/a")
     else:

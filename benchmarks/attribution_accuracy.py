@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import METHODS, AttributionConfig, attribute_neurons
+from lrp2_interp.attribution.api import attribute_neurons
+from lrp2_interp.attribution.config import METHODS, AttributionConfig
 
 GEMMA_FACTS = [
     ("The capital of France is", " Paris"),
@@ -60,19 +61,10 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         return load_model("gemma-3-270m"), GEMMA_FACTS[:n_prompts]
     if name == "mbert":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from attribution import CORPUS, FACTS  # the speed benchmark's prompts
+        from attribution import load_case, shapes  # the speed benchmark's model and prompts
 
-        from lrp2_interp.models.builders import RandomModelConfig, build_random_model
-
-        size = (
-            RandomModelConfig("bert", n_layers=2, d_model=64, n_heads=4, d_mlp=256, vocab_size=1000)
-            if quick
-            else RandomModelConfig(
-                "bert", n_layers=12, d_model=768, n_heads=12, d_mlp=3072, max_positions=512, vocab_size=119547, seed=0
-            )
-        )
-        lm = load_model(build_random_model(size, CORPUS, tmp / "mbert"))
-        return lm, [(f"{p} [MASK] .", o) for p, o in FACTS[:n_prompts]]
+        _, lm, _, prompts, objects = load_case(shapes()["mbert"], n_prompts, quick, tmp)
+        return lm, list(zip(prompts, objects))
     if name == "organism":
         from lrp2_interp.organism.train import load_organism, load_organism_facts
         from lrp2_interp.prompts import render_prefix
@@ -95,10 +87,9 @@ def run_model(name: str, args, tmp: Path) -> list[dict]:
     t0 = time.perf_counter()
     for i, (prompt, obj) in enumerate(cases):
 
-        def attr(method: str, steps: int):
-            return attribute_neurons(
-                lm, prompt, obj, AttributionConfig(n_steps=steps, method=method, path="fast", progress=False)
-            )
+        def attr(method: str, steps: int, prompt: str = prompt, obj: str = obj):
+            cfg = AttributionConfig(n_steps=steps, method=method, path="fast")
+            return attribute_neurons(lm, prompt, obj, cfg, progress=False)
 
         ref = attr("gausslegendre", args.ref_steps)
         ref_sel, change = selected(ref.scores), (ref.f_input - ref.f_baseline).abs()

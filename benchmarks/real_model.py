@@ -93,12 +93,12 @@ def main() -> None:
     )
     en = [f for f in facts.iter_facts("en") if not facts.template("en", f.relation).template.startswith("[Y]")]
     en = en[: args.prompts]
-    acfg = AttributionConfig(n_steps=20, progress=False)
+    acfg = AttributionConfig(n_steps=20)
     with Stage(f"attribution: {len(en)} prompt(s), {lm.n_layers} layers, 20 steps") as att:
         deltas = []
         for f in en:
             prompt = render_query(facts.template("en", f.relation).template, f.sub_label, lm.kind)
-            res = attribute_neurons(lm, prompt, " " + f.obj_label, acfg)
+            res = attribute_neurons(lm, prompt, " " + f.obj_label, acfg, progress=False)
             deltas.append(res.deltas.abs().max().item())
     print(f"  attribution path {res.path}; max |completeness delta| {max(deltas):.2e}")
     print(

@@ -141,7 +141,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
     )
     # 2. knowledge neurons at each language's held-out (m, n)
     kn_rows, by_layer, sims = [], [], []
-    attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta, progress=False)
+    attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
         subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)

@@ -16,24 +16,23 @@ The Captum batch size still follows ``memory_budget_mb`` (rows of the longest pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from tqdm.auto import tqdm
 
-from lrp2_interp.attribution.api import (
-    AttributionConfig,
-    AttributionResult,
-    attribute_neurons,
-    integrated_gradients,
-    queries,
-)
-from lrp2_interp.attribution.fast.bert import Hooks, Unsupported
+from lrp2_interp.attribution.api import attribute_neurons
+from lrp2_interp.attribution.captum_ig import integrated_gradients
+from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores
+from lrp2_interp.attribution.fast.common import Hooks, Unsupported
+from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, fast_model
 from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
+from lrp2_interp.attribution.queries import queries
 from lrp2_interp.errors import InputError
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
-__all__ = ["attribute_batch"]
+__all__ = ["Item", "attribute_batch"]
 
 Item = tuple[str, "str | Sequence[int]", "FwdHooks | None"]
 
@@ -54,9 +53,12 @@ def _run(
     return attr.detach(), attr.detach().sum(1).double().cpu() - (f_in - f_base), f_base
 
 
-def _pass(lm: LanguageModel, fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: AttributionConfig):
-    """All (unit, layer) rows of ``units``: per unit (scores [n_layers, d], acts, deltas, f_in, f_base, steps)."""
-    bf = BatchedForward(fm.family, units, log_prob=config.log_prob)  # type: ignore[arg-type]
+def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: AttributionConfig) -> list[QueryScores]:
+    """All (unit, layer) rows of ``units`` through shared staged passes: one :class:`QueryScores` per unit."""
+    fam = fm.family
+    if not isinstance(fam, GenericDecoder):
+        raise Unsupported(f"batched facts need the generic decoder path, not {type(fam).__name__}")
+    bf = BatchedForward(fam, units, log_prob=config.log_prob)
     L, U, nl = bf.L, len(units), len(layers)
     keys = torch.tensor([u * L + l for u in range(U) for l in layers])
     scores, deltas, f_base = _run(bf, fm, keys, config, layers)
@@ -67,75 +69,71 @@ def _pass(lm: LanguageModel, fm: FastModel, units: list[Unit], layers: tuple[int
         if not len(bad):
             break
         n = min(2 * n, config.max_steps)
-        s, d, fb = _run(bf, fm, keys[bad], AttributionConfig(**{**config.__dict__, "n_steps": n}), layers)
+        s, d, fb = _run(bf, fm, keys[bad], replace(config, n_steps=n), layers)
         scores[bad], deltas[bad], f_base[bad], steps[bad] = s, d, fb, n
     out = []
     for u in range(U):
         sl = slice(u * nl, (u + 1) * nl)
         out.append(
-            (
-                scores[sl],
-                bf.act[u, list(layers)],
-                deltas[sl],
-                bf.f_clean[u].expand(nl).clone(),
-                f_base[sl],
-                steps[sl].tolist(),
+            QueryScores(
+                scores=scores[sl],
+                activations=bf.act[u, list(layers)],
+                deltas=deltas[sl],
+                f_input=bf.f_clean[u].expand(nl).clone(),
+                f_baseline=f_base[sl],
+                steps=tuple(steps[sl].tolist()),
             )
         )
     return out
 
 
+def _batched_model(lm: LanguageModel, items: Sequence[Item], config: AttributionConfig) -> FastModel | None:
+    """The generic fast model when every item can be batched, else None (``path="fast"``: an InputError)."""
+    if lm.kind != "causal" or config.path == "reference":
+        return None
+    try:
+        for _, _, hooks in items:
+            Hooks.parse(lm, hooks)
+        return fast_model(lm, generic=True)
+    except Unsupported as err:
+        if config.path == "fast":
+            raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None
+    return None
+
+
 def attribute_batch(
-    lm: LanguageModel, items: Sequence[Item], config: AttributionConfig = AttributionConfig(), facts_per_pass: int = 8
+    lm: LanguageModel,
+    items: Sequence[Item],
+    config: AttributionConfig | None = None,
+    facts_per_pass: int = 8,
+    *,
+    progress: bool = True,
 ) -> list[AttributionResult]:
     """Knowledge-neuron attribution of every ``(prompt, target, extra_hooks)`` item, ``facts_per_pass``
-    queries per staged forward; one :class:`AttributionResult` per item, in order."""
+    queries per staged forward; one :class:`AttributionResult` per item, in order (``config=None``:
+    ``AttributionConfig()``)."""
+    config = AttributionConfig() if config is None else config
     if not isinstance(facts_per_pass, int) or facts_per_pass < 1:
         raise InputError(f"facts_per_pass must be a positive int, got {facts_per_pass!r}", field="facts_per_pass")
     layers = config.validate(lm.n_layers)
-    quiet = AttributionConfig(**{**config.__dict__, "progress": False})
-    fm = None
-    if lm.kind == "causal" and config.path != "reference":
-        try:
-            for _, _, hooks in items:
-                Hooks.parse(lm, hooks)
-            fm = fast_model(lm, generic=True)
-        except Unsupported as err:
-            if config.path == "fast":
-                raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None
+    fm = _batched_model(lm, items, config)
     if fm is None:
         return [
-            AttributionResult(**{**attribute_neurons(lm, p, t, quiet, h).__dict__, "config": config})
-            for p, t, h in tqdm(items, desc="knowledge-neuron IG", disable=not config.progress)
+            attribute_neurons(lm, p, t, config, h, progress=False)
+            for p, t, h in tqdm(items, desc="knowledge-neuron IG", disable=not progress)
         ]
     units: list[tuple[int, Unit, int]] = []  # (item, unit, position)
     for i, (prompt, target, hooks) in enumerate(items):
         for q in queries(lm, prompt, target, config):
             units.append((i, Unit(q.ids, q.gold, Hooks.parse(lm, hooks)), q.position))
-    parts: list[tuple] = []
-    for s in tqdm(
-        range(0, len(units), facts_per_pass), desc="knowledge-neuron IG (batched)", disable=not config.progress
-    ):
-        parts += _pass(lm, fm, [u for _, u, _ in units[s : s + facts_per_pass]], layers, config)
+    parts: list[QueryScores] = []
+    for s in tqdm(range(0, len(units), facts_per_pass), desc="knowledge-neuron IG (batched)", disable=not progress):
+        parts += _pass(fm, [u for _, u, _ in units[s : s + facts_per_pass]], layers, config)
     out = []
     for i, (prompt, _, _) in enumerate(items):
         mine = [k for k, (item, _, _) in enumerate(units) if item == i]
-        total = [torch.stack([parts[k][t] for k in mine]).sum(0) for t in (0, 2, 3, 4)]
+        targets = [(units[k][1].gold, units[k][2]) for k in mine]
         out.append(
-            AttributionResult(
-                config=config,
-                model_name=lm.name,
-                prompt=prompt,
-                target_ids=tuple(units[k][1].gold for k in mine),
-                target_positions=tuple(units[k][2] for k in mine),
-                layers=layers,
-                path="fast",
-                scores=total[0].cpu(),
-                activations=torch.stack([parts[k][1] for k in mine]).cpu(),
-                deltas=total[1],
-                f_input=total[2],
-                f_baseline=total[3],
-                steps=tuple(max(parts[k][5][j] for k in mine) for j in range(len(layers))),
-            )
+            AttributionResult.of_targets(config, lm.name, prompt, targets, layers, "fast", [parts[k] for k in mine])
         )
     return out

@@ -67,7 +67,7 @@ def similarity_options() -> ConfigOptions[LRP2Config]:
 
 
 def attribution_config(args: argparse.Namespace) -> AttributionConfig:
-    return attribution_options().build(args, progress=True)
+    return attribution_options().build(args)
 
 
 def cmd_attribute(args: argparse.Namespace) -> None:
@@ -79,7 +79,7 @@ def cmd_attribute(args: argparse.Namespace) -> None:
     lm = load_model_for(args)
     cfg = attribution_config(args)
     check_attribute_input(lm, args.prompt, args.target)
-    res = attribute_neurons(lm, args.prompt, args.target, cfg)
+    res = attribute_neurons(lm, args.prompt, args.target, cfg, progress=True)
     import pandas as pd
 
     rows = [{"layer": layer, "neuron": i, "score": s} for layer, i, s in res.top(args.top)]

@@ -225,7 +225,7 @@ def knowledge_neuron_masks(
     from lrp2_interp.attribution.api import AttributionConfig, attribute_many
     from lrp2_interp.neurons.selection import NeuronConfig, select_neurons
 
-    cfg = config or AttributionConfig(progress=False)
+    cfg = config or AttributionConfig()
     out = {}
     for lang in languages:
         prompts, targets = [], []
@@ -238,7 +238,7 @@ def knowledge_neuron_masks(
             if len(prompts) >= max_facts:
                 break
         mask = torch.zeros(lm.n_layers, lm.d_mlp, dtype=torch.bool)
-        for res in attribute_many(lm, prompts, targets, cfg):
+        for res in attribute_many(lm, prompts, targets, cfg, progress=False):
             mask |= select_neurons(res, NeuronConfig()).as_mask(lm.n_layers, lm.d_mlp).bool()
         out[lang] = mask
     return out

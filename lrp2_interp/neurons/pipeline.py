@@ -74,7 +74,7 @@ class KnowledgeConfig:
     languages: tuple[str, ...]  # target languages (English is always attributed)
     lrp2: Mapping[str, tuple[int, int]]  # language -> (m, n)
     source: str = "en"
-    attribution: AttributionConfig = field(default_factory=lambda: AttributionConfig(progress=False))
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
     neurons: NeuronConfig = field(default_factory=NeuronConfig)
     n_perm: int = 1000
     n_boot: int = 1000
@@ -129,7 +129,12 @@ def attribute_facts(
             def compute(lang=lang, cond=cond, hooks=hooks, start=start, queries=queries) -> pd.DataFrame:
                 part = queries[start : start + config.chunk]
                 res = attribute_many(
-                    lm, [p for p, _ in part], [g for _, g in part], config.attribution, extra_hooks=hooks
+                    lm,
+                    [p for p, _ in part],
+                    [g for _, g in part],
+                    config.attribution,
+                    extra_hooks=hooks,
+                    progress=False,
                 )
                 return pd.DataFrame(
                     {

@@ -4,76 +4,22 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import (
-    AttributionConfig,
-    attribute_many,
-    attribute_neurons,
-    integrated_gradients,
-    stack_scores,
-)
+from lrp2_interp.attribution.api import attribute_many, attribute_neurons, stack_scores
+from lrp2_interp.attribution.config import AttributionConfig
 from lrp2_interp.attribution.fast import ig as fast_ig
+from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.ig import GoldProb
 from lrp2_interp.errors import InputError
-from lrp2_interp.models.builders import RandomModelConfig, build_random_model
-from lrp2_interp.models.loading import load_model
 
-CORPUS = [
-    "the capital of france is paris .",
-    "berlin is the capital of germany .",
-    "tokyo is in japan and rome is in italy .",
-    "madrid spain lisbon portugal",
-] * 5
 PROMPT = {"masked": "the capital of france is [MASK] .", "causal": "the capital of france is"}
 OBJECT = {"masked": "paris", "causal": " paris"}
-Q = dict(progress=False)
 
-
-def _sharpened(directory, fam: str, scale: float = 8.0):
-    """Scale the block weights so the FFNs matter: at init (std 0.02) zeroing a whole layer moves p(gold) ~1e-5."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
-
-    model = (AutoModelForMaskedLM if fam == "bert" else AutoModelForCausalLM).from_pretrained(directory)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.dim() == 2 and any(k in name for k in (".layer.", ".h.", ".layers.")):
-                param.mul_(scale)
-    model.save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (and stall badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("attr_models")
-    cfg = dict(n_layers=3, d_model=32, n_heads=4, d_mlp=48)
-    return {
-        fam: _sharpened(
-            build_random_model(RandomModelConfig(family=fam, **cfg), CORPUS, root / fam, tokenizer_vocab_size=200), fam
-        )
-        for fam in ("bert", "bloom", "gpt2", "qwen2")
-    }
-
-
-_CACHE: dict = {}
-
-
-def lm_of(model_dirs, fam: str, dtype=torch.float64):
-    key = (fam, dtype)
-    if key not in _CACHE:
-        _CACHE[key] = load_model(model_dirs[fam], dtype=dtype)
-    return _CACHE[key]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _case(lm):
@@ -82,27 +28,6 @@ def _case(lm):
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
-
-
-# ---------------------------------------------------------------- quadrature in closed form
-@pytest.mark.parametrize(
-    "method, factor",
-    [
-        ("riemann_left", 19 / 20),
-        ("riemann_right", 21 / 20),
-        ("kn_linspace", 1.0),
-        ("gausslegendre", 1.0),
-        ("gausslegendre_graded", 1.0),
-    ],
-)
-def test_quadrature_rules_in_closed_form(method, factor):
-    # f(x) = sum x_i^2 over each row: exact IG is x_i^2; riemann_left gives x^2 (n-1)/n, right (n+1)/n,
-    # knowledge-neurons' linspace(0, 1, n) / n rule gives exactly x^2 (mean of the alphas is 1/2)
-    x = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, 2.0]], dtype=torch.float64)
-    cfg = AttributionConfig(n_steps=20, method=method, **Q)
-    attr, delta = integrated_gradients(lambda t: (t**2).sum(1), x, cfg, rows_per_batch=7)  # 7: several batches
-    assert torch.allclose(attr, factor * x**2, atol=1e-6)
-    assert torch.allclose(delta, attr.sum(1) - (x**2).sum(1), atol=1e-6)
 
 
 def test_gold_prob_matches_autograd_softmax():
@@ -121,10 +46,10 @@ def test_gold_prob_matches_autograd_softmax():
 # ---------------------------------------------------------------- completeness
 @pytest.mark.parametrize("fam", ["bert", "bloom"])
 @pytest.mark.parametrize("path", ["reference", "fast"])
-def test_completeness_per_layer(model_dirs, fam, path):
-    lm = lm_of(model_dirs, fam)
+def test_completeness_per_layer(lm_of, fam, path):
+    lm = lm_of(fam)
     prompt, obj = _case(lm)
-    res = attribute_neurons(lm, prompt, obj, AttributionConfig(n_steps=32, method="gausslegendre", path=path, **Q))
+    res = attribute_neurons(lm, prompt, obj, AttributionConfig(n_steps=32, method="gausslegendre", path=path))
     assert res.path == path and res.scores.shape == (3, lm.d_mlp) and res.activations.shape == (1, 3, lm.d_mlp)
     change = res.f_input - res.f_baseline  # [n_layers]
     gap = res.scores.sum(1).double() - change
@@ -190,42 +115,42 @@ def _hf_manual_ig(model_dir, fam, layer, alphas, weights):
 
 @pytest.mark.parametrize("fam", ["bert", "bloom"])
 @pytest.mark.parametrize("method", ["riemann_left", "kn_linspace"])
-def test_matches_manual_riemann_sum_on_hf_model(model_dirs, fam, method):
+def test_matches_manual_riemann_sum_on_hf_model(model_dirs, lm_of, fam, method):
     n, layer = 6, 1
     alphas = [k / n for k in range(n)] if method == "riemann_left" else [k / (n - 1) for k in range(n)]
     manual = _hf_manual_ig(model_dirs[fam], fam, layer, alphas, [1 / n] * n)
-    lm = lm_of(model_dirs, fam)
+    lm = lm_of(fam)
     prompt, obj = _case(lm)
     for path in ("reference", "fast"):
         res = attribute_neurons(
-            lm, prompt, obj, AttributionConfig(n_steps=n, method=method, layers=(layer,), path=path, **Q)
+            lm, prompt, obj, AttributionConfig(n_steps=n, method=method, layers=(layer,), path=path)
         )
         assert _rel(res.scores[0], manual) < 1e-6, path
 
 
 # ---------------------------------------------------------------- fast == reference
 @pytest.mark.parametrize("fam", ["bert", "bloom", "gpt2", "qwen2"])
-def test_functional_forward_matches_transformerlens_logits(model_dirs, fam):
-    lm = lm_of(model_dirs, fam)
+def test_functional_forward_matches_transformerlens_logits(lm_of, fam):
+    lm = lm_of(fam)
     ids = torch.tensor(lm.tokenizer(PROMPT[lm.kind])["input_ids"])
     fm = fast_ig.fast_model(lm)
     with torch.no_grad():
-        cache = fm.family.clean(ids, fast_ig.Hooks())
+        cache = fm.family.clean(ids, Hooks())
         ours = fm.family.head(cache.final)  # [pos, vocab]
         theirs = lm.bridge(ids[None])[0]
     assert torch.allclose(ours, theirs, atol=1e-10) and theirs.abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("fam", ["bert", "bloom", "gpt2", "qwen2"])
-def test_fast_path_equals_reference_float64(model_dirs, fam):
-    lm = lm_of(model_dirs, fam)
+def test_fast_path_equals_reference_float64(lm_of, fam):
+    lm = lm_of(fam)
     prompt, obj = _case(lm)
     for cfg in (
-        AttributionConfig(**Q),
-        AttributionConfig(log_prob=True, method="riemann_trapezoid", layers=(0, 2), **Q),
+        AttributionConfig(),
+        AttributionConfig(log_prob=True, method="riemann_trapezoid", layers=(0, 2)),
     ):
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "reference"}))
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "fast"}))
+        ref = attribute_neurons(lm, prompt, obj, replace(cfg, path="reference"))
+        fast = attribute_neurons(lm, prompt, obj, replace(cfg, path="fast"))
         assert fast.path == "fast" and ref.path == "reference" and fast.layers == ref.layers
         assert _rel(fast.scores, ref.scores) < 1e-6
         assert torch.allclose(fast.activations, ref.activations, atol=1e-10)
@@ -233,58 +158,26 @@ def test_fast_path_equals_reference_float64(model_dirs, fam):
         assert torch.allclose(fast.deltas, ref.deltas, atol=1e-8)
 
 
-def test_shared_clean_rows_equal_reference(model_dirs, monkeypatch):
-    """kn_linspace has alpha = 1: BERT's rows at the clean activation share one backward (SharedClean)."""
-    from lrp2_interp.attribution.fast import ig as fast_ig
-
-    calls = []
-    orig = fast_ig.SharedClean.apply
-    monkeypatch.setattr(fast_ig.SharedClean, "apply", lambda *a: calls.append(len(a[1])) or orig(*a))
-    lm = lm_of(model_dirs, "bert")
-    prompt, obj = _case(lm)
-    hook_sets = {
-        "none": [],
-        "mlp_post 1 doubled + resid 0 ablated at pos 1": [
-            (lm.mlp_post(1), lambda a, hook=None: 2 * a),
-            (lm.resid_post(0), _zero_position_one),
-        ],
-    }
-    for layers in (None, (0, 2), (1, 2)):
-        for name, hooks in hook_sets.items():
-            cfg = AttributionConfig(method="kn_linspace", n_steps=7, layers=layers, **Q)
-            ref = attribute_neurons(
-                lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "reference"}), extra_hooks=hooks
-            )
-            calls.clear()
-            fast = attribute_neurons(
-                lm, prompt, obj, AttributionConfig(**{**cfg.__dict__, "path": "fast"}), extra_hooks=hooks
-            )
-            assert calls == [len(fast.layers)], (layers, name)
-            assert _rel(fast.scores, ref.scores) < 1e-6, (layers, name)
-            assert torch.allclose(fast.f_input, ref.f_input, atol=1e-12)
-            assert torch.allclose(fast.deltas, ref.deltas, atol=1e-8)
-
-
 @pytest.mark.parametrize("fam", ["bert", "bloom"])
-def test_fast_path_equals_reference_float32(model_dirs, fam):
-    lm = lm_of(model_dirs, fam, torch.float32)
+def test_fast_path_equals_reference_float32(lm_of, fam):
+    lm = lm_of(fam, torch.float32)
     prompt, obj = _case(lm)
-    ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q))
-    fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
+    ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"))
+    fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
     assert fast.scores.dtype == torch.float32 and _rel(fast.scores, ref.scores) < 1e-4
 
 
 @pytest.mark.parametrize("fam", ["bert", "gpt2"])
-def test_multi_token_object_sum_mode(model_dirs, fam):
-    lm = lm_of(model_dirs, fam)
+def test_multi_token_object_sum_mode(lm_of, fam):
+    lm = lm_of(fam)
     ids = (
         lm.token_ids("france" if fam == "bert" else " capital")[:1]
         + lm.token_ids("paris" if fam == "bert" else " of")[:1]
     )
     prompt = "the capital of [MASK] [MASK] ." if fam == "bert" else PROMPT["causal"]
-    first = attribute_neurons(lm, prompt, ids, AttributionConfig(path="fast", **Q))
+    first = attribute_neurons(lm, prompt, ids, AttributionConfig(path="fast"))
     both = {
-        p: attribute_neurons(lm, prompt, ids, AttributionConfig(target_token="sum", path=p, **Q))
+        p: attribute_neurons(lm, prompt, ids, AttributionConfig(target_token="sum", path=p))
         for p in ("reference", "fast")
     }
     assert both["fast"].target_ids == tuple(ids) and first.target_ids == tuple(ids[:1])
@@ -295,100 +188,23 @@ def test_multi_token_object_sum_mode(model_dirs, fam):
     assert _rel(both["fast"].scores, first.scores) > 1e-3  # the second token contributes
 
 
-# ---------------------------------------------------------------- extra hooks
-def _zero_resid(act, hook=None):
-    return torch.zeros_like(act)
-
-
-def _zero_position_one(act, hook=None):  # ablate one token's residual stream
-    out = act.clone()
-    out[:, 1] = 0.0
-    return out
-
-
-def _shift_position_one(act, hook=None):  # LRP2-like: shift a single position (not along ones: LayerNorm ignores that)
-    out = act.clone()
-    out[:, 1] = out[:, 1] + torch.linspace(-1.0, 1.0, act.shape[-1], dtype=act.dtype)
-    return out
-
-
-def _double_inplace(act, hook=None):  # returns None: an in-place hook, as TransformerLens allows
-    act.mul_(2.0)
-
-
-@pytest.mark.parametrize("fam", ["bert", "bloom"])
-def test_extra_hooks_are_applied_on_both_paths(model_dirs, fam):
-    lm = lm_of(model_dirs, fam)
-    prompt, obj = _case(lm)
-    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
-    hook_sets = {
-        "zero resid 0 at pos 1": [(lm.resid_post(0), _zero_position_one)],
-        "shift pos 1 at 1 and 2": [(lm.resid_post(1), _shift_position_one), (lm.resid_post(2), _shift_position_one)],
-        "mlp_post 1 doubled + resid 1 ablated at pos 1": [
-            (lm.mlp_post(1), lambda a, hook=None: 2 * a),
-            (lm.resid_post(1), _zero_position_one),
-        ],
-        "in-place on mlp_post 2": [(lm.mlp_post(2), _double_inplace)],
-    }
-    for name, hooks in hook_sets.items():
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q), extra_hooks=hooks)
-        assert fast.path == "fast"
-        assert _rel(fast.scores, ref.scores) < 1e-6, name
-        assert _rel(fast.scores, plain.scores) > 1e-3, name  # the hooks did change the scores
-    # zeroing the whole residual stream after block 0 cuts layer 0 off the output: exactly zero scores
-    for path in ("reference", "fast"):
-        zeroed = attribute_neurons(
-            lm, prompt, obj, AttributionConfig(path=path, **Q), extra_hooks=[(lm.resid_post(0), _zero_resid)]
-        )
-        assert zeroed.scores[0].abs().max() == 0 and plain.scores[0].abs().max() > 0
-    # a doubled mlp_post at layer 1 doubles the clean activation the attribution starts from
-    doubled = attribute_neurons(
-        lm, prompt, obj, AttributionConfig(**Q), extra_hooks=[(lm.mlp_post(1), _double_inplace)]
-    )
-    assert torch.allclose(doubled.activations[0, 1], 2 * plain.activations[0, 1])
-
-
-@pytest.mark.parametrize("fam", ["bert", "qwen2"])
-def test_lrp2_hooks_fast_equals_reference(model_dirs, fam):
-    from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-    from lrp2_interp.lrp2.vectors import LanguageVectors
-
-    lm = lm_of(model_dirs, fam)
-    gen = torch.Generator().manual_seed(0)
-    vecs = LanguageVectors(
-        lm.name,
-        lm.n_layers,
-        lm.d_model,
-        {lang: torch.randn(lm.n_layers, lm.d_model, generator=gen, dtype=torch.float64) for lang in ("en", "fr")},
-    )
-    prompt, obj = _case(lm)
-    plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast", **Q))
-    for positions in ("all", (-1,), (1, -2)):
-        hooks = lrp2_hooks(lm, vecs, "fr", LRP2Config(m=0, n=1, positions=positions))
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference", **Q), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(**Q), extra_hooks=hooks)
-        assert fast.path == "fast" and _rel(fast.scores, ref.scores) < 1e-6, positions
-        assert _rel(fast.scores, plain.scores) > 1e-3, positions
-
-
-def test_unsupported_family_falls_back_to_reference(model_dirs, monkeypatch):
-    lm = lm_of(model_dirs, "bert")
+def test_unsupported_family_falls_back_to_reference(lm_of, monkeypatch):
+    lm = lm_of("bert")
     monkeypatch.setattr(fast_ig, "FAMILIES", {})
-    res = attribute_neurons(lm, *_case(lm), AttributionConfig(layers=(2,), **Q))
+    res = attribute_neurons(lm, *_case(lm), AttributionConfig(layers=(2,)))
     assert res.path == "reference"
     with pytest.raises(InputError, match="fast attribution path"):
-        attribute_neurons(lm, *_case(lm), AttributionConfig(path="fast", **Q))
+        attribute_neurons(lm, *_case(lm), AttributionConfig(path="fast"))
 
 
 # ---------------------------------------------------------------- batch API and input errors
-def test_attribute_many_equals_single_calls(model_dirs):
-    lm = lm_of(model_dirs, "bloom")
+def test_attribute_many_equals_single_calls(lm_of):
+    lm = lm_of("bloom")
     prompts, objs = [PROMPT["causal"], "berlin is the capital of"], [" paris", " germany"]
-    cfg = AttributionConfig(layers=(1, 2), memory_budget_mb=0.01, **Q)  # tiny budget: one step per Captum batch
+    cfg = AttributionConfig(layers=(1, 2), memory_budget_mb=0.01)  # tiny budget: one step per Captum batch
     many = attribute_many(lm, prompts, objs, cfg)
     assert [r.prompt for r in many] == prompts and all(r.config == cfg for r in many)
-    single = attribute_neurons(lm, prompts[1], objs[1], AttributionConfig(layers=(1, 2), **Q))
+    single = attribute_neurons(lm, prompts[1], objs[1], AttributionConfig(layers=(1, 2)))
     assert _rel(many[1].scores, single.scores) < 1e-10
     assert stack_scores(many).shape == (2, 2, lm.d_mlp)
     top = many[0].top(3)
@@ -398,18 +214,18 @@ def test_attribute_many_equals_single_calls(model_dirs):
 @pytest.mark.parametrize(
     "prompt, target, cfg, match",
     [
-        ("no mask here .", "paris", AttributionConfig(**Q), "mask tokens"),
-        ("[MASK] [MASK] [MASK] .", "paris", AttributionConfig(**Q), "mask tokens"),
-        ("[MASK] .", [5, 6], AttributionConfig(target_token="sum", **Q), "one mask per target token"),
-        ("[MASK] .", "paris", AttributionConfig(layers=(3,), **Q), "out of range"),
-        ("[MASK] .", "paris", AttributionConfig(method="simpson", **Q), "unknown method"),
-        ("[MASK] .", "paris", AttributionConfig(n_steps=0, **Q), "n_steps"),
-        ("[MASK] .", [], AttributionConfig(**Q), "tokenizes to nothing"),
+        ("no mask here .", "paris", AttributionConfig(), "mask tokens"),
+        ("[MASK] [MASK] [MASK] .", "paris", AttributionConfig(), "mask tokens"),
+        ("[MASK] .", [5, 6], AttributionConfig(target_token="sum"), "one mask per target token"),
+        ("[MASK] .", "paris", AttributionConfig(layers=(3,)), "out of range"),
+        ("[MASK] .", "paris", AttributionConfig(method="simpson"), "unknown method"),
+        ("[MASK] .", "paris", AttributionConfig(n_steps=0), "n_steps"),
+        ("[MASK] .", [], AttributionConfig(), "tokenizes to nothing"),
     ],
 )
-def test_bad_input_is_an_input_error(model_dirs, prompt, target, cfg, match):
+def test_bad_input_is_an_input_error(lm_of, prompt, target, cfg, match):
     with pytest.raises(InputError, match=match):
-        attribute_neurons(lm_of(model_dirs, "bert"), prompt, target, cfg)
+        attribute_neurons(lm_of("bert"), prompt, target, cfg)
 
 
 # ---------------------------------------------------------------- benchmark smoke run

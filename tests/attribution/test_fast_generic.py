@@ -1,15 +1,17 @@
-"""The generic causal-decoder fast path (fast_generic.py), many facts per pass (attribution_batch.py), adaptive
-steps and the Captum rule API."""
+"""The generic causal-decoder fast path (fast/generic.py), many facts per pass (batch.py, fast/staged.py) and
+adaptive steps."""
 
 from __future__ import annotations
 
-import inspect
+from dataclasses import replace
 
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.attribution.api import attribute_neurons
+from lrp2_interp.attribution.config import AttributionConfig
 from lrp2_interp.attribution.fast import ig as fast_ig
+from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
@@ -20,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 DECODERS = ["gemma3", "bloom", "gpt2", "qwen2"]
 PROMPT, OBJECT = "the capital of france is", " paris"
-Q = dict(progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_gemma3_takes_the_generic_path(lms):
     lm = lms["gemma3"][torch.float64]
     assert isinstance(fast_ig.fast_model(lm).family, GenericDecoder)
-    assert attribute_neurons(lm, PROMPT, OBJECT, AttributionConfig(layers=(1,), **Q)).path == "fast"
+    assert attribute_neurons(lm, PROMPT, OBJECT, AttributionConfig(layers=(1,))).path == "fast"
 
 
 @pytest.mark.parametrize("fam", DECODERS)
@@ -71,7 +72,7 @@ def test_generic_forward_matches_transformerlens_logits(lms, generic_only, fam):
     fm = fast_ig.fast_model(lm)
     assert isinstance(fm.family, GenericDecoder)
     with torch.no_grad():
-        cache = fm.family.clean(ids, fast_ig.Hooks())
+        cache = fm.family.clean(ids, Hooks())
         ours, theirs = fm.family.head(cache.final), lm.bridge(ids[None])[0]
     assert torch.allclose(ours, theirs, atol=1e-10) and theirs.abs().max() > 1e-3
 
@@ -105,15 +106,11 @@ def test_generic_path_equals_reference_float64(lms, generic_only, fam):
     plain = None
     for name, hooks in hook_sets.items():
         for cfg in (
-            AttributionConfig(n_steps=6, **Q),
-            AttributionConfig(n_steps=5, method="kn_linspace", log_prob=True, layers=(0, 2), **Q),
+            AttributionConfig(n_steps=6),
+            AttributionConfig(n_steps=5, method="kn_linspace", log_prob=True, layers=(0, 2)),
         ):
-            ref = attribute_neurons(
-                lm, PROMPT, OBJECT, AttributionConfig(**{**cfg.__dict__, "path": "reference"}), extra_hooks=hooks
-            )
-            fast = attribute_neurons(
-                lm, PROMPT, OBJECT, AttributionConfig(**{**cfg.__dict__, "path": "fast"}), extra_hooks=hooks
-            )
+            ref = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="reference"), extra_hooks=hooks)
+            fast = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="fast"), extra_hooks=hooks)
             assert fast.path == "fast" and _rel(fast.scores, ref.scores) < 1e-6, (name, cfg.method)
             assert torch.allclose(fast.activations, ref.activations, atol=1e-10)
             assert torch.allclose(fast.f_baseline, ref.f_baseline, atol=1e-10)
@@ -123,10 +120,45 @@ def test_generic_path_equals_reference_float64(lms, generic_only, fam):
                 assert name == "none" or _rel(fast.scores, plain) > 1e-4, name  # the hooks changed the scores
 
 
+def _layer_scaled(seen: set):
+    """A hook that reads ``hook.name`` and calls ``hook.layer()`` (as TransformerLens HookPoints offer)."""
+
+    def hook_fn(act, hook):
+        seen.add((hook.name, hook.layer()))
+        return act * (1.0 + 0.5 * hook.layer()) if ".mlp." in hook.name else act + 0.1 * (hook.layer() + 1)
+
+    return hook_fn
+
+
+def test_user_hooks_get_the_hook_point_on_generic_and_batched_paths(lms):
+    """Gemma-3 (generic decoder path) and attribute_batch hand hooks the bridge's HookPoint, as the reference path
+    does: same names seen, same scores."""
+    from lrp2_interp.attribution.batch import attribute_batch
+
+    lm = lms["gemma3"][torch.float64]
+    cfg = AttributionConfig(n_steps=4)
+    names = (lm.mlp_post(1), lm.resid_post(0), lm.resid_post(2))
+    seen: dict[str, set] = {"reference": set(), "fast": set(), "batch": set()}
+    res = {
+        path: attribute_neurons(
+            lm, PROMPT, OBJECT, replace(cfg, path=path), extra_hooks=[(n, _layer_scaled(seen[path])) for n in names]
+        )
+        for path in ("reference", "fast")
+    }
+    items = [(PROMPT, OBJECT, [(n, _layer_scaled(seen["batch"])) for n in names]), ("the capital", " of", None)]
+    (batched, _) = attribute_batch(lm, items, cfg, progress=False)
+    assert res["fast"].path == "fast" and seen["fast"] == seen["reference"] == seen["batch"]
+    assert {layer for _, layer in seen["fast"]} == {0, 1, 2}
+    assert _rel(res["fast"].scores, res["reference"].scores) < 1e-6
+    assert _rel(batched.scores, res["reference"].scores) < 1e-6
+    plain = attribute_neurons(lm, PROMPT, OBJECT, cfg, progress=False)
+    assert _rel(res["fast"].scores, plain.scores) > 1e-3
+
+
 @pytest.mark.parametrize("fam", ["bloom", "gpt2", "qwen2"])
 def test_generic_path_equals_hand_written_family(lms, monkeypatch, fam):
     lm = lms[fam][torch.float64]
-    cfg = AttributionConfig(n_steps=7, path="fast", **Q)
+    cfg = AttributionConfig(n_steps=7, path="fast")
     hand = attribute_neurons(lm, PROMPT, OBJECT, cfg)
     assert not isinstance(fast_ig.fast_model(lm).family, GenericDecoder)
     monkeypatch.setattr(fast_ig, "FAMILIES", {})
@@ -138,7 +170,7 @@ def test_generic_multi_token_sum_equals_reference(lms):
     lm = lms["gemma3"][torch.float64]
     ids = lm.token_ids(" capital")[:1] + lm.token_ids(" of")[:1]
     res = {
-        p: attribute_neurons(lm, PROMPT, ids, AttributionConfig(target_token="sum", n_steps=4, path=p, **Q))
+        p: attribute_neurons(lm, PROMPT, ids, AttributionConfig(target_token="sum", n_steps=4, path=p))
         for p in ("reference", "fast")
     }
     assert len(res["fast"].target_positions) == 2
@@ -150,16 +182,16 @@ def test_adaptive_steps_meet_the_completeness_target_float32(lms):
     """Gemma-3 float32: the post-FFN RMSNorm puts the whole integral near alpha = 0; 8 Gauss-Legendre points
     miss 1e-4 and the adaptive rule raises the steps per layer until |delta| < 1e-4."""
     lm = lms["gemma3"][torch.float32]
-    fixed = attribute_neurons(lm, PROMPT, OBJECT, AttributionConfig(n_steps=8, method="gausslegendre", **Q))
+    fixed = attribute_neurons(lm, PROMPT, OBJECT, AttributionConfig(n_steps=8, method="gausslegendre"))
     assert fixed.deltas.abs().max() > 1e-4 and fixed.steps == (8, 8, 8)
-    cfg = AttributionConfig(n_steps=8, method="gausslegendre", target_delta=1e-4, max_steps=1024, **Q)
+    cfg = AttributionConfig(n_steps=8, method="gausslegendre", target_delta=1e-4, max_steps=1024)
     adaptive = attribute_neurons(lm, PROMPT, OBJECT, cfg)
     assert adaptive.deltas.abs().max() < 1e-4
     assert min(adaptive.steps) == 8 or fixed.deltas.abs().min() > 1e-4
     assert max(adaptive.steps) > 8 and all(s in (8, 16, 32, 64, 128, 256, 512, 1024) for s in adaptive.steps)
     for i, s in enumerate(adaptive.steps):  # a layer's scores are those of a plain call at its steps
         plain = attribute_neurons(
-            lm, PROMPT, OBJECT, AttributionConfig(n_steps=s, method="gausslegendre", layers=(adaptive.layers[i],), **Q)
+            lm, PROMPT, OBJECT, AttributionConfig(n_steps=s, method="gausslegendre", layers=(adaptive.layers[i],))
         )
         assert torch.allclose(plain.scores[0], adaptive.scores[i], rtol=0, atol=1e-6 * float(plain.scores.abs().max()))
 
@@ -169,7 +201,7 @@ def test_adaptive_steps_meet_the_completeness_target_float32(lms):
 )
 def test_adaptive_bad_settings_are_input_errors(lms, kw, match):
     with pytest.raises(InputError, match=match):
-        attribute_neurons(lms["gemma3"][torch.float64], PROMPT, OBJECT, AttributionConfig(**kw, **Q))
+        attribute_neurons(lms["gemma3"][torch.float64], PROMPT, OBJECT, AttributionConfig(**kw))
 
 
 # ---------------------------------------------------------------- many facts per pass
@@ -184,11 +216,9 @@ def test_batched_facts_equal_one_at_a_time(lms, fam):
     items = [(PROMPT, OBJECT, None), ("the capital", " of", hooks), (PROMPT, OBJECT, hooks), ("capital", two, None)]
     assert len({len(lm.token_ids(p)) for p, _, _ in items}) == 3  # the passes need padding
     for cfg, per_pass in (
-        (AttributionConfig(n_steps=5, **Q), 3),
+        (AttributionConfig(n_steps=5), 3),
         (
-            AttributionConfig(
-                n_steps=4, method="gausslegendre", target_delta=1e-8, target_token="sum", layers=(0, 2), **Q
-            ),
+            AttributionConfig(n_steps=4, method="gausslegendre", target_delta=1e-8, target_token="sum", layers=(0, 2)),
             8,
         ),
     ):
@@ -211,27 +241,11 @@ def test_batched_masked_lm_runs_one_at_a_time(tiny_model_dir):
 
     lm = load_model(tiny_model_dir("bert"))
     prompt = "Paris is the capital of [MASK] ."
-    cfg = AttributionConfig(n_steps=3, layers=(1,), **Q)
+    cfg = AttributionConfig(n_steps=3, layers=(1,))
     (got,) = attribute_batch(lm, [(prompt, "France", None)], cfg)
     assert torch.equal(got.scores, attribute_neurons(lm, prompt, "France", cfg).scores)
     with pytest.raises(InputError, match="facts_per_pass"):
         attribute_batch(lm, [(prompt, "France", None)], cfg, facts_per_pass=0)
-
-
-# ---------------------------------------------------------------- Captum's private rule API
-def test_captum_private_rule_api():
-    """``captum_custom_rule`` relies on ``IntegratedGradients._attribute(step_sizes_and_alphas=...)``."""
-    from captum.attr import IntegratedGradients
-
-    from lrp2_interp.attribution.api import captum_custom_rule
-
-    params = inspect.signature(IntegratedGradients._attribute).parameters
-    assert "step_sizes_and_alphas" in params, "Captum changed IntegratedGradients._attribute: update captum_custom_rule"
-    x = torch.tensor([[1.0, -2.0, 3.0]], dtype=torch.float64)
-    ig = IntegratedGradients(lambda t: (t**3).sum(1))
-    attr = captum_custom_rule(ig, x, torch.zeros_like(x), None, [0.5, 0.5], [0.25, 0.75])
-    # d/dx (x^3) at alpha x is 3 alpha^2 x^2; weights 0.5 at alphas 1/4, 3/4: x * 3 x^2 (1/16 + 9/16) / 2
-    assert torch.allclose(attr, x * 3 * x**2 * (0.0625 + 0.5625) / 2)
 
 
 # ---------------------------------------------------------------- the real model
@@ -245,7 +259,7 @@ def test_gemma_3_270m_completeness_float32():
         lm = load_model("gemma-3-270m")
     except Exception as err:
         pytest.skip(f"gemma-3-270m not available: {err}")
-    cfg = AttributionConfig(target_delta=1e-4, **Q)  # the default rule, steps raised per layer
+    cfg = AttributionConfig(target_delta=1e-4)  # the default rule, steps raised per layer
     res = attribute_neurons(lm, "The capital of France is", " Paris", cfg)
     assert res.path == "fast" and res.scores.dtype == torch.float32 and len(res.layers) == 18
     assert res.deltas.abs().max() < 1e-4, res.deltas

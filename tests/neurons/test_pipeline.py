@@ -40,7 +40,7 @@ def _config(**kw) -> KnowledgeConfig:
     base = dict(
         languages=("fr",),
         lrp2={"fr": (0, 2)},
-        attribution=AttributionConfig(n_steps=4, progress=False),
+        attribution=AttributionConfig(n_steps=4),
         n_perm=20,
         n_boot=20,
         chunk=3,
@@ -69,13 +69,13 @@ def test_rows_follow_the_fact_keys_not_each_files_order(bert_lm, setting, fixtur
 def test_unsorted_layers_label_the_right_layer(bert_lm, setting, tmp_path):
     """layers=(2, 0): scores are stored in sorted order, so their labels must be sorted too."""
     facts, vectors = setting
-    cfg = _config(attribution=AttributionConfig(n_steps=4, layers=(2, 0), progress=False))
+    cfg = _config(attribution=AttributionConfig(n_steps=4, layers=(2, 0)))
     res = run_knowledge_analysis(bert_lm, facts, vectors, cfg, tmp_path / "kn")
     ref = run_knowledge_analysis(
         bert_lm,
         facts,
         vectors,
-        _config(attribution=AttributionConfig(n_steps=4, layers=(0, 2), progress=False)),
+        _config(attribution=AttributionConfig(n_steps=4, layers=(0, 2))),
         tmp_path / "kn_sorted",
     )
     assert res.fact_sets.keys() == ref.fact_sets.keys()

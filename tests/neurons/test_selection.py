@@ -213,8 +213,8 @@ def test_selection_from_attribution_results(tmp_path):
             f"{lm.mask_token} is the capital of {s} ." for s in ("France", "Spain")
         ]
         targets = ["Paris", "Madrid", "Paris", "Madrid"]
-        cfg = attribution.AttributionConfig(n_steps=3, layers=(1,), progress=False)
-        results = attribution.attribute_many(lm, prompts, targets, cfg)
+        cfg = attribution.AttributionConfig(n_steps=3, layers=(1,))
+        results = attribution.attribute_many(lm, prompts, targets, cfg, progress=False)
     finally:
         torch.set_num_threads(before)
     keys = [("P36", 1), ("P36", 2), ("P36", 1), ("P36", 2)]

@@ -1,125 +1,40 @@
-"""Functional forward passes for the fast attribution path: shared pieces and BERT.
+"""BERT (``BertForMaskedLM``) for the fast attribution path: a functional post-LN bidirectional encoder.
 
-The fast knowledge-neuron path (:mod:`lrp2_interp.attribution.fast.ig`) has to run a model
-*from the middle*: resume at the FFN output of layer ``l`` at one position and
-run only what that position can still influence.  TransformerBridge cannot skip
-the earlier blocks, so this module re-implements each family's forward pass on
-the weights of ``lm.bridge.original_model`` (read through ``state_dict()``, i.e.
-the same tensors, detached: no parameter gradients are ever computed).  The maths
-mirrors ``transformers`` (eager attention, float32 softmax where HF upcasts,
-BLOOM's ALiBi, GPT-2's Conv1D, Qwen2's RMSNorm/RoPE/GQA); the tests compare the
-logits with the HF model and the scores with the TransformerLens reference path.
-
-Every family offers:
-
-* ``clean(ids, hooks)`` -- the full forward pass on one prompt with the caller's
-  hooks, returning a :class:`CleanCache` of per-layer tensors;
-* ``join(l, x, p, cache, hooks, full)`` -- the output of block ``l`` when the FFN
-  activation at position ``p`` is replaced by ``x`` ``[n, d_mlp]``;
-* BERT (here): ``block_full`` / ``block_query`` (bidirectional: later blocks see
-  all positions); decoders (:mod:`lrp2_interp.attribution.fast.decoders`): ``block_step``
-  (causal: only position ``p`` changes, so later blocks run on that one position
-  against the cached clean keys/values);
-* ``final(h)`` (final norm / MLM transform) and ``unembed()`` (``W [vocab, d]``,
-  ``b``), applied at the target position only; ``head(h)`` = logits ``[n, vocab]``.
-
-Hooks: only ``blocks.{l}.hook_resid_post`` and ``blocks.{l}.mlp.hook_post`` are
-supported here (:class:`Hooks`); where a block computes one position, the hook
-sees the full ``[n, pos, k]`` tensor with the clean pre-hook values elsewhere.
-The fast path assumes hooks act position-wise (each position's output depends
-only on that position's input, as LRP2's shifts and ablations do): it reuses
-clean values at positions the patch cannot reach.  A hook that mixes positions
-needs ``path="reference"``.
+The maths mirrors ``transformers`` (eager attention) on the weights of ``lm.bridge.original_model``
+(read through ``state_dict()``, i.e. the same tensors, detached: no parameter gradients are ever
+computed); the tests compare the logits with the HF model and the scores with the TransformerLens
+reference path.  :class:`BertFamily` is an
+:class:`~lrp2_interp.attribution.fast.protocol.EncoderFamily`: ``block_full`` / ``block_query``
+(bidirectional: later blocks see all positions) and ``clean_row`` (the rows at alpha = 1 of all
+layers share one single-row pass).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from lrp2_interp.models.hooks import FwdHooks, HookFn, bind_hook, full_lengths
+from lrp2_interp.attribution.fast.common import (
+    CleanCache,
+    HookKind,
+    Hooks,
+    Unsupported,
+    hf_weights,
+    layer_norm,
+    split_layers,
+)
+from lrp2_interp.attribution.fast.protocol import FamilyKind
 from lrp2_interp.models.loading import LanguageModel
 
-
-class Unsupported(Exception):
-    """The fast path cannot run this model or these hooks (the caller falls back)."""
-
-
-@dataclass
-class Hooks:
-    """Extra forward hooks by kind and layer, called like TransformerLens calls them."""
-
-    mlp_post: dict[int, list[tuple[str, HookFn]]] = field(default_factory=dict)
-    resid_post: dict[int, list[tuple[str, HookFn]]] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, lm: LanguageModel, hooks: FwdHooks | None) -> Hooks:
-        names = {lm.mlp_post(j): ("mlp_post", j) for j in range(lm.n_layers)}
-        names.update({lm.resid_post(j): ("resid_post", j) for j in range(lm.n_layers)})
-        out = cls()
-        for name, fn in hooks or ():
-            if name not in names:
-                raise Unsupported(f"hook point '{name}' (fast path supports resid_post / mlp.hook_post)")
-            kind, j = names[name]
-            getattr(out, kind).setdefault(j, []).append((name, fn))
-        return out
-
-    def apply(self, kind: str, layer: int, x: torch.Tensor) -> torch.Tensor:  # x: [b, pos, k]
-        fns = getattr(self, kind).get(layer, ())
-        if fns:
-            x = x.clone()  # a hook may modify its input in place (and return None), as TransformerLens allows
-        for name, fn in fns:
-            out = bind_hook(fn, full_lengths(x))(x, hook=SimpleNamespace(name=name))  # x: one unpadded prompt
-            x = x if out is None else out
-        return x
-
-    def apply_at(self, kind: str, layer: int, row: torch.Tensor, p: int, clean: torch.Tensor) -> torch.Tensor:
-        """Hook a single position: ``row`` ``[n, k]`` placed at ``p`` into ``clean`` ``[pos, k]``."""
-        if not getattr(self, kind).get(layer):
-            return row
-        full = clean.unsqueeze(0).expand(row.shape[0], -1, -1).clone()  # [n, pos, k]
-        full[:, p] = row
-        return self.apply(kind, layer, full)[:, p]
-
-
-@dataclass
-class CleanCache:
-    """Per-layer tensors of the hooked clean pass on one prompt (batch dim dropped)."""
-
-    block_in: list[torch.Tensor]  # L x [pos, d]: input of block j (after resid_post hooks of j-1)
-    mid: list[torch.Tensor]  # L x [pos, d]: what the FFN output is added to (BERT: attention LN output)
-    act_pre: list[torch.Tensor]  # L x [pos, d_mlp]: FFN post-activation before mlp_post hooks
-    act: list[torch.Tensor]  # L x [pos, d_mlp]: after the hooks (what the model uses)
-    resid_pre: list[torch.Tensor]  # L x [pos, d]: block output before resid_post hooks
-    qkv: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # BERT: L x (q, k, v) each [pos, d]
-    keys: list[torch.Tensor] = field(default_factory=list)  # decoders: L x [kv_heads, pos, d_head]
-    values: list[torch.Tensor] = field(default_factory=list)
-    final: torch.Tensor | None = None  # [pos, d]: the last block's output (after hooks)
-    layer_args: list[dict[str, Any]] = field(default_factory=list)  # generic decoder: each layer's call arguments
-
-
-def hf_weights(lm: LanguageModel) -> dict[str, torch.Tensor]:
-    """HF-named, detached weights of the wrapped model (bridge wrappers stripped)."""
-    sd = lm.bridge.original_model.state_dict()
-    return {k.replace("._original_component", ""): v.detach() for k, v in sd.items()}
-
-
-def layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
-    return F.layer_norm(x, (x.shape[-1],), w, b, eps)
-
-
-def split_layers(w: dict[str, torch.Tensor], prefix: str, n: int) -> list[dict[str, torch.Tensor]]:
-    return [{k[len(f"{prefix}{j}.") :]: v for k, v in w.items() if k.startswith(f"{prefix}{j}.")} for j in range(n)]
+__all__ = ["BertFamily"]
 
 
 class BertFamily:
     """Post-LN bidirectional encoder with the MLM head (``BertForMaskedLM``)."""
 
-    causal = False
+    kind: Literal[FamilyKind.ENCODER] = FamilyKind.ENCODER
 
     def __init__(self, lm: LanguageModel):
         from transformers.activations import ACT2FN
@@ -141,9 +56,7 @@ class BertFamily:
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [b, n, d] -> [b, H, n, dh]
         return x.view(x.shape[0], x.shape[1], self.H, -1).transpose(1, 2)
 
-    def _qkv(
-        self, j: int, h: torch.Tensor, p: int | None, c: CleanCache | None, n_new: int
-    ) -> tuple[torch.Tensor, ...]:
+    def _qkv(self, j: int, h: torch.Tensor, p: int, c: CleanCache, n_new: int) -> tuple[torch.Tensor, ...]:
         """Q, K, V ``[b, H, pos, dh]`` of ``h`` [b, pos, d].
 
         The last ``n_new`` rows differ from the clean block input only at position ``p``
@@ -201,13 +114,13 @@ class BertFamily:
             c.qkv.append((q, k, v))
             mid = self._after_attn(j, self._ctx(*(self._heads(t[None]) for t in (q, k, v))), x)
             a_pre = self._act(j, mid)
-            a = hooks.apply("mlp_post", j, a_pre)
+            a = hooks.apply(HookKind.MLP_POST, j, a_pre)
             out = self._out(j, a, mid)
             c.mid.append(mid[0])
             c.act_pre.append(a_pre[0])
             c.act.append(a[0])
             c.resid_pre.append(out[0])
-            x = hooks.apply("resid_post", j, out)
+            x = hooks.apply(HookKind.RESID_POST, j, out)
         c.final = x[0]
         return c
 
@@ -215,12 +128,12 @@ class BertFamily:
         """Block ``l``'s output with the activation at ``p`` set to ``x`` [n, d_mlp]: [n, pos, d] or [n, d]."""
         row = self._out(l, x, c.mid[l][p])  # [n, d]
         if not full:
-            return hooks.apply_at("resid_post", l, row, p, c.resid_pre[l])
-        has_hook = bool(hooks.resid_post.get(l))
+            return hooks.apply_at(HookKind.RESID_POST, l, row, p, c.resid_pre[l])
+        has_hook = bool(hooks.at(HookKind.RESID_POST, l))
         base = c.resid_pre[l] if has_hook else c.block_in[l + 1]
         h = base.unsqueeze(0).expand(x.shape[0], -1, -1).clone()  # [n, pos, d]
         h[:, p] = row
-        return hooks.apply("resid_post", l, h) if has_hook else h
+        return hooks.apply(HookKind.RESID_POST, l, h) if has_hook else h
 
     def block_full(
         self,
@@ -234,10 +147,10 @@ class BertFamily:
     ) -> torch.Tensor:  # [n, pos, d] -> same
         """``delta`` [n, d_mlp]: added to the (hooked) activation at ``p`` (see :meth:`clean_row`)."""
         mid = self._after_attn(j, self._ctx(*self._qkv(j, h, p, c, n_new)), h)
-        a = hooks.apply("mlp_post", j, self._act(j, mid))
+        a = hooks.apply(HookKind.MLP_POST, j, self._act(j, mid))
         if delta is not None:
             a = torch.cat([a[:, :p], (a[:, p] + delta)[:, None], a[:, p + 1 :]], 1)
-        return hooks.apply("resid_post", j, self._out(j, a, mid))
+        return hooks.apply(HookKind.RESID_POST, j, self._out(j, a, mid))
 
     def block_query(
         self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, delta: torch.Tensor | None = None
@@ -261,9 +174,9 @@ class BertFamily:
         probs = torch.softmax(s * q.shape[-1] ** -0.5, dim=-1)  # [n, H, pos]
         ctx = torch.einsum("nhd,hed->nhe", torch.bmm(probs, h), wv) + w["attention.self.value.bias"].view(self.H, -1)
         mid = self._after_attn(j, ctx.reshape(n, d), hp)  # [n, d]
-        a = hooks.apply_at("mlp_post", j, self._act(j, mid), p, c.act_pre[j])
+        a = hooks.apply_at(HookKind.MLP_POST, j, self._act(j, mid), p, c.act_pre[j])
         a = a if delta is None else a + delta
-        return hooks.apply_at("resid_post", j, self._out(j, a, mid), p, c.resid_pre[j])
+        return hooks.apply_at(HookKind.RESID_POST, j, self._out(j, a, mid), p, c.resid_pre[j])
 
     def clean_row(self, e: dict[int, torch.Tensor], p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
         """Last hidden state at ``p`` [1, d] of the clean pass with ``e[l]`` [1, d_mlp] added to layer ``l``'s

@@ -1,6 +1,6 @@
 """Functional forward passes of the causal decoders (BLOOM, GPT-2, Qwen2) for the fast path.
 
-See :mod:`lrp2_interp.attribution.fast.bert` for the contract.  :class:`_Decoder` holds
+See :mod:`lrp2_interp.attribution.fast.protocol` for the contract (:class:`~lrp2_interp.attribution.fast.protocol.CausalFamily`).  :class:`_Decoder` holds
 the pre-norm block shared by the three families (full clean pass with the
 caller's hooks; single-position step against cached keys/values); subclasses
 supply norms, projections, positional scheme and MLP.
@@ -8,10 +8,21 @@ supply norms, projections, positional scheme and MLP.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-from lrp2_interp.attribution.fast.bert import CleanCache, Hooks, Unsupported, hf_weights, layer_norm, split_layers
+from lrp2_interp.attribution.fast.common import (
+    CleanCache,
+    HookKind,
+    Hooks,
+    Unsupported,
+    hf_weights,
+    layer_norm,
+    split_layers,
+)
+from lrp2_interp.attribution.fast.protocol import FamilyKind
 from lrp2_interp.models.loading import LanguageModel
 
 
@@ -22,7 +33,7 @@ def _causal_mask(n: int, device) -> torch.Tensor:  # [n, n] bool, True = masked 
 class _Decoder:
     """Pre-norm causal decoder: shared clean pass and single-position step."""
 
-    causal = True
+    kind: Literal[FamilyKind.CAUSAL] = FamilyKind.CAUSAL
     float32_softmax = True
     L: int
     H: int
@@ -94,19 +105,19 @@ class _Decoder:
             ctx = torch.matmul(self._softmax(s), vh).transpose(1, 2).reshape(1, n, -1)
             mid = x + self.o_proj(j, ctx)
             a_pre = self.act(j, self.norm2(j, mid))
-            a = hooks.apply("mlp_post", j, a_pre)
+            a = hooks.apply(HookKind.MLP_POST, j, a_pre)
             out = mid + self.mlp_out(j, a)
             c.mid.append(mid[0])
             c.act_pre.append(a_pre[0])
             c.act.append(a[0])
             c.resid_pre.append(out[0])
-            x = hooks.apply("resid_post", j, out)
+            x = hooks.apply(HookKind.RESID_POST, j, out)
         c.final = x[0]
         return c
 
     def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool = False) -> torch.Tensor:
         row = c.mid[l][p] + self.mlp_out(l, x)  # [n, d]
-        return hooks.apply_at("resid_post", l, row, p, c.resid_pre[l])
+        return hooks.apply_at(HookKind.RESID_POST, l, row, p, c.resid_pre[l])
 
     def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
         """Block ``j`` at position ``p`` only, against the clean keys/values of positions < p: [n, d] -> [n, d]."""
@@ -125,8 +136,8 @@ class _Decoder:
         probs = self._softmax(s).view(nrow, self.KVH, rep, p + 1)
         ctx = torch.einsum("ngrt,gtd->ngrd", probs[..., :p], vc) + probs[..., p:] * v[:, :, None]
         mid = x + self.o_proj(j, ctx.reshape(nrow, -1))
-        a = hooks.apply_at("mlp_post", j, self.act(j, self.norm2(j, mid)), p, c.act_pre[j])
-        return hooks.apply_at("resid_post", j, mid + self.mlp_out(j, a), p, c.resid_pre[j])
+        a = hooks.apply_at(HookKind.MLP_POST, j, self.act(j, self.norm2(j, mid)), p, c.act_pre[j])
+        return hooks.apply_at(HookKind.RESID_POST, j, mid + self.mlp_out(j, a), p, c.resid_pre[j])
 
 
 class BloomFamily(_Decoder):

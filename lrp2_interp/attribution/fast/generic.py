@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.bert import CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.fast.protocol import FamilyKind
 from lrp2_interp.models.loading import LanguageModel
 
 __all__ = ["GenericDecoder", "pristine_model"]
@@ -62,16 +64,10 @@ def pristine_model(hf: torch.nn.Module) -> torch.nn.Module:
     return model.eval().requires_grad_(False)
 
 
-def _cache_base():
-    from transformers import DynamicCache
-
-    return DynamicCache
-
-
-class _RecordingCache(_cache_base()):  # type: ignore[misc]
+class _RecordingCache(DynamicCache):
     """A DynamicCache that also keeps the exact key/value states each layer handed it (clean pass)."""
 
-    def __init__(self, config):
+    def __init__(self, config: Any) -> None:  # config: the model's PretrainedConfig
         super().__init__(config=config)
         self.recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -80,7 +76,7 @@ class _RecordingCache(_cache_base()):  # type: ignore[misc]
         return super().update(key_states, value_states, layer_idx, *args, **kwargs)
 
 
-class _PrefixCache(_cache_base()):  # type: ignore[misc]
+class _PrefixCache(DynamicCache):
     """Returns the clean keys/values of positions ``< p`` followed by the rows' own (nothing is stored)."""
 
     def __init__(self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
@@ -117,7 +113,7 @@ def _cut(name: str, value: Any, p: int, n: int, prefix_cache: _PrefixCache) -> A
 class GenericDecoder:
     """Fast-path family for any causal HF decoder (see the module docstring)."""
 
-    causal = True
+    kind: Literal[FamilyKind.CAUSAL] = FamilyKind.CAUSAL
 
     def __init__(self, lm: LanguageModel):
         if lm.kind != "causal":
@@ -187,7 +183,7 @@ class GenericDecoder:
         def mlp_post(j):
             def pre(mod, args):
                 a_pre = args[0]
-                a = hooks.apply("mlp_post", j, a_pre)
+                a = hooks.apply(HookKind.MLP_POST, j, a_pre)
                 c.act_pre.append(a_pre[0].detach())
                 c.act.append(a[0].detach())
                 return (a, *args[1:])
@@ -198,7 +194,7 @@ class GenericDecoder:
             def post(mod, args, out):
                 h = out[0] if isinstance(out, tuple) else out
                 c.resid_pre.append(h[0].detach())
-                h2 = hooks.apply("resid_post", j, h)
+                h2 = hooks.apply(HookKind.RESID_POST, j, h)
                 return (h2, *out[1:]) if isinstance(out, tuple) else h2
 
             return post
@@ -237,13 +233,13 @@ class GenericDecoder:
             a = (
                 patch.to(args[0].dtype)
                 if patch is not None
-                else hooks.apply_at("mlp_post", j, args[0][:, 0], p, c.act_pre[j])
+                else hooks.apply_at(HookKind.MLP_POST, j, args[0][:, 0], p, c.act_pre[j])
             )
             return (a[:, None], *args[1:])
 
         def resid_post(mod, args, out):
             row = (out[0] if isinstance(out, tuple) else out)[:, 0]  # [n, d]
-            row = hooks.apply_at("resid_post", j, row, p, c.resid_pre[j])[:, None]
+            row = hooks.apply_at(HookKind.RESID_POST, j, row, p, c.resid_pre[j])[:, None]
             return (row, *out[1:]) if isinstance(out, tuple) else row
 
         handles = [

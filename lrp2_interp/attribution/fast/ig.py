@@ -15,8 +15,9 @@ from a cached clean pass instead of re-running the model:
 * BERT: the rows at alpha = 1 (the clean activation) of all layers share one
   single-row pass whose one backward gives every layer's gradient there.
 
-The family (:class:`Family`: :class:`CausalFamily` or :class:`EncoderFamily`) supplies the block
-computations: hand-written for BERT, BLOOM, GPT-2 and Qwen2 (:mod:`lrp2_interp.attribution.fast.bert`,
+The family (:data:`~lrp2_interp.attribution.fast.protocol.Family`: a causal decoder or an encoder, told
+apart by its ``kind`` tag) supplies the block computations: hand-written for BERT, BLOOM, GPT-2 and
+Qwen2 (:mod:`lrp2_interp.attribution.fast.bert`,
 :mod:`lrp2_interp.attribution.fast.decoders`), and for any other causal decoder the model's own HF layers
 (:class:`lrp2_interp.attribution.fast.generic.GenericDecoder`).
 
@@ -31,68 +32,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import torch
 
-from lrp2_interp.attribution.fast.bert import BertFamily, CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.bert import BertFamily
+from lrp2_interp.attribution.fast.common import CleanCache, Hooks, Unsupported
 from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
 from lrp2_interp.attribution.fast.generic import GenericDecoder
+from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
-__all__ = [
-    "CausalFamily",
-    "EncoderFamily",
-    "Family",
-    "FastModel",
-    "GoldProb",
-    "StagedForward",
-    "Unsupported",
-    "fast_model",
-]
+__all__ = ["FAMILIES", "FastModel", "GoldProb", "SharedClean", "StagedForward", "fast_model"]
 
 
-class Family(Protocol):
-    """What :class:`StagedForward` needs of a model family (see :mod:`lrp2_interp.attribution.fast.bert`)."""
-
-    causal: bool
-    H: int  # attention heads (memory estimate)
-
-    def clean(self, ids: torch.Tensor, hooks: Hooks) -> CleanCache: ...  # ids [pos]
-    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool) -> torch.Tensor: ...
-    def final(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, d]
-    def unembed(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # W [vocab, d], b [vocab] | None
-    def head(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, vocab]
-
-
-@runtime_checkable
-class CausalFamily(Family, Protocol):
-    """Causal: later blocks run for the target position only (``join`` returns [n, d])."""
-
-    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class EncoderFamily(Family, Protocol):
-    """Bidirectional: later blocks see every position; the rows at alpha = 1 can share one pass."""
-
-    def block_full(
-        self,
-        j: int,
-        h: torch.Tensor,
-        p: int,
-        c: CleanCache,
-        hooks: Hooks,
-        n_new: int = 0,
-        delta: torch.Tensor | None = None,
-    ) -> torch.Tensor: ...
-    def block_query(
-        self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, delta: torch.Tensor | None = None
-    ) -> torch.Tensor: ...
-    def clean_row(self, e: dict[int, torch.Tensor], p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor: ...
-
-
-@dataclass
+@dataclass(frozen=True)
 class FastModel:
     """A family implementation plus the sizes the memory estimate needs."""
 
@@ -106,7 +59,7 @@ class FastModel:
 
     @property
     def causal(self) -> bool:
-        return self.family.causal
+        return self.family.kind is FamilyKind.CAUSAL
 
     def bytes_per_row(self, n_pos: int, layers: Sequence[int]) -> int:
         """Rough autograd memory of one row (one step of one layer), averaged over ``layers``."""
@@ -225,7 +178,7 @@ class StagedForward:
     position ``p`` replaced by ``x[i]``; ``f`` is the gold token's probability
     (or log-probability) at ``p``.  Rows equal to their layer's clean activation
     (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: where the
-    family has ``clean_row`` (BERT), they share one pass (:class:`SharedClean`)
+    family is an encoder (BERT: ``clean_row``), they share one pass (:class:`SharedClean`)
     instead of one batch row per layer each.
     """
 
@@ -271,18 +224,14 @@ class StagedForward:
     def __call__(self, x: torch.Tensor, layer_idx: torch.Tensor) -> torch.Tensor:
         lay = layer_idx.detach().to("cpu")
         clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
-        if (
-            isinstance(self.fam, EncoderFamily)
-            and torch.is_grad_enabled()
-            and x.requires_grad
-            and int(clean.sum()) >= 2
-        ):
+        fam = self.fam
+        if fam.kind is FamilyKind.ENCODER and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
             i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
             e = {
                 l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
                 for l in sorted(set(lay[i_c].tolist()))
             }
-            f_s = self._f(self.fam.clean_row(e, self.p, self.cache, self.hooks))  # [1], a graph of its own
+            f_s = self._f(fam.clean_row(e, self.p, self.cache, self.hooks))  # [1], a graph of its own
             f = SharedClean.apply(x[i_c.to(x.device)], lay[i_c].tolist(), (f_s, e))
             self._f_clean = float(f_s.detach()[0])
             if len(i_s):
@@ -312,12 +261,10 @@ class StagedForward:
             return len(idx)
 
         for j in range(min(present) + 1, L):
-            n_new = join(j - 1, full=not fam.causal) if j - 1 in present else 0
+            n_new = join(j - 1, full=fam.kind is FamilyKind.ENCODER) if j - 1 in present else 0
             assert state is not None  # the rows of layer min(present) joined first
-            if isinstance(fam, CausalFamily):
+            if fam.kind is FamilyKind.CAUSAL:
                 state = fam.block_step(j, state, p, c, hooks)
-            elif not isinstance(fam, EncoderFamily):
-                raise TypeError(f"{type(fam).__name__} is neither a CausalFamily nor an EncoderFamily")
             elif j == L - 1:
                 state = fam.block_query(j, state, p, c, hooks)
             else:

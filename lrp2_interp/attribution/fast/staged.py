@@ -16,12 +16,14 @@ those of one prompt at a time up to float summation order (tests).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.bert import CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 
 __all__ = ["BatchedForward", "Unit"]
@@ -40,17 +42,21 @@ class Unit:
         return int(self.ids.shape[0]) - 1
 
 
+class ArgForm(Enum):
+    """How a clean call argument of a decoder layer is tabled per unit and cut to a batch of rows."""
+
+    CACHE = "cache"  # (keys, values) [U, kv_heads, W - 1, d_head]: a _RowPrefixCache of the rows' units
+    SAME = "same"  # one plain value shared by every unit
+    ROWS = "rows"  # a tensor [U, ...]: the rows' units
+    TUPLE = "tuple"  # a tuple of [U, ...] tensors (RoPE cos, sin)
+    ALIBI = "alibi"  # [U, heads, W]: the rows' units, batch folded into heads as BLOOM expects
+
+
 def _left_pad(t: torch.Tensor, width: int, value: float) -> torch.Tensor:  # pad the last-but-one-free dim 0
     return F.pad(t, (0, 0) * (t.dim() - 1) + (width - t.shape[0], 0), value=value)
 
 
-def _cache_base():
-    from transformers import DynamicCache
-
-    return DynamicCache
-
-
-class _RowPrefixCache(_cache_base()):  # type: ignore[misc]
+class _RowPrefixCache(DynamicCache):
     """Per-row clean keys/values ``[n, kv_heads, W - 1, d_head]`` followed by the rows' own (stores nothing)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor):
@@ -86,7 +92,7 @@ class BatchedForward:
         """Each clean call argument of layer ``j`` as a per-unit table (row ``u``: unit ``u``'s query row)."""
         from transformers import Cache
 
-        W, out = self.W, {}  # type: tuple[int, dict[str, tuple[str, Any]]]
+        W, out = self.W, {}  # type: tuple[int, dict[str, tuple[ArgForm, Any]]]
         first = self.caches[0].layer_args[j]
         for name, v0 in first.items():
             vals: list[Any] = [c.layer_args[j].get(name) for c in self.caches]
@@ -103,33 +109,36 @@ class BatchedForward:
                         for u, c in zip(self.units, self.caches)
                     ]
                 )
-                out[name] = ("cache", (k, v))
+                out[name] = (ArgForm.CACHE, (k, v))
             elif v0 is None or isinstance(v0, (bool, int, float, str)):
                 if any(v != v0 for v in vals):
                     raise Unsupported(f"layer argument {name!r} differs between prompts")
-                out[name] = ("same", v0)
+                out[name] = (ArgForm.SAME, v0)
             elif name == "attention_mask" and torch.is_tensor(v0) and v0.dim() == 4:
                 low = torch.finfo(v0.dtype).min if v0.is_floating_point() else None
                 if low is None:
                     raise Unsupported("boolean attention masks are not batched")
                 out[name] = (
-                    "rows",
+                    ArgForm.ROWS,
                     torch.stack([_left_pad(m[0, 0, u.p, : u.p + 1], W, low) for u, m in zip(self.units, vals)])[
                         :, None, None
                     ],
                 )  # [U,1,1,W]
             elif name == "position_embeddings" and isinstance(v0, tuple):
                 out[name] = (
-                    "tuple",
+                    ArgForm.TUPLE,
                     tuple(
                         torch.stack([t[i][0, u.p] for u, t in zip(self.units, vals)])[:, None] for i in range(len(v0))
                     ),
                 )  # each [U, 1, d_head]
             elif name == "position_ids" and torch.is_tensor(v0):
-                out[name] = ("rows", torch.stack([t[0, u.p : u.p + 1] for u, t in zip(self.units, vals)]))  # [U, 1]
+                out[name] = (
+                    ArgForm.ROWS,
+                    torch.stack([t[0, u.p : u.p + 1] for u, t in zip(self.units, vals)]),
+                )  # [U, 1]
             elif name == "alibi" and torch.is_tensor(v0):  # [heads, 1, keys] per unit
                 out[name] = (
-                    "alibi",
+                    ArgForm.ALIBI,
                     torch.stack([_left_pad(t[:, 0, : u.p + 1].t(), W, 0.0).t() for u, t in zip(self.units, vals)]),
                 )  # [U, heads, W]
             else:
@@ -138,24 +147,24 @@ class BatchedForward:
 
     def _kwargs(self, j: int, ru: torch.Tensor) -> dict[str, Any]:
         kw: dict[str, Any] = {}
-        for name, (kind, v) in self._args[j].items():
-            if kind == "cache":
+        for name, (form, v) in self._args[j].items():
+            if form is ArgForm.CACHE:
                 kw[name] = _RowPrefixCache(v[0].index_select(0, ru), v[1].index_select(0, ru))
-            elif kind == "same":
+            elif form is ArgForm.SAME:
                 kw[name] = v
-            elif kind == "rows":
+            elif form is ArgForm.ROWS:
                 kw[name] = v.index_select(0, ru)
-            elif kind == "tuple":
+            elif form is ArgForm.TUPLE:
                 kw[name] = tuple(t.index_select(0, ru) for t in v)
-            else:  # alibi: [n * heads, 1, W], row-major like BLOOM's fused batch * heads
+            else:  # ArgForm.ALIBI: [n * heads, 1, W], row-major like BLOOM's fused batch * heads
                 a = v.index_select(0, ru)
                 kw[name] = a.reshape(-1, 1, a.shape[-1])
         return kw
 
     # ------------------------------------------------------------------ the staged pass
-    def _hooked(self, kind: str, j: int, rows: torch.Tensor, ru: torch.Tensor, clean_of) -> torch.Tensor:
+    def _hooked(self, kind: HookKind, j: int, rows: torch.Tensor, ru: torch.Tensor, clean_of) -> torch.Tensor:
         """Each unit's hooks of ``kind`` at layer ``j`` on its own rows ``rows`` [n, k] (clean values elsewhere)."""
-        us = [u for u in ru.unique().tolist() if getattr(self.units[u].hooks, kind).get(j)]
+        us = [u for u in ru.unique().tolist() if self.units[u].hooks.at(kind, j)]
         if not us:
             return rows
         parts = rows.clone()
@@ -173,12 +182,12 @@ class BatchedForward:
         def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
             if patch is not None:
                 return (patch.to(args[0].dtype)[:, None], *args[1:])
-            a = self._hooked("mlp_post", j, args[0][:, 0], ru, lambda u: self.caches[u].act_pre[j])
+            a = self._hooked(HookKind.MLP_POST, j, args[0][:, 0], ru, lambda u: self.caches[u].act_pre[j])
             return (a[:, None], *args[1:])
 
         def resid_post(mod, args, out):
             row = (out[0] if isinstance(out, tuple) else out)[:, 0]
-            row = self._hooked("resid_post", j, row, ru, lambda u: self.caches[u].resid_pre[j])[:, None]
+            row = self._hooked(HookKind.RESID_POST, j, row, ru, lambda u: self.caches[u].resid_pre[j])[:, None]
             return (row, *out[1:]) if isinstance(out, tuple) else row
 
         handles = [fam.mlp_out[j].register_forward_pre_hook(mlp_post), fam.layers[j].register_forward_hook(resid_post)]
