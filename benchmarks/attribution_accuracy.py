@@ -75,7 +75,8 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         return lm, [(f"{p} [MASK] .", o) for p, o in FACTS[:n_prompts]]
     if name == "organism":
         from lrp2_interp.facts import render_prefix
-        from lrp2_interp.organism.train import load_organism, load_organism_facts
+        from lrp2_interp.organism.config import load_organism_facts
+        from lrp2_interp.organism.train import load_organism
 
         lm, info = load_organism(progress=False)
         facts = load_organism_facts(info.config)

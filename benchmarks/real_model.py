@@ -30,7 +30,7 @@ from lrp2_interp.facts import available_languages, load_facts, render_query
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.organism.train import default_facts_root
+from lrp2_interp.organism.config import default_facts_root
 from lrp2_interp.probing.api import ProbeConfig
 
 

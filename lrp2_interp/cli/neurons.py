@@ -137,7 +137,7 @@ def cmd_neurons(args) -> None:
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
         write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
-        print(res.overlap_summary.to_string(index=False))
+        print(res.overlap_summary.table.to_string(index=False))
         _done(out, t0)
     dist.close()
 
@@ -146,7 +146,8 @@ def cmd_similarity(args) -> None:
     from lrp2_interp.cli.main import _done, _facts, _load, run_info
     from lrp2_interp.files import run_metadata, write_json, write_table
     from lrp2_interp.lrp2.projection import LRP2Config
-    from lrp2_interp.lrp2.similarity import plot_similarity, similarity_table
+    from lrp2_interp.lrp2.similarity import similarity_table
+    from lrp2_interp.plots import similarity_plot
 
     t0, out = time.time(), Path(args.out)
     lrp = _pairs(args.lrp2)
@@ -159,9 +160,9 @@ def cmd_similarity(args) -> None:
         list(args.languages),
         vectors,
         {lg: LRP2Config(m, n, source=args.source) for lg, (m, n) in lrp.items()} or None,
-    )
+    ).table
     write_table(out / "similarity.csv", table)
-    plot_similarity(table, out / "similarity.png")
+    similarity_plot(table, out / "similarity.png")
     write_json(
         out / "run.json",
         run_metadata(

@@ -11,7 +11,7 @@ QUICK_PRETRAINED = dict(max_facts_per_relation=6, layers=(1, 4, 7, 10, 13, 16), 
 
 
 def _organism_config(args):
-    from lrp2_interp.organism.train import OrganismConfig
+    from lrp2_interp.organism.config import OrganismConfig
 
     cfg = OrganismConfig()
     over = {
