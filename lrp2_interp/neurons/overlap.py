@@ -1,4 +1,4 @@
-"""Overlap of knowledge neurons between English and language l, and its chance level.
+"""Overlap of knowledge neurons between English and language l: per unit, per layer, and with other units.
 
 Inputs are dicts of :class:`~lrp2_interp.neurons.selection.NeuronSet` keyed by
 ``(language, condition, unit)``: ``condition`` is e.g. ``"baseline"`` or

@@ -1,4 +1,4 @@
-"""The offline model organism: a small multilingual LM trained from scratch on facts.
+"""Training the offline model organism: a small multilingual LM trained from scratch on facts.
 
 No model hub is reachable offline, so the package's default model is trained here,
 in minutes on a CPU, from an mLAMA-layout fact set (the repository's ``data/facts``)
@@ -21,7 +21,10 @@ with the experimenter in control of which facts each language sees:
   (``LRP2_CACHE`` or ``~/.cache/lrp2_interp``; written to a temp dir, then renamed).
 
 API: :func:`train_organism` -> folder, :func:`load_organism` -> ``(LanguageModel,
-OrganismInfo)``, :func:`organism_facts` -> per language seen/held-out ``FactSet``.
+OrganismInfo)``, :func:`organism_facts` -> per language seen/held-out ``FactSet``; the
+config, its cache key and the facts it reads are :mod:`lrp2_interp.organism.config`.
+The model config is :func:`lrp2_interp.models.builders.hf_config`'s (with the organism's
+dropout) and batches are padded by :func:`lrp2_interp.models.builders.pad_rows`.
 
 Design log (typed probing, P@1 %, causal; held-out = facts seen only in English;
 "retr" = share of held-out+seen l-prompts whose nearest English prompt, centred
