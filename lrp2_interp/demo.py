@@ -92,15 +92,20 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
     return lm, facts, per_language, header
 
 
-def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None) -> pd.DataFrame:
-    """Run the demo into ``out_dir``; returns the summary table (one row per language, Estimate cells)."""
+def run_demo(
+    config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, progress: bool = True
+) -> pd.DataFrame:
+    """Run the demo into ``out_dir``; returns the summary table (one row per language, Estimate cells).
+
+    ``progress``: progress bars of the organism training and the LRP2 sweeps.
+    """
     out = Path(out_dir)
     t0 = time.time()
     preset = get_preset(config.preset)
     quiet = ProbeConfig(progress=False, max_candidates=config.max_candidates, seed=config.seed)
     seen_rows: list[dict] = []
     if config.model is None:
-        lm, info = load_organism(config.organism, cache_dir)
+        lm, info = load_organism(config.organism, cache_dir, progress=progress)
         facts = load_organism_facts(config.organism)
         splits = organism_facts(info, facts)
         langs = tuple(config.languages or [lang for lang in config.organism.languages if lang in splits])
@@ -131,7 +136,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
         out / "lrp2",
         per_language=per_language,
         vectors=vectors,
-        progress=True,
+        progress=progress,
     )
     if exp is None:  # only on ranks other than 0 of a distributed run; the demo runs in one process
         raise RuntimeError("the LRP2 experiment returned no result on the main process")
