@@ -66,7 +66,8 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         _, lm, _, prompts, objects = load_case(shapes()["mbert"], n_prompts, quick, tmp)
         return lm, list(zip(prompts, objects))
     if name == "organism":
-        from lrp2_interp.organism.train import load_organism, load_organism_facts
+        from lrp2_interp.organism.config import load_organism_facts
+        from lrp2_interp.organism.train import load_organism
         from lrp2_interp.prompts import render_prefix
 
         lm, info = load_organism(progress=False)

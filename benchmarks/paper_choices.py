@@ -49,7 +49,8 @@ TOKENS = ("real", "all")
 def load(args):
     """(lm, facts for vectors, {lang: facts to probe})."""
     if args.model == "organism":
-        from lrp2_interp.organism.train import OrganismConfig, load_organism, load_organism_facts, organism_facts
+        from lrp2_interp.organism.config import OrganismConfig, load_organism_facts
+        from lrp2_interp.organism.train import load_organism, organism_facts
 
         lm, info = load_organism(OrganismConfig(), progress=False)
         facts = load_organism_facts(info.config)

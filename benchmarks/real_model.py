@@ -30,7 +30,7 @@ from lrp2_interp.facts import available_languages, load_facts
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.organism.train import default_facts_root
+from lrp2_interp.organism.config import default_facts_root
 from lrp2_interp.probing.api import ProbeConfig
 from lrp2_interp.prompts import prompt_corpus, render_query
 

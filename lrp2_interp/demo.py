@@ -31,22 +31,17 @@ from pathlib import Path
 import pandas as pd
 
 from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, available_languages, load_facts
-from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
-from lrp2_interp.layers import layer_labels
+from lrp2_interp.files import run_metadata, write_json, write_table, write_text
 from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
 from lrp2_interp.lrp2.vectors import compute_language_vectors
-from lrp2_interp.metrics import accuracy_ci
+from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
-from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
-from lrp2_interp.organism.train import (
-    OrganismConfig,
-    default_facts_root,
-    load_organism,
-    load_organism_facts,
-    organism_facts,
-)
-from lrp2_interp.plots import heatmap, line_plot
+from lrp2_interp.neurons.pipeline import KnowledgeConfig, KnowledgeResult, run_knowledge_analysis
+from lrp2_interp.organism.config import OrganismConfig, default_facts_root, load_organism_facts
+from lrp2_interp.organism.train import OrganismInfo, load_organism, organism_facts
+from lrp2_interp.plots import overlap_gain_heatmap, shared_neurons_heatmap, similarity_plot
 from lrp2_interp.presets import get_preset
 from lrp2_interp.probing.api import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
@@ -84,6 +79,8 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
     """The pretrained model, the shipped facts, each language's facts parallel to English, a header."""
     import torch
 
+    if config.model is None:
+        raise InputError("no pretrained model given (DemoConfig.model is None: the organism)", field="model")
     lm = load_model(config.model, device=config.device, dtype=getattr(torch, config.dtype))
     root = default_facts_root()
     langs = config.languages or tuple(lang for lang in available_languages(root) if lang != "en")
@@ -96,14 +93,20 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
     return lm, facts, per_language, header
 
 
-def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None) -> pd.DataFrame:
+def run_demo(
+    config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, progress: bool = True
+) -> pd.DataFrame:
+    """Run the demo into ``out_dir``; returns the summary table (one row per language, Estimate cells).
+
+    ``progress``: progress bars of the organism training and the LRP2 sweeps.
+    """
     out = Path(out_dir)
     t0 = time.time()
     preset = get_preset(config.preset)
     quiet = ProbeConfig(max_candidates=config.max_candidates, seed=config.seed)
     seen_rows: list[dict] = []
     if config.model is None:
-        lm, info = load_organism(config.organism, cache_dir)
+        lm, info = load_organism(config.organism, cache_dir, progress=progress)
         facts = load_organism_facts(config.organism)
         splits = organism_facts(info, facts)
         langs = tuple(config.languages or [lang for lang in config.organism.languages if lang in splits])
@@ -134,13 +137,15 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
         out / "lrp2",
         per_language=per_language,
         vectors=vectors,
-        progress=True,
+        progress=progress,
     )
+    if exp is None:  # only on ranks other than 0 of a distributed run; the demo runs in one process
+        raise RuntimeError("the LRP2 experiment returned no result on the main process")
     summary = exp.summary.merge(
         pd.DataFrame(seen_rows, columns=["language", "n_seen", "acc_seen"]), on="language", how="left"
     )
     # 2. knowledge neurons at each language's held-out (m, n)
-    kn_rows, by_layer, sims = [], [], []
+    results: list[KnowledgeResult] = []
     attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta)
     for _, row in exp.summary.iloc[1:].iterrows():
         lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
@@ -155,28 +160,33 @@ def run_demo(config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path |
             seed=config.seed,
         )
         res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)
-        ov = res.overlap_summary.query("value == 'jaccard'").set_index("condition")["mean"]
-        ctl = pd.read_csv(out / "neurons" / lang / "permutation_summary.csv").set_index("condition")
-        kn_rows.append(
-            {
-                "language": lang,
-                "kn_facts": len(res.keys),
-                "jaccard_baseline": ov.get("baseline"),
-                "jaccard_lrp2": ov.get("lrp2"),
-                "chance_jaccard": ctl.loc["baseline", "chance_jaccard"],
-                "share_units_above_chance": ctl.loc["baseline", "share_above_chance"],
-                **_table2_row(res.relation_baseline),
-            }
-        )
-        by_layer.append(pd.read_csv(out / "neurons" / lang / "overlap_by_layer.csv"))
-        sims.append(pd.read_csv(out / "neurons" / lang / "similarity.csv"))
-    kn = pd.DataFrame(kn_rows)
+        if res is None:
+            raise RuntimeError(f"the knowledge-neuron analysis of '{lang}' returned no result on the main process")
+        results.append(res)
+    kn = pd.DataFrame([knowledge_row(res) for res in results])
     write_table(out / "knowledge_neurons.csv", kn)
-    _cross_language_plots(pd.concat(by_layer, ignore_index=True), pd.concat(sims, ignore_index=True), out)
-    summary = summary.merge(kn, on="language", how="left")
-    write_table(out / "summary.csv", text_table(summary))
+    if results:
+        cross_language_plots(results, out)
+    summary = summary.merge(kn, on="language", how="left") if len(kn) else summary
+    write_table(out / "summary.csv", estimate_columns(summary))
     write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name))
     return summary
+
+
+def knowledge_row(res: KnowledgeResult) -> dict:
+    """The demo's summary columns of one language's knowledge-neuron analysis."""
+    (lang,) = res.config.languages
+    jaccard = res.overlap_summary.mean("jaccard")
+    ctl = res.control.summary().set_index("condition")
+    return {
+        "language": lang,
+        "kn_facts": len(res.keys),
+        "jaccard_baseline": jaccard.get("baseline"),
+        "jaccard_lrp2": jaccard.get("lrp2"),
+        "chance_jaccard": ctl.loc["baseline", "chance_jaccard"],
+        "share_units_above_chance": ctl.loc["baseline", "share_above_chance"],
+        **_table2_row(res.relation_baseline),
+    }
 
 
 TABLE2_COLUMNS = ["rel_same_baseline", "rel_diff_baseline", "rel_same_lrp2", "rel_diff_lrp2", "rel_chance"]
@@ -196,38 +206,17 @@ def _table2_row(pooled: pd.DataFrame, value: str = "overlap_rate") -> dict:
     }
 
 
-def _cross_language_plots(by_layer: pd.DataFrame, sim: pd.DataFrame, out: Path) -> None:
-    """Heatmaps layer x language of shared neurons and overlap gain; similarity curves."""
-    target = by_layer[by_layer["language"] != "en"]
-    shared = target.groupby(["language", "condition", "layer"])["n_shared"].mean().reset_index()
+def cross_language_plots(results: list[KnowledgeResult], out: Path) -> None:
+    """Layer x language heatmaps of shared neurons and overlap gain, and similarity curves, over every language."""
+    by_layer = pd.concat([res.by_layer.table for res in results], ignore_index=True)
     for cond in ("baseline", "lrp2"):
-        pivot = shared.query("condition == @cond").pivot(index="language", columns="layer", values="n_shared")
-        heatmap(
-            pivot,
-            out / f"heatmap_shared_neurons_{cond}.png",
-            title=f"mean shared knowledge neurons with English ({cond})",
-            xlabel="layer: block index (paper layer)",
-            xticklabels=layer_labels(pivot.columns),
-        )
-    jac = target.groupby(["language", "condition", "layer"])["jaccard"].mean().unstack("condition")
-    gain = (jac["lrp2"] - jac["baseline"]).rename("gain").reset_index()
-    pivot = gain.pivot(index="language", columns="layer", values="gain")
-    heatmap(
-        pivot,
-        out / "heatmap_overlap_gain.png",
-        title="Jaccard overlap with English: LRP2 - baseline",
-        center=0.0,
-        fmt=".3f",
-        xlabel="layer: block index (paper layer)",
-        xticklabels=layer_labels(pivot.columns),
-    )
-    sim = sim.assign(series=sim["language"] + " " + sim["condition"])
-    if "position" in sim:
-        sim = sim[sim["position"] == sim["position"].iloc[0]]
-    line_plot(sim, "layer", "cosine", "series", out / "similarity.png", title="cosine similarity to English per layer")
+        shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
+    overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
+    sim = pd.concat([res.similarity.table for res in results], ignore_index=True)
+    similarity_plot(sim, out / "similarity.png")
 
 
-def _organism_header(info) -> str:
+def _organism_header(info: OrganismInfo) -> str:
     return (
         f"Organism: {info.config.kind} LM, {info.config.n_layers} layers x d_model {info.config.d_model}, "
         f"trained in {info.train_seconds:.0f} s (final loss {info.final_loss:.3f}) on {info.n_lines} lines; "

@@ -10,6 +10,8 @@ overlap rate of an empty set are NaN (not 1.0, not 0.0).  Means and bootstrap
 CIs exclude NaN values and count them (``Estimate.n_undefined``,
 ``n_undefined`` columns), so "nothing to compare" never reads as "perfect agreement".
 * ``bootstrap_ci``: percentile bootstrap over facts (seeded) for any statistic.
+* ``estimate_columns``: a table's :class:`Estimate` cells as numeric ``X``, ``X_low``,
+  ``X_high`` columns (what the summary CSVs hold; the markdown keeps ``12.3 [10.1, 14.5]``).
 * ``paired_test``: exact-conditional McNemar test (two-sided binomial on the
   discordant pairs) for LRP2 vs baseline on the same facts.
 """
@@ -41,6 +43,14 @@ def rate_counts(shared, n_a) -> np.ndarray:
         return np.where(n_a > 0, shared / np.where(n_a > 0, n_a, 1.0), np.nan)
 
 
+def nanmean0(x: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 ignoring NaN; NaN (without a warning) where every value is NaN."""
+    ok = ~np.isnan(x)
+    n = ok.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(ok, x, 0.0).sum(0) / n, np.nan)
+
+
 def jaccard(a: Iterable, b: Iterable) -> float:
     """|A n B| / |A u B|; NaN for two empty sets (undefined: nothing to compare)."""
     a, b = set(a), set(b)
@@ -62,7 +72,7 @@ def summarize(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10)) -> pd.DataFra
     """Per (language, relation) and an ``ALL`` row per language: n, P@k (%), MRR."""
 
     def agg(g: pd.DataFrame) -> pd.Series:
-        out = {"n": len(g)}
+        out: dict[str, float] = {"n": len(g)}
         for k in ks:
             out[f"P@{k}"] = 100.0 * float((g["rank"] <= k).mean()) if k > 1 else 100.0 * float(g["correct"].mean())
         out["MRR"] = float((1.0 / g["rank"]).mean())
@@ -99,6 +109,25 @@ class Estimate:
     def __str__(self) -> str:
         text = f"{self.value:.1f} [{self.low:.1f}, {self.high:.1f}]"
         return text + (f" ({self.n_undefined}/{self.n_boot} resamples undefined)" if self.n_undefined else "")
+
+
+def estimate_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every column of :class:`Estimate` cells as three float columns ``X``, ``X_low``, ``X_high``.
+
+    A column is expanded when each of its non-missing cells is an Estimate (missing
+    cells give NaN in all three); other columns are left as they are, in place.
+    """
+    out = {}
+    for name in table.columns:
+        col = table[name]
+        present = col[col.notna()]
+        if len(present) and all(isinstance(v, Estimate) for v in present):
+            for suffix, part in (("", "value"), ("_low", "low"), ("_high", "high")):
+                values = [getattr(v, part) if isinstance(v, Estimate) else np.nan for v in col]
+                out[f"{name}{suffix}"] = pd.Series(values, index=table.index, dtype=float)
+        else:
+            out[name] = col
+    return pd.DataFrame(out, index=table.index)
 
 
 def bootstrap_ci(

@@ -7,9 +7,10 @@ notebooks (where the lead may display the returned PNG).  Both files are written
 atomically (:func:`~lrp2_interp.files.save_figure`, :func:`~lrp2_interp.files.write_table`);
 the CSV has the PNG's name with ``.csv``.
 
-Generic: :func:`heatmap`, :func:`line_plot`.  Specific (the heatmaps of the
-neuron analysis): :func:`shared_neurons_heatmap`, :func:`overlap_gain_heatmap`,
-:func:`attribution_heatmap`, :func:`relation_overlap_heatmap`.  Layer axes show the
+Generic: :func:`heatmap`, :func:`line_plot`.  Specific, one function per figure
+(the figures of the neuron analysis and the demo): :func:`shared_neurons_heatmap`,
+:func:`overlap_gain_heatmap`, :func:`attribution_heatmap`,
+:func:`relation_overlap_heatmap`, :func:`similarity_plot`.  Layer axes show the
 block index and the paper's layer number (:func:`lrp2_interp.layers.layer_label`,
 e.g. ``"0 (L1)"``); the CSVs keep the block index.
 """
@@ -162,7 +163,7 @@ def matplotlib_rc(params: dict[str, Any]):
     """matplotlib's ``rc_context``: settings for the figures drawn inside, restored afterwards."""
     from matplotlib import rc_context
 
-    return rc_context(params)
+    return rc_context(params)  # type: ignore[arg-type]  # matplotlib's stubs type the keys as a Literal of every rc name
 
 
 def _draw_heatmap(
@@ -374,3 +375,17 @@ def attribution_heatmap(
     )
     write_table(out.with_suffix(".csv"), long)
     return out
+
+
+def similarity_plot(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Cosine vs layer (hue: language, style: condition) + its CSV next to it.
+
+    ``table`` is :func:`lrp2_interp.lrp2.similarity.similarity_table`'s (``.table``);
+    with both positions the condition is labelled with its position.
+    """
+    df = table
+    if "position" in df.columns and df["position"].nunique() > 1:
+        df = df.assign(condition=df["condition"] + " (" + df["position"] + ")")
+    return line_plot(
+        df, "layer", "cosine", "language", path, title or "cosine similarity to English per layer", style="condition"
+    )

@@ -1,11 +1,16 @@
-"""The one-command demo on the offline organism (slow: trains the organism once, then cached)."""
+"""The one-command demo on the offline organism (slow: trains the organism once, then cached), and its parts."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.cli.main import main
+from lrp2_interp.demo import cross_language_plots, knowledge_row
+from lrp2_interp.facts import load_facts
+from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
 
 
 @pytest.mark.slow
@@ -41,6 +46,50 @@ def test_demo_command_writes_results_folder(tmp_path, capsys):
     ):
         assert (out / name).is_file(), name
     # English sees every fact: the organism must have learned them (a broken training run fails here)
-    en_acc = float(summary.loc[summary["language"] == "en", "acc_baseline"].iloc[0].split()[0])
-    assert en_acc > 50.0
+    en = summary.set_index("language").loc["en"]
+    assert en["acc_baseline"] > 50.0
+    assert en["acc_baseline_low"] <= en["acc_baseline"] <= en["acc_baseline_high"]  # numbers, not "12.3 [10.1, 14.5]"
+    fr = summary.set_index("language").loc["fr"]
+    assert (
+        f"{fr['test_gain_heldout']:.1f} [{fr['test_gain_heldout_low']:.1f}, {fr['test_gain_heldout_high']:.1f}]" in md
+    )
     assert "results written to" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_demo_rows_and_cross_language_figures_come_from_the_typed_results(bert_lm, fixture_facts_root, tmp_path):
+    langs = ("fr", "ru")
+    facts = load_facts(fixture_facts_root, ["en", *langs], ["P36"]).parallel()
+    vectors = compute_language_vectors(bert_lm, {lg: prompt_corpus(facts, lg, bert_lm) for lg in ("en", *langs)})
+    results = []
+    for lang in langs:
+        cfg = KnowledgeConfig(
+            languages=(lang,),
+            lrp2={lang: (0, 2)},
+            attribution=AttributionConfig(n_steps=4, progress=False),
+            n_perm=20,
+            n_boot=20,
+            chunk=3,
+            causal=None,
+        )
+        results.append(run_knowledge_analysis(bert_lm, facts, vectors, cfg, tmp_path / lang))
+    # the numbers the demo used to read back from the files it had just written
+    row = knowledge_row(results[0])
+    ov = pd.read_csv(tmp_path / "fr" / "overlap_summary.csv").query("value == 'jaccard'").set_index("condition")
+    ctl = pd.read_csv(tmp_path / "fr" / "permutation_summary.csv").set_index("condition")
+    assert row["language"] == "fr" and row["kn_facts"] == facts.n_facts("fr")
+    assert row["jaccard_baseline"] == pytest.approx(ov.loc["baseline", "mean"], rel=1e-12, nan_ok=True)
+    assert row["jaccard_lrp2"] == pytest.approx(ov.loc["lrp2", "mean"], rel=1e-12, nan_ok=True)
+    assert row["chance_jaccard"] == pytest.approx(ctl.loc["baseline", "chance_jaccard"], rel=1e-12, nan_ok=True)
+    assert row["share_units_above_chance"] == ctl.loc["baseline", "share_above_chance"]
+    # one heatmap function per figure: the demo's cross-language figures are plots' (layer x language)
+    out = tmp_path / "demo"
+    cross_language_plots(results, out)
+    for name in ("heatmap_shared_neurons_baseline", "heatmap_shared_neurons_lrp2", "heatmap_overlap_gain"):
+        both = pd.read_csv(out / f"{name}.csv")
+        assert list(both.columns) == ["layer", *langs], name
+        for lang in langs:
+            alone = pd.read_csv(tmp_path / lang / f"{name}.csv")
+            pd.testing.assert_series_equal(both[lang], alone[lang], obj=f"{name} {lang}")
+    sim = pd.read_csv(out / "similarity.csv")
+    assert set(sim["language"]) == set(langs) and len(sim) == sum(len(r.similarity.table) for r in results)

@@ -12,6 +12,7 @@ from lrp2_interp.metrics import (
     Estimate,
     accuracy_ci,
     bootstrap_ci,
+    estimate_columns,
     gain_ci,
     jaccard,
     overlap_rate,
@@ -124,6 +125,38 @@ def test_estimate_str():
     assert str(Estimate(12.345, 10.0, 14.96)) == "12.3 [10.0, 15.0]"
 
 
+def test_estimate_columns_are_numbers_next_to_each_other(tmp_path):
+    from lrp2_interp.files import write_table
+
+    table = pd.DataFrame(
+        {
+            "language": ["en", "fr"],
+            "acc": [Estimate(12.345, 10.0, 14.96), Estimate(50.0, 40.5, 60.25)],
+            "gain": [None, Estimate(-1.5, -3.0, 0.5)],  # the source language has no gain
+            "p": [np.nan, 0.25],
+            "oracle_m": [None, 2],
+        }
+    )
+    out = estimate_columns(table)
+    assert list(out.columns) == [
+        "language",
+        "acc",
+        "acc_low",
+        "acc_high",
+        "gain",
+        "gain_low",
+        "gain_high",
+        "p",
+        "oracle_m",
+    ]
+    assert out["acc"].tolist() == [12.345, 50.0] and out["acc_high"].tolist() == [14.96, 60.25]
+    assert math.isnan(out.loc[0, "gain"]) and out.loc[1, "gain_low"] == -3.0
+    assert out["p"].equals(table["p"]) and out["language"].equals(table["language"])
+    back = pd.read_csv(write_table(tmp_path / "summary.csv", out))
+    assert back["acc_low"].tolist() == [10.0, 40.5] and back["gain"].tolist()[1] == -1.5
+    assert back["oracle_m"].tolist()[1] == 2
+
+
 @pytest.mark.parametrize(
     "after, before, gained, lost, p",
     [
@@ -145,14 +178,14 @@ def test_empty_sets_are_undefined_not_perfect():
     """Jaccard/Trans of two empty sets is NaN everywhere (was 1.0 / 100% here and NaN in overlap tables)."""
     from lrp2_interp.metrics import jaccard_counts, rate_counts
     from lrp2_interp.neurons.overlap import overlap_table
-    from lrp2_interp.neurons.selection import NeuronSet
+    from lrp2_interp.neurons.sets import NeuronSet
 
     assert math.isnan(jaccard(set(), set())) and math.isnan(transferability(set(), set()))
     assert math.isnan(overlap_rate(set(), {1}))
     np.testing.assert_array_equal(jaccard_counts([0, 1, 2], [0, 1, 3], [0, 2, 2]), [np.nan, 0.5, 2 / 3])
     np.testing.assert_array_equal(rate_counts([0, 1], [0, 4]), [np.nan, 0.25])
     empty = NeuronSet(frozenset())
-    table = overlap_table({("en", "baseline", "u"): empty, ("fr", "baseline", "u"): empty})
+    table = overlap_table({("en", "baseline", "u"): empty, ("fr", "baseline", "u"): empty}).table
     assert math.isnan(table["jaccard"].iloc[0])  # the same convention as metrics.jaccard
 
 

@@ -9,7 +9,7 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.neurons.overlap import overlap_by_layer
-from lrp2_interp.neurons.selection import NeuronSet
+from lrp2_interp.neurons.sets import NeuronSet
 from lrp2_interp.plots import (
     attribution_heatmap,
     heatmap,
@@ -78,7 +78,7 @@ def _sets() -> dict:
 
 
 def test_neuron_heatmaps(tmp_path):
-    by_layer = overlap_by_layer(_sets(), 3)
+    by_layer = overlap_by_layer(_sets(), 3).table
     shared = shared_neurons_heatmap(by_layer, tmp_path / "shared.png")
     assert _is_png(shared)
     table = pd.read_csv(tmp_path / "shared.csv").set_index("layer")
@@ -113,7 +113,7 @@ def _capture_figures(monkeypatch) -> list:
 
 def test_layer_axes_show_block_index_and_paper_layer(tmp_path, monkeypatch):
     figs = _capture_figures(monkeypatch)
-    by_layer = overlap_by_layer(_sets(), 3)
+    by_layer = overlap_by_layer(_sets(), 3).table
     shared_neurons_heatmap(by_layer, tmp_path / "shared.png")
     ax = figs[-1].axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0 (L1)", "1 (L2)", "2 (L3)"]
@@ -122,7 +122,8 @@ def test_layer_axes_show_block_index_and_paper_layer(tmp_path, monkeypatch):
 
 
 def test_relation_overlap_heatmap_puts_same_different_and_chance_side_by_side(tmp_path, monkeypatch):
-    from lrp2_interp.neurons.overlap import different_unit_overlap, permutation_control, unit_baseline_summary
+    from lrp2_interp.neurons.control import permutation_control, unit_baseline_summary
+    from lrp2_interp.neurons.overlap import different_unit_overlap
 
     figs = _capture_figures(monkeypatch)
     sets = dict(_sets())

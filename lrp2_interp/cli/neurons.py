@@ -157,14 +157,15 @@ def cmd_neurons(args: argparse.Namespace) -> None:
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
         write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
-        print(res.overlap_summary.to_string(index=False))
+        print(res.overlap_summary.table.to_string(index=False))
         done(out, t0)
     dist.close()
 
 
 def cmd_similarity(args: argparse.Namespace) -> None:
     from lrp2_interp.files import run_metadata, write_json, write_table
-    from lrp2_interp.lrp2.similarity import plot_similarity, similarity_table
+    from lrp2_interp.lrp2.similarity import similarity_table
+    from lrp2_interp.plots import similarity_plot
 
     t0, out = time.time(), Path(args.out)
     lrp = lrp2_pairs(args, args.languages)
@@ -172,9 +173,9 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     lm = load_model_for(args, facts)
     vectors = language_vectors(args, lm, facts)
     configs = {lg: similarity_options().build(args, m=m, n=n) for lg, (m, n) in lrp.items()}
-    table = similarity_table(lm, facts, list(args.languages), vectors, configs or None)
+    table = similarity_table(lm, facts, list(args.languages), vectors, configs or None).table
     write_table(out / "similarity.csv", table)
-    plot_similarity(table, out / "similarity.png")
+    similarity_plot(table, out / "similarity.png")
     info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors)
     write_json(out / "run.json", run_metadata(None, model_name=lm.name, **info))
     done(out, t0)

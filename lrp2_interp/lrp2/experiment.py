@@ -10,7 +10,8 @@ Results folder::
     vectors.safetensors/.json     language vectors (+ corpus description)
     probe_baseline.csv            per-fact rows of every language without LRP2
     sweep_{lang}.parquet/.csv     per-fact / per-pair tables; sweep_{lang}_gain.png gain heatmap
-    summary.csv, summary.md       one row per language with CIs
+    summary.csv, summary.md       one row per language with CIs (CSV: numeric X, X_low, X_high columns;
+                                  markdown: ``12.3 [10.1, 14.5]``)
     shards/                       resumable units (a restarted run skips finished ones)
 """
 
@@ -26,10 +27,10 @@ import pandas as pd
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
-from lrp2_interp.files import run_metadata, text_table, write_json, write_table, write_text
+from lrp2_interp.files import run_metadata, write_json, write_table, write_text
 from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
-from lrp2_interp.metrics import accuracy_ci, gain_ci, paired_test, transferability_ci
+from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_test, transferability_ci
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.api import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
@@ -142,7 +143,7 @@ def run_experiment(
     per_language: Mapping[str, FactSet] | None = None,
     vectors: LanguageVectors | None = None,
     random_control: bool = True,
-    dist: Dist = Dist(),
+    dist: Dist | None = None,
     progress: bool = True,
 ) -> ExperimentResult | None:
     """Vectors (if not given), baseline, sweeps and summary for every target language.
@@ -151,6 +152,7 @@ def run_experiment(
     when given (e.g. the organism's held-out facts); English is probed on all its facts.
     Language vectors default to the probe prompts of every fact in ``facts``.
     """
+    dist = dist if dist is not None else Dist()
     out = Path(out_dir)
     t0 = time.time()
     check_experiment_config(config)  # before anything is written: a failed run must not look started
@@ -230,7 +232,7 @@ def run_experiment(
         "acc_baseline": accuracy_ci(en.values, n_boot=config.n_boot, seed=config.seed),
     }
     summary = pd.DataFrame([en_row] + rows)
-    write_table(out / "summary.csv", text_table(summary))
+    write_table(out / "summary.csv", estimate_columns(summary))
     meta["seconds"] = round(time.time() - t0, 1)
     meta["complete"] = True
     write_json(out / "run.json", meta)

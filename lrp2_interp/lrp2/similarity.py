@@ -14,12 +14,16 @@ representation of a prompt at layer ``i`` is read at ``blocks.{i}.hook_resid_pos
 The cosine of each parallel pair is averaged over facts.  English is run without
 hooks; language l without (``baseline``) and with LRP2 (``lrp2``), so a rising
 cosine after layer ``m`` shows LRP2 moving l's representations towards English.
+:func:`similarity_by_layer` / :func:`similarity_table` return a
+:class:`SimilarityResult`: the config, the languages and their LRP2 settings, and
+the ``table`` (columns ``COLUMNS``); its figure is :func:`lrp2_interp.plots.similarity_plot`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.files import write_table
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors, mean_states
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -45,6 +50,26 @@ class SimilarityConfig:
     batch_size: int = 32
 
 
+@dataclass(frozen=True)
+class SimilarityResult:
+    """Mean cosine to the source language per layer, for some target languages, without and with LRP2."""
+
+    config: SimilarityConfig
+    languages: tuple[str, ...]  # target languages, in table order
+    lrp2: Mapping[str, LRP2Config | None] = field(default_factory=dict)  # the ``lrp2`` condition's setting
+    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COLUMNS))
+
+    def to_csv(self, path: str | Path) -> Path:
+        return write_table(path, self.table)
+
+
+def _grab(
+    x: torch.Tensor, hook: object, *, store: dict[int, torch.Tensor], layer: int, rows: torch.Tensor, pos: torch.Tensor
+) -> None:
+    """Hook: keep ``x[rows, pos]`` (``x: [b, pos, d_model]`` -> ``[b, d_model]``) as ``store[layer]``."""
+    store[layer] = x[rows, pos]
+
+
 @torch.no_grad()
 def target_states(
     lm: LanguageModel, sentences: Sequence[str], *, fwd_hooks: FwdHooks | None = None, batch_size: int = 32
@@ -56,11 +81,9 @@ def target_states(
         pos = target_positions(lm, batch)  # [b]
         rows = torch.arange(len(pos), device=pos.device)
         grabbed: dict[int, torch.Tensor] = {}
-
-        def grab(x: torch.Tensor, hook, layer: int = 0) -> None:  # x: [b, pos, d_model]
-            grabbed[layer] = x[rows, pos]
-
-        hooks = [(lm.resid_post(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in range(lm.n_layers)]
+        hooks: FwdHooks = [
+            (lm.resid_post(i), partial(_grab, store=grabbed, layer=i, rows=rows, pos=pos)) for i in range(lm.n_layers)
+        ]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
         out.append(torch.stack([grabbed[i] for i in range(lm.n_layers)], 1).float().cpu())
     return torch.cat(out) if out else torch.empty(0, lm.n_layers, lm.d_model)
@@ -91,13 +114,14 @@ def similarity_by_layer(
     vectors: LanguageVectors | None = None,
     lrp2: LRP2Config | None = None,
     *,
-    config: SimilarityConfig = SimilarityConfig(),
-) -> pd.DataFrame:
+    config: SimilarityConfig | None = None,
+) -> SimilarityResult:
     """Mean cosine per layer between ``language`` and ``config.source`` on parallel prompts.
 
-    Rows (see ``COLUMNS``): ``condition="baseline"`` and, when ``lrp2`` is given
+    Table rows (see ``COLUMNS``): ``condition="baseline"`` and, when ``lrp2`` is given
     (it needs ``vectors``), ``condition="lrp2"`` with its ``m`` and ``n``.
     """
+    config = config if config is not None else SimilarityConfig()
     if lrp2 is not None and vectors is None:
         raise InputError("LRP2 needs language vectors (vectors=None)", field="vectors")
     positions = ("mean", "target") if config.position == "both" else (config.position,)
@@ -105,7 +129,7 @@ def similarity_by_layer(
         raise InputError(f"position must be 'mean', 'target' or 'both', got {config.position!r}", field="position")
     prompts = parallel_prompts(lm, facts, [config.source, language])
     conditions: list[tuple[str, FwdHooks | None, LRP2Config | None]] = [("baseline", None, None)]
-    if lrp2 is not None:
+    if lrp2 is not None and vectors is not None:
         conditions.append(("lrp2", lrp2_hooks(lm, vectors, language, lrp2), lrp2))
     rows = []
     for position in positions:
@@ -127,8 +151,8 @@ def similarity_by_layer(
                         "n_facts": len(cos),
                     }
                 )
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.astype({"m": "Int64", "n": "Int64"})
+    df = pd.DataFrame(rows, columns=COLUMNS).astype({"m": "Int64", "n": "Int64"})
+    return SimilarityResult(config, (language,), {language: lrp2}, df)
 
 
 def similarity_table(
@@ -138,23 +162,13 @@ def similarity_table(
     vectors: LanguageVectors | None = None,
     lrp2: LRP2Config | Mapping[str, LRP2Config] | None = None,
     *,
-    config: SimilarityConfig = SimilarityConfig(),
-) -> pd.DataFrame:
+    config: SimilarityConfig | None = None,
+) -> SimilarityResult:
     """:func:`similarity_by_layer` for several languages; ``lrp2`` may be one config or one per language."""
-    frames = []
+    config = config if config is not None else SimilarityConfig()
+    parts = []
     for lang in languages:
         cfg = lrp2.get(lang) if isinstance(lrp2, Mapping) else lrp2
-        frames.append(similarity_by_layer(lm, facts, lang, vectors, cfg, config=config))
-    return pd.concat(frames, ignore_index=True)
-
-
-def plot_similarity(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Line plot of cosine vs layer (hue: language, style: condition) + its CSV next to it."""
-    from lrp2_interp.plots import line_plot
-
-    df = table
-    if "position" in df.columns and df["position"].nunique() > 1:
-        df = df.assign(condition=df["condition"] + " (" + df["position"] + ")")
-    return line_plot(
-        df, "layer", "cosine", "language", path, title or "cosine similarity to English per layer", style="condition"
-    )
+        parts.append(similarity_by_layer(lm, facts, lang, vectors, cfg, config=config))
+    table = pd.concat([p.table for p in parts], ignore_index=True)
+    return SimilarityResult(config, tuple(languages), {lang: p.lrp2[lang] for lang, p in zip(languages, parts)}, table)

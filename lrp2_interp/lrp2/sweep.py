@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -53,7 +54,7 @@ class SweepConfig:
     include_equal: bool = False  # m == n is the identity; include it as a sanity row
     dev_fraction: float = 0.5
     seed: int = 0
-    control: str = "none"  # "random": random directions of the same norms
+    control: Literal["none", "random"] = "none"  # "random": random directions of the same norms
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
     engine: str = "cached"  # "cached": all pairs per group of facts from cached states; "per_pair": probe each pair
     unit_facts: int = 16  # facts per resumable unit of the cached engine (also the progress bar's step)
@@ -138,7 +139,7 @@ def run_sweep(
     config: SweepConfig,
     *,
     store_dir: str | Path | None = None,
-    dist: Dist = Dist(),
+    dist: Dist | None = None,
     progress: bool = True,
 ) -> SweepResult | None:
     """Probe the baseline and every (m, n) pair; resumable when ``store_dir`` is given.
@@ -146,6 +147,7 @@ def run_sweep(
     Under torchrun every rank computes its share; only rank 0 returns the result
     (other ranks return ``None``).
     """
+    dist = dist if dist is not None else Dist()
     if config.language not in facts.languages:
         raise InputError(f"language '{config.language}' not in the fact set", field="language")
     vectors.check_model(lm)
@@ -185,7 +187,7 @@ def _lrp2(config: SweepConfig, m: int, n: int) -> LRP2Config:
 def _per_pair_units(lm, facts, vectors, config, pairs):
     def unit(m: int | None, n: int | None):
         def compute() -> pd.DataFrame:
-            hooks = None if m is None else lrp2_hooks(lm, vectors, config.language, _lrp2(config, m, n))
+            hooks = None if m is None or n is None else lrp2_hooks(lm, vectors, config.language, _lrp2(config, m, n))
             res = probe(lm, facts, config.language, config.probe, fwd_hooks=hooks)
             return _condition_frame(res.table, BASELINE if m is None else f"m{m}_n{n}", m, n)
 
@@ -259,6 +261,6 @@ def _condition_order(table: pd.DataFrame, pairs, facts: FactSet, language: str) 
 
 def sweep_languages(
     lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, languages: Sequence[str], base: SweepConfig, **kw
-) -> dict[str, SweepResult]:
-    """Run :func:`run_sweep` for several languages with the same settings."""
+) -> dict[str, SweepResult | None]:
+    """Run :func:`run_sweep` for several languages with the same settings (None on ranks other than 0)."""
     return {lang: run_sweep(lm, facts, vectors, replace(base, language=lang), **kw) for lang in languages}

@@ -28,6 +28,7 @@ from lrp2_interp.methods.lape import (
     random_mask_like,
     scale_hooks,
 )
+from lrp2_interp.metrics import rate_counts
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.api import sentence_logprobs
 from lrp2_interp.prompts import causal_ids, fact_sentences, query_text, render_masked, starts_with_object
@@ -158,7 +159,7 @@ def knowledge_overlap(neurons: LanguageNeurons, knowledge: Mapping[str, object])
                     "n_knowledge": int(k.sum()),
                     "shared": shared,
                     "expected": expected,
-                    "share_of_knowledge": shared / int(k.sum()) if k.any() else float("nan"),
+                    "share_of_knowledge": float(rate_counts(shared, int(k.sum()))),
                 }
             )
     return pd.DataFrame(rows)

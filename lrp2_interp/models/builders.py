@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -133,11 +133,22 @@ def bpe_tokenizer(corpus: Iterable[str], vocab_size: int = 2000, *, prepend_bos:
     )
 
 
-def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer) -> object:
-    """A transformers config object of the requested family and size."""
+def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer, *, dropout: float | None = None) -> Any:
+    """A transformers config object of the requested family and size.
+
+    ``dropout`` (BERT and GPT-2 only) sets every dropout probability; None keeps the family's defaults.
+    """
     from transformers import BertConfig, BloomConfig, GPT2Config, Qwen2Config
 
-    common = dict(pad_token_id=tokenizer.pad_token_id)
+    common: dict[str, Any] = dict(pad_token_id=tokenizer.pad_token_id)
+    if dropout is not None:
+        names = {
+            "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+            "gpt2": ("resid_pdrop", "embd_pdrop", "attn_pdrop"),
+        }
+        if cfg.family not in names:
+            raise ValueError(f"dropout is only settable for bert and gpt2, not {cfg.family!r}")
+        common.update(dict.fromkeys(names[cfg.family], dropout))
     if cfg.family == "bert":
         return BertConfig(
             vocab_size=vocab_size,
@@ -208,6 +219,17 @@ def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer) -> object:
             **common,
         )
     raise ValueError(f"unknown family {cfg.family!r}; choose one of {FAMILIES}")
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id rows: ``(ids [n, width] long, attention mask [n, width] long)``."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
 
 
 def build_random_model(

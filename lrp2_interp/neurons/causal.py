@@ -19,14 +19,17 @@ of the mean log-probability; the first token's probability with ``"first"``).
 
 :func:`causal_effect` runs the same facts in English and in language l (the
 latter without and with LRP2), with the knowledge neurons of each fact and with
-``n_random`` random sets of the same per-layer sizes (seeded), and returns one
-row per (language, condition, fact, neuron set, intervention).
+``n_random`` random sets of the same per-layer sizes (seeded), and returns a
+:class:`CausalResult`: its config, language and LRP2 setting, and a table with one
+row per (language, condition, fact, neuron set, intervention);
+:meth:`CausalResult.summary` (:func:`summarize_causal`) averages it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -35,10 +38,11 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.files import write_table
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
-from lrp2_interp.neurons.selection import NeuronSet, random_masks
+from lrp2_interp.neurons.sets import NeuronSet, random_masks
 from lrp2_interp.prompts import GoldQuery, gold_queries
 
 COLUMNS = [
@@ -68,6 +72,23 @@ class CausalConfig:
     batch_size: int = 16
 
 
+@dataclass(frozen=True)
+class CausalResult:
+    """The causal check of one target language: settings and the per-fact table (columns ``COLUMNS``)."""
+
+    config: CausalConfig
+    language: str  # the target language (the table also holds ``config.source``'s rows)
+    lrp2: LRP2Config | None  # the LRP2 setting of the ``lrp2`` condition; None: baseline only
+    table: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """:func:`summarize_causal` of the table."""
+        return summarize_causal(self.table)
+
+    def to_csv(self, path: str | Path) -> Path:
+        return write_table(path, self.table)
+
+
 def scale_neurons_hooks(
     lm: LanguageModel, masks: torch.Tensor, factor: float, target: torch.Tensor | None = None
 ) -> FwdHooks:
@@ -84,7 +105,7 @@ def scale_neurons_hooks(
             f"({lm.n_layers} layers x {lm.d_mlp} neurons)",
             field="masks",
         )
-    hooks = []
+    hooks: FwdHooks = []
     for layer in torch.nonzero(masks.any(dim=(0, 2))).flatten().tolist():
 
         def hook(x: torch.Tensor, hook=None, layer: int = layer) -> torch.Tensor:  # x: [b, pos, d_mlp]
@@ -147,8 +168,8 @@ def causal_effect(
     vectors: LanguageVectors | None = None,
     lrp2: LRP2Config | None = None,
     *,
-    config: CausalConfig = CausalConfig(),
-) -> pd.DataFrame:
+    config: CausalConfig | None = None,
+) -> CausalResult:
     """Gold-probability change when a neuron set is suppressed / enhanced, vs random sets of the same sizes.
 
     ``neurons``: one set for every fact, or sets keyed by fact ``(relation, lineid)``
@@ -157,8 +178,9 @@ def causal_effect(
     ``language`` are run in the source language (``baseline``) and in ``language``
     (``baseline`` and, when ``lrp2`` is given, ``lrp2``).  Random draw ``d`` of
     fact ``i`` uses seed ``(config.seed, i)``; the same random sets are used in
-    every language and condition.  Columns: ``COLUMNS``.
+    every language and condition.  Table columns: ``COLUMNS``.
     """
+    config = config if config is not None else CausalConfig()
     if lrp2 is not None and vectors is None:
         raise InputError("LRP2 needs language vectors (vectors=None)", field="vectors")
     for lang in (config.source, language):
@@ -166,10 +188,12 @@ def causal_effect(
             raise InputError(f"language '{lang}' is not in the fact set", file=facts.root, field="language")
     common = {(f.relation, f.lineid) for f in facts.iter_facts(language)}
     keys = [(f.relation, f.lineid) for f in facts.iter_facts(config.source) if (f.relation, f.lineid) in common]
-    keys = [k for k in keys if _lookup(neurons, k) is not None]
-    if not keys:
+    found = [(k, _lookup(neurons, k)) for k in keys]
+    pairs = [(k, ns) for k, ns in found if ns is not None]
+    if not pairs:
         raise InputError("no parallel fact has a neuron set", field="neurons")
-    sets = [_lookup(neurons, k) for k in keys]
+    keys = [k for k, _ in pairs]
+    sets = [ns for _, ns in pairs]
     L, D = lm.n_layers, lm.d_mlp
     seeds = [int(np.random.SeedSequence([config.seed, i]).generate_state(1)[0]) for i in range(len(sets))]
 
@@ -182,7 +206,7 @@ def causal_effect(
         ]
 
     runs: list[tuple[str, str, FwdHooks | None]] = [(config.source, "baseline", None), (language, "baseline", None)]
-    if lrp2 is not None:
+    if lrp2 is not None and vectors is not None:
         runs.append((language, "lrp2", lrp2_hooks(lm, vectors, language, lrp2)))
     frames = []
     for run, (lang, cond, hooks) in enumerate(runs):
@@ -219,7 +243,7 @@ def causal_effect(
     out = out.iloc[sorted(range(len(out)), key=out["_key"].__getitem__)].reset_index(drop=True)
     out["change"] = out["p_after"] - out["p_before"]
     out["rel_change"] = out["change"] / out["p_before"]
-    return out[COLUMNS]
+    return CausalResult(config, language, lrp2, out[COLUMNS])
 
 
 def summarize_causal(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Overlap of knowledge neurons between English and language l, and its chance level.
+"""Overlap of knowledge neurons between English and language l: per unit, per layer, and with other units.
 
 Inputs are dicts of :class:`~lrp2_interp.neurons.selection.NeuronSet` keyed by
 ``(language, condition, unit)``: ``condition`` is e.g. ``"baseline"`` or
@@ -23,35 +23,72 @@ Two baselines say whether an overlap is large:
   17.9% same relation vs 11.5% different relations, mBERT zh-en): l's set of unit
   u against English's sets of every *other* unit u' (mean over u'), next to the
   same-unit overlap;
-* :func:`permutation_control` -- random sets of the same per-layer sizes.
+* :func:`~lrp2_interp.neurons.control.permutation_control` -- random sets of the
+  same per-layer sizes.
 
-:func:`unit_baseline_summary` puts the same-unit, different-unit and chance means
+:func:`~lrp2_interp.neurons.control.unit_baseline_summary` puts the same-unit, different-unit and chance means
 side by side per language, condition (and layer).
 
-:func:`permutation_control` compares the observed intersection with random sets
-of the same per-layer sizes.  Only the intersection size depends on the draw, and
-for a uniformly random subset of a layer it is hypergeometric; the default
-sampler draws it directly (exact, no sets materialised, cheap for
-``n_perm=10_000``); ``sampler="sets"`` draws actual random sets of both
-languages with :func:`~lrp2_interp.neurons.selection.random_masks` (same law, slower).
+Results are typed: :func:`overlap_table` / :func:`overlap_by_layer` return an
+:class:`OverlapResult`, :func:`summarize_overlap` an :class:`OverlapSummary`; each
+carries the source language, the target languages and (per layer) the layer count
+with its ``.table``.  Jaccard and overlap rate are :mod:`lrp2_interp.metrics`'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any, Literal
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.layers import paper_layer
-from lrp2_interp.metrics import bootstrap_ci, jaccard_counts, rate_counts
-from lrp2_interp.neurons.selection import NeuronSet, random_masks, unit_name
+from lrp2_interp.files import write_table
+from lrp2_interp.metrics import bootstrap_ci, jaccard_counts, nanmean0, rate_counts
+from lrp2_interp.neurons.sets import NeuronSet, unit_name
 
 SetKey = tuple[str, str, Hashable]  # (language, condition, unit)
 BASE_COLUMNS = ["language", "condition", "unit"]
+
+
+@dataclass(frozen=True)
+class OverlapResult:
+    """Overlap of every target language's neuron sets with the source's: one row per unit (and layer)."""
+
+    source: str
+    languages: tuple[str, ...]  # target languages, in table order
+    n_layers: int | None  # per-layer table over this many model layers; None: layers pooled
+    table: pd.DataFrame  # language, condition, unit[, layer], n_target, n_source, n_shared, jaccard, overlap_rate(s)
+
+    def to_csv(self, path: str | Path) -> Path:
+        return write_table(path, self.table)
+
+
+@dataclass(frozen=True)
+class OverlapSummary:
+    """Mean overlap over units per (language, condition[, layer]) with bootstrap 95% CIs."""
+
+    source: str
+    languages: tuple[str, ...]
+    values: tuple[str, ...]  # summarised columns (``jaccard``, ``overlap_rate``), one block of rows each
+    n_boot: int
+    seed: int
+    table: pd.DataFrame  # language, condition[, layer], value, n_units, n_undefined, mean, low, high
+
+    def mean(self, value: str = "jaccard") -> dict[str, float]:
+        """``{condition: mean}`` of ``value`` (a single-language summary pooled over layers)."""
+        rows = self.table[self.table["value"] == value]
+        return {str(c): float(m) for c, m in zip(rows["condition"], rows["mean"])}
+
+    def to_csv(self, path: str | Path) -> Path:
+        return write_table(path, self.table)
+
+
+def _languages(table: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(v) for v in table["language"])) if "language" in table else ()
 
 
 def _source_by_unit(sets: Mapping[SetKey, NeuronSet], source: str) -> dict[Hashable, dict[str, NeuronSet]]:
@@ -87,7 +124,7 @@ def pair_sets(sets: Mapping[SetKey, NeuronSet], source: str = "en") -> list[tupl
     return out
 
 
-def _ratios(shared: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> dict[str, np.ndarray]:
+def overlap_ratios(shared: Any, n_a: Any, n_b: Any) -> dict[str, np.ndarray]:
     """Jaccard and overlap rates from counts (any matching shapes); NaN where undefined."""
     return {
         "jaccard": jaccard_counts(shared, n_a, n_b),
@@ -96,7 +133,7 @@ def _ratios(shared: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> dict[str, n
     }
 
 
-def overlap_table(sets: Mapping[SetKey, NeuronSet], *, source: str = "en") -> pd.DataFrame:
+def overlap_table(sets: Mapping[SetKey, NeuronSet], *, source: str = "en") -> OverlapResult:
     """One row per (language, condition, unit): sizes, shared count, Jaccard, overlap rates."""
     rows = []
     for (lang, cond, unit), a, b in pair_sets(sets, source):
@@ -111,12 +148,12 @@ def overlap_table(sets: Mapping[SetKey, NeuronSet], *, source: str = "en") -> pd
             }
         )
     df = pd.DataFrame(rows)
-    for name, values in _ratios(df["n_shared"], df["n_target"], df["n_source"]).items():
+    for name, values in overlap_ratios(df["n_shared"], df["n_target"], df["n_source"]).items():
         df[name] = values
-    return df
+    return OverlapResult(source, _languages(df), None, df)
 
 
-def overlap_by_layer(sets: Mapping[SetKey, NeuronSet], n_layers: int, *, source: str = "en") -> pd.DataFrame:
+def overlap_by_layer(sets: Mapping[SetKey, NeuronSet], n_layers: int, *, source: str = "en") -> OverlapResult:
     """One row per (language, condition, unit, layer), same columns as :func:`overlap_table`."""
     frames = []
     for (lang, cond, unit), a, b in pair_sets(sets, source):
@@ -135,33 +172,39 @@ def overlap_by_layer(sets: Mapping[SetKey, NeuronSet], n_layers: int, *, source:
             )
         )
     df = pd.concat(frames, ignore_index=True)
-    for name, values in _ratios(df["n_shared"], df["n_target"], df["n_source"]).items():
+    for name, values in overlap_ratios(df["n_shared"], df["n_target"], df["n_source"]).items():
         df[name] = values
-    return df
+    return OverlapResult(source, _languages(df), n_layers, df)
 
 
 def summarize_overlap(
-    table: pd.DataFrame, value: str = "jaccard", *, n_boot: int = 1000, seed: int = 0
-) -> pd.DataFrame:
-    """Mean of ``value`` over units per (language, condition[, layer]) with a bootstrap 95% CI."""
+    overlap: OverlapResult, values: str | Sequence[str] = "jaccard", *, n_boot: int = 1000, seed: int = 0
+) -> OverlapSummary:
+    """Mean of each of ``values`` over units per (language, condition[, layer]) with a bootstrap 95% CI."""
+    values = (values,) if isinstance(values, str) else tuple(values)
+    table = overlap.table
     keys = [c for c in ("language", "condition", "layer") if c in table.columns]
-    rows = []
-    for group, g in table.groupby(keys, sort=True):
-        vals = g[value].dropna().to_numpy(float)
-        est = bootstrap_ci(vals, lambda x: float(x.mean()) if len(x) else float("nan"), n_boot=n_boot, seed=seed)
-        rows.append(
-            dict(
-                zip(keys, group if isinstance(group, tuple) else (group,)),
-                n_units=len(vals),
-                n_undefined=int(len(g) - len(vals)),
-                mean=est.value,
-                low=est.low,
-                high=est.high,
+    parts = []
+    for value in values:
+        rows = []
+        for group, g in table.groupby(keys, sort=True):
+            vals = g[value].dropna().to_numpy(float)
+            est = bootstrap_ci(vals, lambda x: float(x.mean()) if len(x) else float("nan"), n_boot=n_boot, seed=seed)
+            rows.append(
+                dict(
+                    zip(keys, group if isinstance(group, tuple) else (group,)),
+                    n_units=len(vals),
+                    n_undefined=int(len(g) - len(vals)),
+                    mean=est.value,
+                    low=est.low,
+                    high=est.high,
+                )
             )
-        )
-    out = pd.DataFrame(rows)
-    out.insert(len(keys), "value", value)
-    return out
+        out = pd.DataFrame(rows)
+        out.insert(len(keys), "value", value)
+        parts.append(out)
+    summary = pd.concat(parts, ignore_index=True)
+    return OverlapSummary(overlap.source, overlap.languages, values, n_boot, seed, summary)
 
 
 def overlap_gain(
@@ -208,7 +251,7 @@ def different_unit_overlap(
         shared = np.stack([NeuronSet(a.sites & s.sites).per_layer_counts(n_layers) for s in source_sets])
         if not by_layer:
             n_a, n_b, shared = n_a.sum(keepdims=True), n_b.sum(1, keepdims=True), shared.sum(1, keepdims=True)
-        ratios = _ratios(shared, np.broadcast_to(n_a, shared.shape), n_b)  # each [1 + U', L']
+        ratios = overlap_ratios(shared, np.broadcast_to(n_a, shared.shape), n_b)  # each [1 + U', L']
         for comparison, sel in (("same", slice(0, 1)), ("different", slice(1, None))):
             frame: dict[str, Any] = {"language": lang, "condition": cond, "unit": unit_name(unit)}
             if by_layer:
@@ -216,151 +259,7 @@ def different_unit_overlap(
             frame.update(
                 comparison=comparison,
                 n_pairs=len(source_sets[sel]),
-                **{k: _nanmean0(v[sel]) for k, v in ratios.items()},
+                **{k: nanmean0(v[sel]) for k, v in ratios.items()},
             )
             rows.append(pd.DataFrame(frame, index=range(shared.shape[1])))
     return pd.concat(rows, ignore_index=True)
-
-
-def unit_baseline_summary(
-    cross: pd.DataFrame, control: pd.DataFrame | None = None, values: tuple[str, ...] = ("overlap_rate", "jaccard")
-) -> pd.DataFrame:
-    """Per (language, condition[, layer]): mean over units of the same-unit and different-unit overlap.
-
-    ``cross`` is :func:`different_unit_overlap`'s table; ``control`` (optional)
-    :func:`permutation_control`'s table over the same sets and with the same
-    ``by_layer`` choice, whose mean ``chance_*`` levels are added.  Columns
-    ``same_{value}``, ``different_{value}`` (and ``chance_{value}``), ``n_units``.
-    """
-    keys = [c for c in ("language", "condition", "layer") if c in cross.columns]
-    wide = cross.set_index([*keys, "unit", "comparison"])[list(values)].unstack("comparison")
-    out = wide.groupby(level=keys, sort=True).mean()
-    out.columns = [f"{comp}_{value}" for value, comp in out.columns]
-    out = out[[f"{comp}_{v}" for v in values for comp in ("same", "different")]]
-    out.insert(0, "n_units", wide.groupby(level=keys, sort=True).size())
-    if control is not None:
-        chance = control.groupby(keys, sort=True)[[f"chance_{v}" for v in values]].mean()
-        out = out.join(chance, how="left")
-    out = out.reset_index()
-    if "layer" in out.columns:
-        out.insert(out.columns.get_loc("layer") + 1, "paper_layer", out["layer"].map(paper_layer))
-    return out
-
-
-# ------------------------------------------------------------------ permutation control
-def null_intersections(
-    n_a: np.ndarray,
-    n_b: np.ndarray,
-    d_mlp: int,
-    n_perm: int,
-    *,
-    seed: int = 0,
-    sampler: Literal["hypergeometric", "sets"] = "hypergeometric",
-) -> np.ndarray:
-    """``[n_perm, n_layers]`` intersection sizes of random sets with ``n_a[l]``/``n_b[l]`` neurons per layer."""
-    n_a, n_b = np.asarray(n_a, np.int64), np.asarray(n_b, np.int64)  # [L]
-    if sampler == "hypergeometric":
-        rng = np.random.default_rng(seed)
-        return rng.hypergeometric(n_a, d_mlp - n_a, n_b, size=(n_perm, len(n_a))).astype(np.int64)
-    if sampler != "sets":
-        raise InputError(f"sampler must be 'hypergeometric' or 'sets', got {sampler!r}", field="sampler")
-    gen = torch.Generator().manual_seed(seed)
-    chunk = max(1, int(2**24 // max(1, len(n_a) * d_mlp)))  # bound memory to ~16M sites per draw
-    out = []
-    for start in range(0, n_perm, chunk):
-        n = min(chunk, n_perm - start)
-        a = random_masks(n_a, d_mlp, n, generator=gen)  # [n, L, D]
-        b = random_masks(n_b, d_mlp, n, generator=gen)
-        out.append((a & b).sum(-1).numpy())  # [n, L]
-    return np.concatenate(out).astype(np.int64)
-
-
-def _nanmean0(x: np.ndarray) -> np.ndarray:
-    """Mean over axis 0 ignoring NaN; NaN (without a warning) where every value is NaN."""
-    ok = ~np.isnan(x)
-    n = ok.sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(ok, x, 0.0).sum(0) / n, np.nan)
-
-
-def _null_stats(
-    shared: np.ndarray, null: np.ndarray, n_a: np.ndarray, n_b: np.ndarray, d_mlp: int
-) -> dict[str, np.ndarray]:
-    """Chance level, z-score and one-sided p-value of observed ``shared`` vs ``null [n_perm, ...]``."""
-    obs = _ratios(shared, n_a, n_b)
-    chance = _ratios(null, n_a[None], n_b[None])
-    sd = null.std(0, ddof=1) if len(null) > 1 else np.zeros(null.shape[1:])
-    mean = null.mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(sd > 0, (shared - mean) / sd, np.nan)
-    return {
-        "expected_shared": n_a * n_b / d_mlp,  # analytic hypergeometric mean
-        "chance_shared": mean,
-        "chance_shared_sd": sd,
-        "jaccard": obs["jaccard"],
-        "chance_jaccard": _nanmean0(chance["jaccard"]),
-        "overlap_rate": obs["overlap_rate"],
-        "chance_overlap_rate": _nanmean0(chance["overlap_rate"]),
-        "z": z,
-        "p_value": (1 + (null >= shared[None]).sum(0)) / (1 + len(null)),
-    }
-
-
-def permutation_control(
-    sets: Mapping[SetKey, NeuronSet],
-    *,
-    n_layers: int,
-    d_mlp: int,
-    source: str = "en",
-    n_perm: int = 1000,
-    seed: int = 0,
-    by_layer: bool = False,
-    sampler: Literal["hypergeometric", "sets"] = "hypergeometric",
-) -> pd.DataFrame:
-    """Observed overlap vs random neuron sets of the same per-layer sizes.
-
-    One row per (language, condition, unit) (and layer when ``by_layer``):
-    ``n_target``, ``n_source``, ``n_shared``, ``expected_shared`` (analytic
-    ``sum_l |A_l||B_l| / d_mlp``), ``chance_shared`` (+ ``_sd``), observed and
-    chance-level ``jaccard`` / ``overlap_rate``, ``z`` (of the shared count) and a
-    one-sided permutation ``p_value`` = (1 + #{null >= observed}) / (1 + n_perm),
-    which is the same for Jaccard and overlap rate (both increase with the shared
-    count at fixed sizes).  Unit ``i`` uses seed ``(seed, i)``.
-    """
-    if n_perm < 1:
-        raise InputError(f"n_perm must be >= 1, got {n_perm}", field="n_perm")
-    frames = []
-    for i, ((lang, cond, unit), a, b) in enumerate(pair_sets(sets, source)):
-        n_a, n_b = a.per_layer_counts(n_layers), b.per_layer_counts(n_layers)  # [L]
-        shared = NeuronSet(a.sites & b.sites).per_layer_counts(n_layers)  # [L]
-        unit_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        null = null_intersections(n_a, n_b, d_mlp, n_perm, seed=unit_seed, sampler=sampler)  # [n_perm, L]
-        if not by_layer:
-            n_a, n_b, shared, null = (
-                n_a.sum(keepdims=True),
-                n_b.sum(keepdims=True),
-                shared.sum(keepdims=True),
-                null.sum(1, keepdims=True),
-            )
-        stats = _null_stats(shared, null, n_a, n_b, d_mlp)
-        if not by_layer:  # the analytic mean of a sum is the sum of the per-layer means
-            stats["expected_shared"] = np.array(
-                [(a.per_layer_counts(n_layers) * b.per_layer_counts(n_layers)).sum() / d_mlp]
-            )
-        frame = pd.DataFrame(
-            {
-                "language": lang,
-                "condition": cond,
-                "unit": unit_name(unit),
-                "n_target": n_a,
-                "n_source": n_b,
-                "n_shared": shared,
-                **stats,
-            }
-        )
-        if by_layer:
-            frame.insert(3, "layer", np.arange(n_layers))
-        frames.append(frame)
-    out = pd.concat(frames, ignore_index=True)
-    out["n_perm"] = n_perm
-    return out

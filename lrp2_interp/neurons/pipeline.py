@@ -44,24 +44,28 @@ from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_table
 from lrp2_interp.layers import paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.similarity import plot_similarity, similarity_table
+from lrp2_interp.lrp2.similarity import SimilarityResult, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.neurons.causal import CausalConfig, causal_effect, summarize_causal
+from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
+from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.control import ControlResult, permutation_control, unit_baseline_summary
 from lrp2_interp.neurons.overlap import (
+    OverlapResult,
+    OverlapSummary,
     different_unit_overlap,
     overlap_by_layer,
     overlap_table,
-    permutation_control,
     summarize_overlap,
-    unit_baseline_summary,
 )
-from lrp2_interp.neurons.selection import NeuronConfig, NeuronSet, select_grouped, sets_to_frame
+from lrp2_interp.neurons.selection import select_grouped
+from lrp2_interp.neurons.sets import NeuronSet, sets_to_frame
 from lrp2_interp.plots import (
     attribution_heatmap,
     overlap_gain_heatmap,
     relation_overlap_heatmap,
     shared_neurons_heatmap,
+    similarity_plot,
 )
 from lrp2_interp.prompts import attribution_queries, render_prefix
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
@@ -85,15 +89,22 @@ class KnowledgeConfig:
 
 @dataclass(frozen=True)
 class KnowledgeResult:
+    """Everything the analysis computed (the files in ``out_dir`` are these tables)."""
+
     config: KnowledgeConfig
     out_dir: Path
     scores: Mapping[tuple[str, str], torch.Tensor]  # (language, condition) -> [n_facts, n_layers, d_mlp]
     keys: tuple[tuple[str, int], ...]  # (relation, lineid) of each score row
     fact_sets: Mapping[tuple, NeuronSet]
     relation_sets: Mapping[tuple, NeuronSet]
-    overlap_summary: pd.DataFrame
-    control: pd.DataFrame
-    relation_baseline: pd.DataFrame = field(default_factory=pd.DataFrame)  # Table 2: same vs different vs chance
+    overlap_fact: OverlapResult  # per fact
+    overlap_relation: OverlapResult  # per relation
+    by_layer: OverlapResult  # per fact and layer
+    overlap_summary: OverlapSummary  # per-fact Jaccard and overlap rate, mean over facts with CIs
+    control: ControlResult  # permutation control of the per-fact sets
+    relation_baseline: pd.DataFrame  # Table 2: same vs different relations vs chance, layers pooled
+    similarity: SimilarityResult
+    causal: tuple[CausalResult, ...] = ()  # one per target language; empty without the causal check
 
 
 def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
@@ -116,9 +127,10 @@ def attribute_facts(
     vectors: LanguageVectors,
     config: KnowledgeConfig,
     store: ShardStore,
-    dist: Dist = Dist(),
+    dist: Dist | None = None,
 ) -> tuple[dict, tuple, pd.DataFrame] | None:
     """Attribution of every (language, condition) in resumable chunks; rank 0 gets the merged scores."""
+    dist = dist if dist is not None else Dist()
     keys = tuple((f.relation, f.lineid) for f in facts.iter_facts(config.source))
     units = []
     for lang, cond in _conditions(config):
@@ -231,9 +243,10 @@ def run_knowledge_analysis(
     config: KnowledgeConfig,
     out_dir: str | Path,
     *,
-    dist: Dist = Dist(),
+    dist: Dist | None = None,
 ) -> KnowledgeResult | None:
     """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
+    dist = dist if dist is not None else Dist()
     out = Path(out_dir)
     facts = prepare_facts(lm, facts, config)
     check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
@@ -251,26 +264,22 @@ def run_knowledge_analysis(
     ov_fact = overlap_table(fact_sets, source=config.source)
     ov_rel = overlap_table(rel_sets, source=config.source)
     by_layer = overlap_by_layer(fact_sets, n_layers, source=config.source)
-    write_table(out / "overlap_fact.csv", ov_fact)
-    write_table(out / "overlap_relation.csv", ov_rel)
-    write_table(out / "overlap_by_layer.csv", by_layer.assign(paper_layer=by_layer["layer"].map(paper_layer)))
-    summary = pd.concat(
-        [
-            summarize_overlap(ov_fact, v, n_boot=config.n_boot, seed=config.seed).assign(value=v)
-            for v in ("jaccard", "overlap_rate")
-        ],
-        ignore_index=True,
+    ov_fact.to_csv(out / "overlap_fact.csv")
+    ov_rel.to_csv(out / "overlap_relation.csv")
+    write_table(
+        out / "overlap_by_layer.csv", by_layer.table.assign(paper_layer=by_layer.table["layer"].map(paper_layer))
     )
-    write_table(out / "overlap_summary.csv", summary)
+    summary = summarize_overlap(ov_fact, ("jaccard", "overlap_rate"), n_boot=config.n_boot, seed=config.seed)
+    summary.to_csv(out / "overlap_summary.csv")
     control = permutation_control(
         fact_sets, n_layers=n_layers, d_mlp=d_mlp, source=config.source, n_perm=config.n_perm, seed=config.seed
     )
-    write_table(out / "permutation_control.csv", control)
-    write_table(out / "permutation_summary.csv", summarize_control(control))
+    control.to_csv(out / "permutation_control.csv")
+    write_table(out / "permutation_summary.csv", control.summary())
     relation_baseline = relation_baseline_tables(rel_sets, config, n_layers, d_mlp, out)
     for cond in (BASELINE, LRP2):
-        shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
+        shared_neurons_heatmap(by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
+    overlap_gain_heatmap(by_layer.table, out / "heatmap_overlap_gain.png")
     attribution_heatmap(
         scores[(config.source, BASELINE)][0],
         out / "heatmap_attribution_one_fact.png",
@@ -279,18 +288,34 @@ def run_knowledge_analysis(
     )
     lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
     sim = similarity_table(lm, facts, list(config.languages), vectors, lrp)
-    write_table(out / "similarity.csv", sim)
-    plot_similarity(sim, out / "similarity.png")
+    sim.to_csv(out / "similarity.csv")
+    similarity_plot(sim.table, out / "similarity.png")
+    causal: tuple[CausalResult, ...] = ()
     if config.causal is not None:
         english = english_sets(fact_sets, config.source)
-        tables = [
+        causal = tuple(
             causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal)
             for lang in config.languages
-        ]
-        causal = pd.concat(tables, ignore_index=True)
-        write_table(out / "causal.csv", causal)
-        write_table(out / "causal_summary.csv", summarize_causal(causal))
-    return KnowledgeResult(config, out, scores, keys, fact_sets, rel_sets, summary, control, relation_baseline)
+        )
+        table = pd.concat([c.table for c in causal], ignore_index=True)
+        write_table(out / "causal.csv", table)
+        write_table(out / "causal_summary.csv", summarize_causal(table))
+    return KnowledgeResult(
+        config,
+        out,
+        scores,
+        keys,
+        fact_sets,
+        rel_sets,
+        ov_fact,
+        ov_rel,
+        by_layer,
+        summary,
+        control,
+        relation_baseline,
+        sim,
+        causal,
+    )
 
 
 def relation_baseline_tables(
@@ -320,17 +345,3 @@ def relation_baseline_tables(
 def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:
     """The source language's baseline knowledge neurons keyed by unit: the sets the causal check scales."""
     return {unit: ns for (lang, cond, unit), ns in sets.items() if lang == source and cond == BASELINE}
-
-
-def summarize_control(control: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Observed vs chance overlap per (language, condition), and the share of units above chance."""
-    g = control.groupby(["language", "condition"], sort=False)
-    return g.agg(
-        n_units=("unit", "size"),
-        n_undefined=("jaccard", lambda j: int(j.isna().sum())),
-        jaccard=("jaccard", "mean"),
-        chance_jaccard=("chance_jaccard", "mean"),
-        overlap_rate=("overlap_rate", "mean"),
-        chance_overlap_rate=("chance_overlap_rate", "mean"),
-        share_above_chance=("p_value", lambda p: float((p < alpha).mean())),
-    ).reset_index()

@@ -1,1 +1,1 @@
-"""The offline model organism: its training corpus and its training."""
+"""The offline model organism: its configuration (and cache key), its training corpus and its training."""

@@ -112,7 +112,7 @@ def split_facts(facts: FactSet, languages: Sequence[str], seen_fraction: float, 
             {f.lineid for lang in others for f in facts.facts_of(lang, rel)} & {i for r, i in en_ids if r == rel}
         )
         random.Random(f"{seed}-{rel}").shuffle(ids)
-        cut = int(round(seen_fraction * len(ids)))
+        cut = round(seen_fraction * len(ids))
         seen_keys |= {(rel, i) for i in ids[:cut]}
     out = {}
     for lang in others:
@@ -178,7 +178,6 @@ def _bridge_fact_lines(facts: FactSet, language: str, seen: Iterable[int], bridg
             continue
         tpl_l = facts.template(language, fact.relation).template
         tpl_en = facts.template(PIVOT, fact.relation).template
-        meta = dict(lineid=fact.lineid, relation=fact.relation)
         if bridge.code_switch:
             mixes = _MIXES if bridge.mix_entities else _MIXES[:2]
             for tpl_lang, sub_lang, obj_lang in mixes:
@@ -187,13 +186,29 @@ def _bridge_fact_lines(facts: FactSet, language: str, seen: Iterable[int], bridg
                     en.sub_label if sub_lang == PIVOT else fact.sub_label,
                     en.obj_label if obj_lang == PIVOT else fact.obj_label,
                 )
-                out.append(CorpusLine(text, "code_switch", (PIVOT, language), obj_span=span, **meta))
+                out.append(
+                    CorpusLine(
+                        text,
+                        "code_switch",
+                        (PIVOT, language),
+                        obj_span=span,
+                        lineid=fact.lineid,
+                        relation=fact.relation,
+                    )
+                )
         if bridge.parallel:
             en_text, _ = _render(tpl_en, en.sub_label, en.obj_label)
             l_text, (a, b) = _render(tpl_l, fact.sub_label, fact.obj_label)
             off = len(en_text) + 1
             out.append(
-                CorpusLine(f"{en_text} {l_text}", "parallel", (PIVOT, language), obj_span=(a + off, b + off), **meta)
+                CorpusLine(
+                    f"{en_text} {l_text}",
+                    "parallel",
+                    (PIVOT, language),
+                    obj_span=(a + off, b + off),
+                    lineid=fact.lineid,
+                    relation=fact.relation,
+                )
             )
     return out
 

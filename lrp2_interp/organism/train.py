@@ -1,4 +1,4 @@
-"""The offline model organism: a small multilingual LM trained from scratch on facts.
+"""Training the offline model organism: a small multilingual LM trained from scratch on facts.
 
 No model hub is reachable offline, so the package's default model is trained here,
 in minutes on a CPU, from an mLAMA-layout fact set (the repository's ``data/facts``)
@@ -21,7 +21,10 @@ with the experimenter in control of which facts each language sees:
   (``LRP2_CACHE`` or ``~/.cache/lrp2_interp``; written to a temp dir, then renamed).
 
 API: :func:`train_organism` -> folder, :func:`load_organism` -> ``(LanguageModel,
-OrganismInfo)``, :func:`organism_facts` -> per language seen/held-out ``FactSet``.
+OrganismInfo)``, :func:`organism_facts` -> per language seen/held-out ``FactSet``; the
+config, its cache key and the facts it reads are :mod:`lrp2_interp.organism.config`.
+The model config is :func:`lrp2_interp.models.builders.hf_config`'s (with the organism's
+dropout) and batches are padded by :func:`lrp2_interp.models.builders.pad_rows`.
 
 Design log (typed probing, P@1 %, causal; held-out = facts seen only in English;
 "retr" = share of held-out+seen l-prompts whose nearest English prompt, centred
@@ -66,7 +69,6 @@ cosine to English per layer 0-3: fr .40 .38 .38 .37, es .57 .58 .60 .60, nl .62 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -74,79 +76,29 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import FactSet, load_facts
+from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_json
-from lrp2_interp.models.builders import bert_tokenizer, bpe_tokenizer
-from lrp2_interp.organism.corpus import PIVOT, BridgeConfig, Corpus, FactSplit, build_corpus
+from lrp2_interp.models.builders import RandomModelConfig, bert_tokenizer, bpe_tokenizer, hf_config, pad_rows
+from lrp2_interp.organism.config import (
+    FORMAT_VERSION,
+    OrganismConfig,
+    OrganismKind,
+    data_digest,
+    load_organism_facts,
+    organism_dir,
+)
+from lrp2_interp.organism.corpus import PIVOT, Corpus, FactSplit, build_corpus
 
-OrganismKind = Literal["causal", "masked"]
-FORMAT_VERSION = 1
-
-
-def default_facts_root() -> Path:
-    """The shipped ``data/facts`` (package data in a wheel; see :func:`lrp2_interp.facts.shipped_facts_root`)."""
-    from lrp2_interp.facts import shipped_facts_root
-
-    return shipped_facts_root()
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LRP2_CACHE")
-    base = Path(env).expanduser() if env else Path("~/.cache/lrp2_interp").expanduser()
-    return base / "organisms"
-
-
-@dataclass(frozen=True)
-class OrganismConfig:
-    """Everything that determines the organism (its hash names the cache folder)."""
-
-    facts_root: str | None = None  # None: the repository's data/facts
-    languages: tuple[str, ...] = ("en", "fr", "es", "nl", "ru", "zh")
-    relations: tuple[str, ...] | None = None  # None: every relation present
-    max_facts_per_relation: int | None = None
-    kind: OrganismKind = "causal"
-    n_layers: int = 4
-    d_model: int = 128
-    n_heads: int = 4
-    d_mlp: int = 512
-    max_positions: int = 96
-    vocab_size: int = 2000
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.05
-    dropout: float = 0.0
-    mask_object_prob: float = 0.5  # masked kind: mask the whole object span in this share of fact lines
-    mask_prob: float = 0.15  # masked kind: random token masking otherwise
-    seen_fraction: float = 0.5
-    bridge: BridgeConfig = field(default_factory=lambda: BridgeConfig(mix_entities=True))
-    seed: int = 0
-
-    def facts_path(self) -> Path:
-        return Path(self.facts_root).expanduser() if self.facts_root else default_facts_root()
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["facts_root"] = str(self.facts_path())
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> OrganismConfig:
-        d = dict(d)
-        d["bridge"] = BridgeConfig(**d.get("bridge", {}))
-        for key in ("languages", "relations"):
-            if d.get(key) is not None:
-                d[key] = tuple(d[key])
-        return cls(**d)
+if TYPE_CHECKING:
+    from lrp2_interp.models.loading import LanguageModel
 
 
 @dataclass(frozen=True)
@@ -174,38 +126,6 @@ class OrganismFacts:
     held_out: FactSet
 
 
-def load_organism_facts(config: OrganismConfig) -> FactSet:
-    return load_facts(
-        config.facts_path(),
-        list(config.languages),
-        list(config.relations) if config.relations else None,
-        max_facts_per_relation=config.max_facts_per_relation,
-        seed=config.seed,
-    )
-
-
-def _data_digest(facts: FactSet) -> str:
-    h = hashlib.sha256()
-    for lang in facts.languages:
-        for rel in facts.relations:
-            if (lang, rel) in facts.templates:
-                h.update(f"{lang}|{rel}|{facts.template(lang, rel).template}\n".encode())
-            for f in facts.facts_of(lang, rel):
-                h.update(f"{f.lineid}|{f.sub_label}|{f.obj_label}|{'|'.join(f.obj_aliases)}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def config_hash(config: OrganismConfig, facts: FactSet | None = None) -> str:
-    """Hash of the config and of the fact data it is trained on."""
-    facts = facts if facts is not None else load_organism_facts(config)
-    payload = json.dumps({"v": FORMAT_VERSION, "config": config.to_dict(), "data": _data_digest(facts)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def organism_dir(config: OrganismConfig, cache_dir: str | Path | None = None, facts: FactSet | None = None) -> Path:
-    return Path(cache_dir or default_cache_dir()) / config_hash(config, facts)
-
-
 # ---------------------------------------------------------------- tokenizer and model
 def train_organism_tokenizer(kind: OrganismKind, texts: Sequence[str], vocab_size: int):
     """A shared sub-word tokenizer over all languages (byte-level BPE / WordPiece).
@@ -218,40 +138,20 @@ def train_organism_tokenizer(kind: OrganismKind, texts: Sequence[str], vocab_siz
     return bpe_tokenizer(texts, vocab_size, prepend_bos=True)
 
 
-def _hf_model(config: OrganismConfig, tokenizer):
-    from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+def _hf_model(config: OrganismConfig, tokenizer: Any) -> Any:
+    """The untrained GPT-2 / BERT of ``config`` (call after seeding torch: the weights are drawn here)."""
+    from transformers import BertForMaskedLM, GPT2LMHeadModel
 
-    vocab = len(tokenizer)
-    if config.kind == "masked":
-        cfg = BertConfig(
-            vocab_size=vocab,
-            hidden_size=config.d_model,
-            num_hidden_layers=config.n_layers,
-            num_attention_heads=config.n_heads,
-            intermediate_size=config.d_mlp,
-            max_position_embeddings=config.max_positions,
-            hidden_dropout_prob=config.dropout,
-            attention_probs_dropout_prob=config.dropout,
-            pad_token_id=tokenizer.pad_token_id,
-            architectures=["BertForMaskedLM"],
-        )
-        return BertForMaskedLM(cfg)
-    cfg = GPT2Config(
-        vocab_size=vocab,
-        n_embd=config.d_model,
-        n_layer=config.n_layers,
-        n_head=config.n_heads,
-        n_inner=config.d_mlp,
-        n_positions=config.max_positions,
-        resid_pdrop=config.dropout,
-        embd_pdrop=config.dropout,
-        attn_pdrop=config.dropout,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        architectures=["GPT2LMHeadModel"],
+    shape = RandomModelConfig(
+        family="bert" if config.kind == "masked" else "gpt2",
+        n_layers=config.n_layers,
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        d_mlp=config.d_mlp,
+        max_positions=config.max_positions,
     )
-    return GPT2LMHeadModel(cfg)
+    cfg = hf_config(shape, len(tokenizer), tokenizer, dropout=config.dropout)
+    return BertForMaskedLM(cfg) if config.kind == "masked" else GPT2LMHeadModel(cfg)
 
 
 # ---------------------------------------------------------------- training data
@@ -280,16 +180,6 @@ def _encode(corpus: Corpus, tokenizer, config: OrganismConfig) -> _Encoded:
         ids.append(toks)
         objs.append(pos)
     return _Encoded(ids, objs)
-
-
-def _batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return ids, mask
 
 
 def _mask_batch(
@@ -349,7 +239,7 @@ def _train(model, data: _Encoded, tokenizer, config: OrganismConfig, progress: b
     bar = tqdm(total=total, desc="train organism", disable=not progress)
     for _ in range(config.epochs):
         for idx in _bucketed_batches(data.ids, config.batch_size, gen):
-            ids, attn = _batch([data.ids[i] for i in idx], pad)
+            ids, attn = pad_rows([data.ids[i] for i in idx], pad)
             if config.kind == "masked":
                 inputs, labels = _mask_batch(ids, attn, [data.obj_tokens[i] for i in idx], tokenizer, config, gen)
             else:
@@ -372,7 +262,7 @@ def _train(model, data: _Encoded, tokenizer, config: OrganismConfig, progress: b
 
 # ---------------------------------------------------------------- public API
 def train_organism(
-    config: OrganismConfig = OrganismConfig(),
+    config: OrganismConfig | None = None,
     cache_dir: str | Path | None = None,
     *,
     force: bool = False,
@@ -382,7 +272,9 @@ def train_organism(
 
     The folder is written under a temporary name and renamed when complete.
     Uses the caller's torch thread settings; deterministic for a seed on one machine.
+    ``config`` defaults to ``OrganismConfig()``.
     """
+    config = config if config is not None else OrganismConfig()
     facts = load_organism_facts(config)
     target = organism_dir(config, cache_dir, facts)
     if (target / "organism.json").is_file() and not force:
@@ -406,7 +298,7 @@ def train_organism(
                 "format_version": FORMAT_VERSION,
                 "config": config.to_dict(),
                 "hash": target.name,
-                "data_digest": _data_digest(facts),
+                "data_digest": data_digest(facts),
                 "corpus_digest": corpus.digest(),
                 "splits": {
                     lang: {"seen": list(s.seen), "held_out": list(s.held_out)} for lang, s in corpus.splits.items()
@@ -452,13 +344,13 @@ def read_organism_info(directory: str | Path) -> OrganismInfo:
 
 
 def load_organism(
-    config: OrganismConfig = OrganismConfig(),
+    config: OrganismConfig | None = None,
     cache_dir: str | Path | None = None,
     *,
     device: str | torch.device = "cpu",
     progress: bool = True,
-):
-    """``(LanguageModel, OrganismInfo)``; trains the organism first if it is not cached."""
+) -> tuple[LanguageModel, OrganismInfo]:
+    """``(LanguageModel, OrganismInfo)``; trains the organism first if it is not cached (default config if None)."""
     from lrp2_interp.models.loading import load_model
 
     directory = train_organism(config, cache_dir, progress=progress)
@@ -468,7 +360,7 @@ def load_organism(
 def organism_facts(info: OrganismInfo, facts: FactSet | None = None) -> dict[str, OrganismFacts]:
     """Per non-English language: its seen and held-out facts (each set keeps the English twins)."""
     facts = facts if facts is not None else load_organism_facts(info.config)
-    if _data_digest(facts) != info.data_digest:
+    if data_digest(facts) != info.data_digest:
         raise InputError("the fact data changed since this organism was trained", file=facts.root)
     langs = lambda lang: [PIVOT, lang]  # noqa: E731
     out = {}
@@ -483,11 +375,3 @@ def organism_facts(info: OrganismInfo, facts: FactSet | None = None) -> dict[str
         )
         out[lang] = OrganismFacts(lang, sub.restrict(split.seen), sub.restrict(split.held_out))
     return out
-
-
-def with_overrides(config: OrganismConfig, **kw) -> OrganismConfig:
-    """``dataclasses.replace`` that also accepts ``bridge_*`` keys for the bridge config."""
-    bridge = {k[len("bridge_") :]: kw.pop(k) for k in list(kw) if k.startswith("bridge_")}
-    if bridge:
-        kw["bridge"] = replace(config.bridge, **bridge)
-    return replace(config, **kw)

@@ -14,15 +14,16 @@ from lrp2_interp.lrp2.projection import LRP2Config
 from lrp2_interp.lrp2.similarity import (
     COLUMNS,
     SimilarityConfig,
+    SimilarityResult,
     layer_cosines,
     parallel_prompts,
-    plot_similarity,
     similarity_by_layer,
     similarity_table,
     target_states,
 )
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.plots import similarity_plot
 from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
@@ -47,7 +48,10 @@ def test_parallel_prompts_are_aligned_by_lineid(lm, facts):
 
 
 def test_self_similarity_is_one_at_every_layer(lm, facts):
-    df = similarity_by_layer(lm, facts, "en", config=SimilarityConfig(position="both"))
+    result = similarity_by_layer(lm, facts, "en", config=SimilarityConfig(position="both"))
+    assert isinstance(result, SimilarityResult)
+    assert result.languages == ("en",) and result.lrp2 == {"en": None} and result.config.position == "both"
+    df = result.table
     assert list(df.columns) == COLUMNS
     assert len(df) == 2 * lm.n_layers and set(df["position"]) == {"mean", "target"}
     np.testing.assert_allclose(df["cosine"], 1.0, atol=1e-5)
@@ -57,7 +61,9 @@ def test_self_similarity_is_one_at_every_layer(lm, facts):
 def test_lrp2_with_equal_vectors_leaves_similarity_unchanged(lm, facts):
     v = torch.randn(lm.n_layers, lm.d_model, generator=torch.Generator().manual_seed(0))
     vectors = LanguageVectors(lm.name, lm.n_layers, lm.d_model, {"en": v, "nl": v.clone()})
-    df = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2), config=SimilarityConfig(position="both"))
+    result = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2), config=SimilarityConfig(position="both"))
+    assert result.lrp2 == {"nl": LRP2Config(0, 2)}
+    df = result.table
     assert len(df) == 2 * 2 * lm.n_layers
     base = df[df["condition"] == "baseline"].reset_index(drop=True)
     lrp = df[df["condition"] == "lrp2"].reset_index(drop=True)
@@ -69,7 +75,7 @@ def test_lrp2_with_equal_vectors_leaves_similarity_unchanged(lm, facts):
 def test_lrp2_moves_mean_states_towards_english(lm, facts):
     sentences = {lang: prompt_corpus(facts, lang, lm) for lang in ("en", "nl")}
     vectors = compute_language_vectors(lm, sentences, progress=False)
-    df = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2))
+    df = similarity_by_layer(lm, facts, "nl", vectors, LRP2Config(0, 2)).table
     at_m = df[df["layer"] == 0].set_index("condition")["cosine"]
     assert at_m["lrp2"] > at_m["baseline"]  # language offset removed at layer m
 
@@ -85,11 +91,15 @@ def test_target_states_and_cosines_shapes(lm, facts):
 
 
 def test_table_plot_and_errors(lm, facts, tmp_path):
-    table = similarity_table(lm, facts, ["en", "nl"])
+    result = similarity_table(lm, facts, ["en", "nl"])
+    assert result.languages == ("en", "nl") and result.lrp2 == {"en": None, "nl": None}
+    table = result.table
     assert set(table["language"]) == {"en", "nl"} and len(table) == 2 * lm.n_layers
-    png = plot_similarity(table, tmp_path / "similarity.png")
+    png = similarity_plot(table, tmp_path / "similarity.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(tmp_path / "similarity.csv")) == len(table)
+    result.to_csv(tmp_path / "table.csv")
+    assert pd.read_csv(tmp_path / "table.csv")["cosine"].tolist() == pytest.approx(table["cosine"].tolist())
     with pytest.raises(InputError, match="vectors"):
         similarity_by_layer(lm, facts, "nl", None, LRP2Config(0, 1))
     with pytest.raises(InputError, match="not in the fact set"):

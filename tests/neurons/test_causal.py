@@ -17,13 +17,14 @@ from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import (
     COLUMNS,
     CausalConfig,
+    CausalResult,
     causal_effect,
     gold_probability,
     gold_queries,
     scale_neurons_hooks,
     summarize_causal,
 )
-from lrp2_interp.neurons.selection import NeuronSet
+from lrp2_interp.neurons.sets import NeuronSet
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models run fastest on one thread
 
@@ -118,7 +119,10 @@ def test_causal_effect_table_and_random_control(lm, facts):
     v = torch.randn(lm.n_layers, lm.d_model, generator=torch.Generator().manual_seed(1))
     vectors = LanguageVectors(lm.name, lm.n_layers, lm.d_model, {"en": v, "nl": v.clone()})
     cfg = CausalConfig(n_random=1, seed=5)
-    table = causal_effect(lm, facts, sets, "nl", vectors, LRP2Config(0, 1), config=cfg)
+    result = causal_effect(lm, facts, sets, "nl", vectors, LRP2Config(0, 1), config=cfg)
+    assert isinstance(result, CausalResult)
+    assert result.config == cfg and result.language == "nl" and result.lrp2 == LRP2Config(0, 1)
+    table = result.table
     assert list(table.columns) == COLUMNS
     assert len(table) == 3 * 2 * (1 + 1) * 3  # (en, nl, nl+lrp2) x interventions x (knowledge + random) x facts
     assert set(table["lineid"]) == {1, 2, 3}
@@ -131,10 +135,11 @@ def test_causal_effect_table_and_random_control(lm, facts):
     lrp = nl[nl["condition"] == "lrp2"].reset_index(drop=True)
     np.testing.assert_allclose(lrp["p_after"], base["p_after"], rtol=1e-5, atol=1e-7)
     # the random control is seeded: the same sets whatever the interventions
-    again = causal_effect(lm, facts, sets, "nl", config=replace(cfg, interventions=(("suppress", 0.0),)))
+    again = causal_effect(lm, facts, sets, "nl", config=replace(cfg, interventions=(("suppress", 0.0),))).table
+    assert causal_effect(lm, facts, sets, "nl", config=cfg).lrp2 is None
     first = table[(table["condition"] == "baseline") & (table["intervention"] == "suppress")].reset_index(drop=True)
     assert (again["neurons"] == first["neurons"]).all()
-    chunked = causal_effect(lm, facts, sets, "nl", config=replace(cfg, batch_size=2))  # facts in two chunks
+    chunked = causal_effect(lm, facts, sets, "nl", config=replace(cfg, batch_size=2)).table  # facts in two chunks
     np.testing.assert_allclose(
         chunked["p_after"], table[table["condition"] == "baseline"]["p_after"], rtol=1e-5, atol=1e-7
     )
@@ -142,11 +147,12 @@ def test_causal_effect_table_and_random_control(lm, facts):
     summary = summarize_causal(table)
     assert {"mean_change", "mean_rel_change", "rel_change_vs_random"} <= set(summary.columns)
     assert len(summary) == 3 * 2 * 2
+    assert result.summary().equals(summary)
 
 
 def test_single_set_for_every_fact_and_errors(lm, facts):
     one = NeuronSet(frozenset({(0, 0)}))
-    table = causal_effect(lm, facts, one, "nl", config=CausalConfig(n_random=0, interventions=(("x1", 1.0),)))
+    table = causal_effect(lm, facts, one, "nl", config=CausalConfig(n_random=0, interventions=(("x1", 1.0),))).table
     assert len(table) == 2 * len(CAPITALS) and set(table["neurons"]) == {"knowledge"}
     np.testing.assert_allclose(table["change"], 0.0, atol=1e-7)
     with pytest.raises(InputError, match="vectors"):

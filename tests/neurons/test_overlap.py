@@ -7,18 +7,18 @@ import pytest
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.metrics import jaccard, overlap_rate
+from lrp2_interp.neurons.control import ControlResult, null_intersections, permutation_control, unit_baseline_summary
 from lrp2_interp.neurons.overlap import (
+    OverlapResult,
+    OverlapSummary,
     different_unit_overlap,
-    null_intersections,
     overlap_by_layer,
     overlap_gain,
     overlap_table,
     pair_sets,
-    permutation_control,
     summarize_overlap,
-    unit_baseline_summary,
 )
-from lrp2_interp.neurons.selection import NeuronSet
+from lrp2_interp.neurons.sets import NeuronSet
 
 A = NeuronSet(frozenset({(0, 1), (0, 2), (1, 3), (1, 4)}))
 
@@ -38,7 +38,10 @@ def test_self_disjoint_and_two_of_four():
         ("de", "baseline", "u"): disjoint,
         ("nl", "baseline", "u"): half,
     }
-    df = overlap_table(sets)
+    result = overlap_table(sets)
+    assert isinstance(result, OverlapResult)
+    assert result.source == "en" and result.languages == ("fr", "de", "nl") and result.n_layers is None
+    df = result.table
     fr, de, nl = (_row(df, language=lang) for lang in ("fr", "de", "nl"))
     assert fr["jaccard"] == 1.0 and fr["overlap_rate"] == 1.0 and fr["n_shared"] == 4
     assert de["jaccard"] == 0.0 and de["overlap_rate"] == 0.0
@@ -49,12 +52,14 @@ def test_self_disjoint_and_two_of_four():
 
 def test_by_layer_counts_and_undefined_layers_are_nan():
     half = NeuronSet(frozenset({(0, 1), (1, 3), (2, 0), (2, 1)}))
-    df = overlap_by_layer({("en", "c", "u"): A, ("nl", "c", "u"): half}, 4)
+    result = overlap_by_layer({("en", "c", "u"): A, ("nl", "c", "u"): half}, 4)
+    assert result.n_layers == 4 and result.languages == ("nl",)
+    df = result.table
     assert list(df["layer"]) == [0, 1, 2, 3]
     assert list(df["n_shared"]) == [1, 1, 0, 0] and list(df["n_target"]) == [1, 1, 2, 0]
     assert df["jaccard"].tolist()[:3] == [0.5, 0.5, 0.0]
     assert np.isnan(df["jaccard"].iloc[3]) and np.isnan(df["overlap_rate"].iloc[3])
-    assert df["n_shared"].sum() == overlap_table({("en", "c", "u"): A, ("nl", "c", "u"): half})["n_shared"][0]
+    assert df["n_shared"].sum() == overlap_table({("en", "c", "u"): A, ("nl", "c", "u"): half}).table["n_shared"][0]
 
 
 def test_pairing_uses_single_english_condition_and_reports_missing():
@@ -70,14 +75,21 @@ def test_pairing_uses_single_english_condition_and_reports_missing():
 def test_gain_and_summary():
     half = NeuronSet(frozenset({(0, 1), (1, 3), (2, 0), (2, 1)}))
     sets = {("en", "baseline", ("P36", 1)): A, ("fr", "baseline", ("P36", 1)): half, ("fr", "lrp2", ("P36", 1)): A}
-    table = overlap_table(sets)
+    result = overlap_table(sets)
+    table = result.table
     assert set(table["unit"]) == {"P36:1"}
     gain = overlap_gain(table, value="overlap_rate")
     assert gain["gain"].tolist() == [0.5] and gain["baseline"].tolist() == [0.5]
-    summ = summarize_overlap(table, "jaccard", n_boot=50)
+    summary = summarize_overlap(result, "jaccard", n_boot=50)
+    assert isinstance(summary, OverlapSummary) and summary.values == ("jaccard",) and summary.n_boot == 50
+    summ = summary.table
     assert set(summ["condition"]) == {"baseline", "lrp2"}
     assert _row(summ, condition="lrp2")["mean"] == 1.0
-    by_layer_gain = overlap_gain(overlap_by_layer(sets, 3))
+    assert summary.mean("jaccard") == {"baseline": pytest.approx(2 / 6), "lrp2": 1.0}
+    both = summarize_overlap(result, ("jaccard", "overlap_rate"), n_boot=50)
+    assert list(both.table["value"]) == ["jaccard", "jaccard", "overlap_rate", "overlap_rate"]
+    assert both.mean("overlap_rate") == {"baseline": 0.5, "lrp2": 1.0}
+    by_layer_gain = overlap_gain(overlap_by_layer(sets, 3).table)
     assert len(by_layer_gain) == 3
     with pytest.raises(InputError, match="conditions"):
         overlap_gain(table, treated="nope")
@@ -103,7 +115,11 @@ def test_permutation_control_chance_level_and_significance():
     fr = NeuronSet(frozenset(shared) | frozenset((l, d - 1 - i) for l in range(layers) for i in range(7)))
     rand = NeuronSet(frozenset((l, int(i)) for l in range(layers) for i in rng.choice(d, 20, replace=False)))
     sets = {("en", "baseline", "u"): en, ("fr", "baseline", "u"): fr, ("xx", "baseline", "u"): rand}
-    df = permutation_control(sets, n_layers=layers, d_mlp=d, n_perm=2000, seed=3)
+    control = permutation_control(sets, n_layers=layers, d_mlp=d, n_perm=2000, seed=3)
+    assert isinstance(control, ControlResult)
+    assert (control.n_layers, control.d_mlp, control.n_perm, control.seed) == (layers, d, 2000, 3)
+    assert control.languages == ("fr", "xx") and not control.by_layer
+    df = control.table
     fr_row, rand_row = _row(df, language="fr"), _row(df, language="xx")
     expected = (fr.per_layer_counts(layers) * en.per_layer_counts(layers)).sum() / d
     assert fr_row["expected_shared"] == pytest.approx(expected)
@@ -111,23 +127,32 @@ def test_permutation_control_chance_level_and_significance():
     assert fr_row["n_shared"] == len(fr.sites & en.sites) and fr_row["z"] > 5
     assert fr_row["p_value"] == pytest.approx(1 / 2001)
     assert fr_row["jaccard"] > fr_row["chance_jaccard"] and rand_row["p_value"] > 0.01
-    by_layer = permutation_control(sets, n_layers=layers, d_mlp=d, n_perm=500, by_layer=True)
+    by_layer = permutation_control(sets, n_layers=layers, d_mlp=d, n_perm=500, by_layer=True).table
     assert len(by_layer) == 2 * layers
     fr_layers = by_layer[by_layer["language"] == "fr"]
     np.testing.assert_allclose(
         fr_layers["expected_shared"], fr.per_layer_counts(layers) * en.per_layer_counts(layers) / d
     )
     again = permutation_control(sets, n_layers=layers, d_mlp=d, n_perm=2000, seed=3)
-    assert again.equals(df)  # seeded
+    assert again.table.equals(df)  # seeded
+    summary = control.summary().set_index("language")
+    assert summary.loc["fr", "share_above_chance"] == 1.0 and summary.loc["xx", "share_above_chance"] == 0.0
+    assert summary.loc["fr", "chance_jaccard"] == pytest.approx(fr_row["chance_jaccard"])
+    assert summary.loc["fr", "n_units"] == 1 and summary.loc["fr", "n_undefined"] == 0
+    # alpha is a real threshold: fr's p-value is 1/2001, so alpha below it counts fr as not above chance
+    assert control.summary(alpha=1 / 2001).set_index("language").loc["fr", "share_above_chance"] == 0.0
 
 
 def test_permutation_control_self_overlap_and_empty_set():
     sets = {("en", "b", "u"): A, ("fr", "b", "u"): A, ("de", "b", "u"): NeuronSet(frozenset())}
-    df = permutation_control(sets, n_layers=2, d_mlp=8, n_perm=200)
+    control = permutation_control(sets, n_layers=2, d_mlp=8, n_perm=200)
+    df = control.table
     fr, de = _row(df, language="fr"), _row(df, language="de")
     assert fr["jaccard"] == 1.0 and fr["overlap_rate"] == 1.0
     assert de["n_shared"] == 0 and de["expected_shared"] == 0 and np.isnan(de["z"])
     assert de["p_value"] == 1.0  # the null always reaches 0
+    summary = control.summary().set_index("language")
+    assert summary.loc["de", "n_undefined"] == 0 and summary.loc["de", "jaccard"] == 0.0  # empty vs A: defined, 0
 
 
 # ------------------------------------------------------------------ the paper's Table 2 baseline
@@ -161,7 +186,7 @@ def test_different_relation_overlap_by_hand():
     assert set(cross["n_pairs"]) == {1, 2}
     # same-unit rows are exactly the plain overlap table
     same = cross[cross["comparison"] == "same"].reset_index(drop=True)
-    plain = overlap_table(_table2_sets())
+    plain = overlap_table(_table2_sets()).table
     np.testing.assert_allclose(same["jaccard"], plain["jaccard"])
     # summary: mean over relations, same vs different, per condition
     summary = unit_baseline_summary(cross).set_index("condition")

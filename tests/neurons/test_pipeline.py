@@ -55,7 +55,7 @@ def test_rows_follow_the_fact_keys_not_each_files_order(bert_lm, setting, fixtur
     rev = load_facts(_reversed_copy(fixture_facts_root, tmp_path / "rev", "fr"), ["en", "fr"], ["P36"]).parallel()
     assert [f.lineid for f in rev.iter_facts("fr")] != [f.lineid for f in rev.iter_facts("en")]
     a_scores, a_keys, _ = attribute_facts(bert_lm, facts, vectors, _config(), ShardStore(tmp_path / "a"))
-    b_scores, b_keys, b_table = attribute_facts(bert_lm, rev, vectors, _config(), ShardStore(tmp_path / "b"))
+    b_scores, b_keys, _ = attribute_facts(bert_lm, rev, vectors, _config(), ShardStore(tmp_path / "b"))
     assert a_keys == b_keys
     for cond in ("baseline", "lrp2"):
         torch.testing.assert_close(b_scores[("fr", cond)], a_scores[("fr", cond)])
@@ -89,7 +89,7 @@ def test_neurons_rerun_with_another_pair_is_refused(bert_lm, setting, tmp_path):
     out = tmp_path / "kn"
     run_knowledge_analysis(bert_lm, facts, vectors, _config(), out)
     before = sorted(p.name for p in (out / "shards").iterdir())
-    with pytest.raises(InputError, match="another run.*lrp2"):
+    with pytest.raises(InputError, match=r"another run.*lrp2"):
         run_knowledge_analysis(bert_lm, facts, vectors, _config(lrp2={"fr": (1, 2)}), out)
     assert sorted(p.name for p in (out / "shards").iterdir()) == before  # nothing recomputed or mixed
     run_knowledge_analysis(bert_lm, facts, vectors, _config(), out)  # the same settings resume
@@ -116,3 +116,37 @@ def test_unknown_only_object_is_refused(bert_lm, fixture_facts_root, tmp_path):
     with pytest.raises(InputError, match="unknown token") as err:
         attribution_queries(bert_lm, facts, "fr")
     assert err.value.file.endswith("fr/P36.jsonl") and err.value.field == "obj_label"
+
+
+def test_typed_results_carry_their_inputs_and_hold_what_the_files_hold(bert_lm, setting, tmp_path):
+    import pandas as pd
+
+    from lrp2_interp.neurons.causal import CausalConfig
+
+    facts, vectors = setting
+    out = tmp_path / "kn"
+    res = run_knowledge_analysis(bert_lm, facts, vectors, _config(causal=CausalConfig(n_random=1)), out)
+    assert res.by_layer.n_layers == bert_lm.n_layers and res.overlap_fact.n_layers is None
+    assert res.overlap_fact.source == res.control.source == "en" and res.overlap_fact.languages == ("fr",)
+    assert (res.control.n_perm, res.control.d_mlp, res.overlap_summary.n_boot) == (20, bert_lm.d_mlp, 20)
+    assert res.similarity.languages == ("fr",) and (res.similarity.lrp2["fr"].m, res.similarity.lrp2["fr"].n) == (0, 2)
+    assert [c.language for c in res.causal] == ["fr"] and res.causal[0].lrp2 is not None
+    pairs = [
+        ("overlap_fact.csv", res.overlap_fact.table),
+        ("overlap_summary.csv", res.overlap_summary.table),
+        ("permutation_control.csv", res.control.table),
+        ("permutation_summary.csv", res.control.summary()),
+        ("similarity.csv", res.similarity.table),
+        ("causal.csv", res.causal[0].table),
+        ("causal_summary.csv", res.causal[0].summary()),
+    ]
+    for name, table in pairs:
+        disk = pd.read_csv(out / name)
+        assert list(disk.columns) == list(table.columns), name
+        numeric = table.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(
+            disk[numeric].astype(float), table[numeric].astype(float), check_exact=False, rtol=1e-12, obj=name
+        )
+    by_layer = pd.read_csv(out / "overlap_by_layer.csv")
+    assert list(by_layer.columns) == [*res.by_layer.table.columns, "paper_layer"]
+    assert (by_layer["n_shared"] == res.by_layer.table["n_shared"]).all()

@@ -11,21 +11,23 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.files import write_table
+from lrp2_interp.neurons.config import NeuronConfig
 from lrp2_interp.neurons.selection import (
-    NeuronConfig,
-    NeuronSet,
     coarse_mask,
-    parse_unit,
-    random_like,
-    random_masks,
     refine_mask,
     score_tensor,
     select_grouped,
     select_neurons,
-    sets_from_frame,
-    sets_to_frame,
     threshold_mask,
     topk_mask,
+)
+from lrp2_interp.neurons.sets import (
+    NeuronSet,
+    parse_unit,
+    random_like,
+    random_masks,
+    sets_from_frame,
+    sets_to_frame,
     unit_name,
 )
 

@@ -11,16 +11,9 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import load_facts
+from lrp2_interp.organism.config import OrganismConfig, config_hash, with_overrides
 from lrp2_interp.organism.corpus import BridgeConfig, build_corpus, leaked_lines, split_facts
-from lrp2_interp.organism.train import (
-    OrganismConfig,
-    config_hash,
-    load_organism,
-    organism_facts,
-    read_organism_info,
-    train_organism,
-    with_overrides,
-)
+from lrp2_interp.organism.train import load_organism, organism_facts, read_organism_info, train_organism
 
 COUNTRIES = [  # (en subject, fr subject, zh subject, en capital, fr capital, zh capital)
     ("France", "France", "法国", "Paris", "Paris", "巴黎"),
@@ -213,6 +206,11 @@ def test_micro_organism_trains_caches_and_loads(facts_root, tmp_path, kind):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left behind
     info = read_organism_info(path)
     assert info.config == cfg
+    hf = json.loads((path / "config.json").read_text())  # dropout is the organism's (0.0), not the family default
+    drop = (
+        ("hidden_dropout_prob", "attention_probs_dropout_prob") if kind == "masked" else ("resid_pdrop", "attn_pdrop")
+    )
+    assert [hf[k] for k in drop] == [cfg.dropout] * len(drop) and cfg.dropout == 0.0
     assert info.final_loss == info.final_loss and info.n_steps == 2 * -(-info.n_lines // 16)
     assert set(info.splits) == {"fr", "zh"}
     stamp = (path / "organism.json").stat().st_mtime_ns
@@ -253,6 +251,15 @@ def test_config_hash_tracks_config_and_data(facts_root, tmp_path):
         (other / "en" / "P36.jsonl").read_text(encoding="utf-8").replace("Paris", "Lutetia"), encoding="utf-8"
     )
     assert config_hash(cfg) != config_hash(replace(cfg, facts_root=str(other)))
+
+
+def test_cache_key_is_stable(facts):
+    """A trained organism is found again only if the key of the same config and data never changes: these keys
+    were computed before the organism was split into config.py / train.py (commit 08db9a6)."""
+    pinned = "/pinned/facts"  # the key includes the facts folder; the data digest comes from ``facts``
+    assert config_hash(_micro(Path(pinned)), facts) == "52968a7aca0b5c02"
+    assert config_hash(OrganismConfig(facts_root=pinned), facts) == "1a77ef5b06019dc5"
+    assert config_hash(OrganismConfig(facts_root=pinned, kind="masked"), facts) == "5121de1a9e492274"
 
 
 def test_config_round_trips_through_json(facts_root):

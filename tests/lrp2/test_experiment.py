@@ -1,0 +1,32 @@
+"""The LRP2 experiment's results folder: summary CSV with numeric estimates, markdown with ``12.3 [10.1, 14.5]``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
+from lrp2_interp.metrics import Estimate
+from lrp2_interp.probing.api import ProbeConfig
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_summary_csv_holds_numbers_and_the_markdown_the_intervals(bert_lm, fixture_facts, tmp_path):
+    cfg = ExperimentConfig(
+        languages=("fr",), layers=(0, 1), n_boot=30, probe=ProbeConfig(progress=False, max_candidates=4)
+    )
+    res = run_experiment(bert_lm, fixture_facts, cfg, tmp_path, progress=False)
+    disk = pd.read_csv(tmp_path / "summary.csv")
+    md = (tmp_path / "summary.md").read_text()
+    assert list(disk["language"]) == ["en", "fr"]
+    for name in ("acc_baseline", "acc_oracle", "test_gain_heldout", "trans_baseline", "test_gain_random_control"):
+        est = res.summary.loc[1, name]
+        assert isinstance(est, Estimate), name
+        assert (disk.loc[1, name], disk.loc[1, f"{name}_low"], disk.loc[1, f"{name}_high"]) == pytest.approx(
+            (est.value, est.low, est.high), rel=1e-12
+        ), name
+        assert disk[f"{name}_low"].dtype == float and str(est) in md, name
+    assert disk.loc[0, "acc_baseline"] == pytest.approx(res.summary.loc[0, "acc_baseline"].value)
+    assert pd.isna(disk.loc[0, "acc_oracle"]) and pd.isna(disk.loc[0, "heldout_m"])  # English: no LRP2 columns
+    assert disk.loc[1, "heldout_m"] == res.summary.loc[1, "heldout_m"]
