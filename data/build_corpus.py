@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lrp2_interp.facts import load_facts, render_filled  # noqa: E402
+from lrp2_interp.facts import load_facts  # noqa: E402
+from lrp2_interp.prompts import render_filled  # noqa: E402
 
 FACTS = ROOT / "data" / "facts"
 OUT = ROOT / "data" / "corpus" / "templates"

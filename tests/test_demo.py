@@ -9,8 +9,9 @@ from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.cli.main import main
 from lrp2_interp.demo import cross_language_plots, knowledge_row
 from lrp2_interp.facts import load_facts
-from lrp2_interp.lrp2.vectors import compute_language_vectors, prompt_corpus
+from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
+from lrp2_interp.prompts import prompt_corpus
 
 
 @pytest.mark.slow
@@ -66,7 +67,7 @@ def test_demo_rows_and_cross_language_figures_come_from_the_typed_results(bert_l
         cfg = KnowledgeConfig(
             languages=(lang,),
             lrp2={lang: (0, 2)},
-            attribution=AttributionConfig(n_steps=4, progress=False),
+            attribution=AttributionConfig(n_steps=4),
             n_perm=20,
             n_boot=20,
             chunk=3,

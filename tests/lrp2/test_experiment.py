@@ -13,9 +13,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_summary_csv_holds_numbers_and_the_markdown_the_intervals(bert_lm, fixture_facts, tmp_path):
-    cfg = ExperimentConfig(
-        languages=("fr",), layers=(0, 1), n_boot=30, probe=ProbeConfig(progress=False, max_candidates=4)
-    )
+    cfg = ExperimentConfig(languages=("fr",), layers=(0, 1), n_boot=30, probe=ProbeConfig(max_candidates=4))
     res = run_experiment(bert_lm, fixture_facts, cfg, tmp_path, progress=False)
     disk = pd.read_csv(tmp_path / "summary.csv")
     md = (tmp_path / "summary.md").read_text()
