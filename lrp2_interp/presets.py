@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.vectors import TokenChoice
-from lrp2_interp.neurons.selection import NeuronConfig
+from lrp2_interp.neurons.config import NeuronConfig
 
 PRESET_NAMES = ("default", "paper")
 

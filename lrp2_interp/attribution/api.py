@@ -43,6 +43,7 @@ from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores
 from lrp2_interp.attribution.fast.common import Hooks, Unsupported
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
+from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query
 from lrp2_interp.errors import InputError
@@ -67,7 +68,7 @@ def fast_query(
     fwd = StagedForward(fm, q.ids, q.position, q.gold, log_prob=config.log_prob, hooks=hooks, lm=lm)
     acts = fwd.activations(layers)  # [n_layers, d_mlp]
     layer_idx = torch.tensor(layers, device=acts.device)
-    rows = max(1, int(config.memory_budget_mb * 2**20 // fm.bytes_per_row(q.ids.shape[0], layers)))
+    rows = rows_in_budget(config.memory_budget_mb, fm.bytes_per_row(q.ids.shape[0], layers))
     attr, _ = integrated_gradients(fwd, acts, config, rows, layer_idx, delta=False)
     if all(l in fwd.f_zero for l in layers):  # the quadrature evaluated alpha = 0 already
         f_base = torch.tensor([fwd.f_zero[l] for l in layers], dtype=torch.float64)

@@ -28,6 +28,7 @@ from lrp2_interp.attribution.fast.common import Hooks, Unsupported
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, fast_model
 from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
+from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import queries
 from lrp2_interp.errors import InputError
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -38,7 +39,7 @@ Item = tuple[str, "str | Sequence[int]", "FwdHooks | None"]
 
 
 def _rows(fm: FastModel, n_pos: int, layers: Sequence[int], budget_mb: float) -> int:
-    return max(1, int(budget_mb * 2**20 // fm.bytes_per_row(n_pos, layers)))
+    return rows_in_budget(budget_mb, fm.bytes_per_row(n_pos, layers))
 
 
 def _run(

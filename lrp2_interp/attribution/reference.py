@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import AttributionConfig, QueryScores
+from lrp2_interp.attribution.memory import block_elements, head_elements, rows_in_budget
 from lrp2_interp.attribution.queries import Query
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
 
@@ -53,10 +54,9 @@ def reference_rows(lm: LanguageModel, n_pos: int, budget_mb: float) -> int:
     itemsize = torch.empty((), dtype=lm.dtype).element_size()
     cfg = lm.bridge.cfg
     vocab = int(lm.bridge.original_model.get_output_embeddings().weight.shape[0])
-    per = (
-        lm.n_layers * n_pos * (14 * lm.d_model + 3 * lm.d_mlp + 3 * int(cfg.n_heads) * n_pos) + 3 * n_pos * vocab
-    ) * itemsize
-    return max(1, int(budget_mb * 2**20 // per))
+    block = block_elements(lm.d_model, lm.d_mlp, int(cfg.n_heads), n_pos)
+    per = (lm.n_layers * n_pos * block + n_pos * head_elements(vocab)) * itemsize
+    return rows_in_budget(budget_mb, per)
 
 
 def _grab(store: dict[int, torch.Tensor], layer: int, p: int, act: torch.Tensor, hook: object = None) -> None:

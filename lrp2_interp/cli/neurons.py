@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from lrp2_interp.attribution.api import AttributionConfig
     from lrp2_interp.lrp2.projection import LRP2Config
     from lrp2_interp.models.loading import LanguageModel
+    from lrp2_interp.neurons.config import NeuronConfig
     from lrp2_interp.neurons.pipeline import KnowledgeConfig
-    from lrp2_interp.neurons.selection import NeuronConfig
 
 
 def attribution_options() -> ConfigOptions[AttributionConfig]:
@@ -55,7 +55,7 @@ def knowledge_options() -> ConfigOptions[KnowledgeConfig]:
 
 
 def neuron_options() -> ConfigOptions[NeuronConfig]:
-    from lrp2_interp.neurons.selection import NeuronConfig
+    from lrp2_interp.neurons.config import NeuronConfig
 
     return ConfigOptions(NeuronConfig, (Option("threshold", help="coarse selection: score >= t x max"),))
 
@@ -132,8 +132,8 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
 def cmd_neurons(args: argparse.Namespace) -> None:
     from lrp2_interp.distributed import init_distributed
     from lrp2_interp.files import run_metadata, write_json
+    from lrp2_interp.neurons.config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
-    from lrp2_interp.neurons.selection import NeuronConfig
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import check_shift_point
 from lrp2_interp.lrp2.vectors import LanguageVectors
-from lrp2_interp.models.hooks import FwdHooks, Positions, check_positions, position_mask
+from lrp2_interp.models.hooks import FwdHooks, Positions, ShiftHook, check_positions
 from lrp2_interp.models.loading import LanguageModel
 
 
@@ -67,36 +67,6 @@ def shifts(vectors: LanguageVectors, language: str, config: LRP2Config) -> dict[
     if config.m == config.n:
         return {config.m: lirp + lsrp}
     return {config.m: lirp, config.n: lsrp}
-
-
-@dataclass(frozen=True, eq=False)
-class ShiftHook:
-    """Add ``delta`` at every position, or at ``positions`` (negative = from each row's last real token).
-
-    Negative positions need each row's length: :meth:`bind` (called by
-    :meth:`LanguageModel.logits` and the fast probing path for every batch) returns the hook
-    bound to them; an unbound hook refuses negative positions instead of counting from the
-    padded width.  A named class (not a closure) so the fast probing path can recognise
-    LRP2's shifts and apply them itself.
-    """
-
-    delta: torch.Tensor  # [d_model]
-    positions: Positions = "all"
-    lengths: torch.Tensor | None = None  # [batch] real tokens per row of the batch it is bound to
-
-    def bind(self, lengths: torch.Tensor) -> ShiftHook:
-        """This hook for a batch whose rows have ``lengths`` ``[batch]`` real tokens."""
-        return self if self.positions == "all" else replace(self, lengths=lengths)
-
-    def __call__(self, resid: torch.Tensor, hook: Any = None) -> torch.Tensor:  # resid: [batch, pos, d_model]
-        d = self.delta.to(device=resid.device, dtype=resid.dtype)
-        if self.positions == "all":
-            return resid + d
-        b, width = resid.shape[:2]
-        sel = position_mask(self.positions, self.lengths, b, width, resid.device)  # [batch, pos]
-        add = torch.zeros_like(resid)
-        add[sel] = d
-        return resid + add
 
 
 def lrp2_hooks(lm: LanguageModel, vectors: LanguageVectors, language: str, config: LRP2Config) -> FwdHooks:

@@ -224,7 +224,8 @@ def knowledge_neuron_masks(
     that start with the object are skipped.
     """
     from lrp2_interp.attribution.api import AttributionConfig, attribute_many
-    from lrp2_interp.neurons.selection import NeuronConfig, select_neurons
+    from lrp2_interp.neurons.config import NeuronConfig
+    from lrp2_interp.neurons.selection import select_neurons
 
     cfg = config or AttributionConfig()
     out = {}

@@ -14,7 +14,8 @@ Hook names (built only here; :class:`~lrp2_interp.models.loading.LanguageModel` 
   post-FFN norm; BLOOM: without the residual its HF MLP adds) -- the learned alignment's site;
 * ``unembed.hook_in`` -- the input of the unembedding.
 
-Positional hooks: a hook that changes chosen positions counts negative positions from
+Positional hooks (:class:`ShiftHook`, the residual shift LRP2 and the random control are made of):
+a hook that changes chosen positions counts negative positions from
 each row's last real token, so it needs the row lengths of the batch it runs on.  Such a
 hook is a :class:`RowLengthHook`: :func:`bind_hooks` (called by ``LanguageModel.logits``
 and the fast probing path) binds it to the batch; an unbound one refuses negative positions.
@@ -23,7 +24,8 @@ and the fast probing path) binds it to the batch; an unbound one refuses negativ
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -145,3 +147,33 @@ def position_mask(
     out = torch.zeros(batch, width, dtype=torch.bool, device=device)
     out[rows[valid], idx[valid]] = True
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class ShiftHook:
+    """Add ``delta`` at every position, or at ``positions`` (negative = from each row's last real token).
+
+    Negative positions need each row's length: :meth:`bind` (called by
+    :meth:`LanguageModel.logits` and the fast probing path for every batch) returns the hook
+    bound to them; an unbound hook refuses negative positions instead of counting from the
+    padded width.  A named class (not a closure) so the fast probing path can recognise
+    LRP2's shifts and apply them itself.
+    """
+
+    delta: torch.Tensor  # [d_model]
+    positions: Positions = "all"
+    lengths: torch.Tensor | None = None  # [batch] real tokens per row of the batch it is bound to
+
+    def bind(self, lengths: torch.Tensor) -> ShiftHook:
+        """This hook for a batch whose rows have ``lengths`` ``[batch]`` real tokens."""
+        return self if self.positions == "all" else replace(self, lengths=lengths)
+
+    def __call__(self, resid: torch.Tensor, hook: Any = None) -> torch.Tensor:  # resid: [batch, pos, d_model]
+        d = self.delta.to(device=resid.device, dtype=resid.dtype)
+        if self.positions == "all":
+            return resid + d
+        b, width = resid.shape[:2]
+        sel = position_mask(self.positions, self.lengths, b, width, resid.device)  # [batch, pos]
+        add = torch.zeros_like(resid)
+        add[sel] = d
+        return resid + add

@@ -20,6 +20,7 @@ import torch
 
 from lrp2_interp.errors import InputError, check_layer
 from lrp2_interp.layers import check_shift_point
+from lrp2_interp.models.builders import pad_rows
 from lrp2_interp.models.hooks import (
     FwdHooks,
     bind_hooks,
@@ -135,14 +136,8 @@ class LanguageModel:
 
     def pad_ids(self, rows: Sequence[Sequence[int]]) -> Batch:
         """Right-pad already tokenized rows."""
-        width = max(len(r) for r in rows)
-        self.check_positions(width)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
-            mask[i, : len(r)] = 1
+        self.check_positions(max(len(r) for r in rows))
+        ids, mask = pad_rows(rows, self.tokenizer.pad_token_id)  # [n, width] each
         return Batch(ids.to(self.device), mask.to(self.device))
 
     # ---- forward ----

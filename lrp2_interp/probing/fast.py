@@ -12,7 +12,7 @@
   at the prefix positions once per fact (the constant every candidate shares).
 
 Hooks: masked LMs honour any hook except on the unembedding; causal LMs honour
-LRP2 shifts applied at all positions (``projection.ShiftHook``).  For anything
+LRP2 shifts applied at all positions (``models.hooks.ShiftHook``).  For anything
 else :func:`supports` is False and :mod:`lrp2_interp.probing.api` uses the reference.
 Batches are length-sorted and sized from ``ProbeConfig.memory_mb`` (:mod:`lrp2_interp.probing.passes`);
 the two kinds live in :mod:`lrp2_interp.probing.fast_masked` and :mod:`lrp2_interp.probing.fast_causal`.
@@ -21,8 +21,7 @@ the two kinds live in :mod:`lrp2_interp.probing.fast_masked` and :mod:`lrp2_inte
 from __future__ import annotations
 
 from lrp2_interp.facts import FactSet
-from lrp2_interp.lrp2.projection import ShiftHook
-from lrp2_interp.models.hooks import is_unembed_hook
+from lrp2_interp.models.hooks import ShiftHook, is_unembed_hook
 from lrp2_interp.models.layer_runner import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast_causal import causal_scores

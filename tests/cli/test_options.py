@@ -18,8 +18,8 @@ from lrp2_interp.lrp2.projection import LRP2Config
 from lrp2_interp.lrp2.sweep import SweepConfig
 from lrp2_interp.methods.compare import CompareConfig
 from lrp2_interp.methods.lape import LapeConfig
+from lrp2_interp.neurons.config import NeuronConfig
 from lrp2_interp.neurons.pipeline import KnowledgeConfig
-from lrp2_interp.neurons.selection import NeuronConfig
 from lrp2_interp.organism.train import OrganismConfig
 from lrp2_interp.probing.types import ProbeConfig
 

@@ -28,7 +28,7 @@ from lrp2_interp.methods.lape_effects import (
     shift_summary,
 )
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.neurons.selection import NeuronSet
+from lrp2_interp.neurons.sets import NeuronSet
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

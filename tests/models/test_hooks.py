@@ -7,10 +7,10 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import EMBEDDINGS
-from lrp2_interp.lrp2.projection import ShiftHook
 from lrp2_interp.methods.alignment import AlignmentHook
 from lrp2_interp.models.hooks import (
     RowLengthHook,
+    ShiftHook,
     bind_hooks,
     embed_hook,
     full_lengths,

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from lrp2_interp.lrp2.projection import LRP2Config, ShiftHook
+from lrp2_interp.lrp2.projection import LRP2Config
+from lrp2_interp.models.hooks import ShiftHook
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.fast import fast_scores, supports

@@ -40,6 +40,7 @@ from lrp2_interp.attribution.fast.common import CleanCache, Hooks, Unsupported
 from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
+from lrp2_interp.attribution.memory import block_elements, head_elements
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["FAMILIES", "FastModel", "GoldProb", "SharedClean", "StagedForward", "fast_model"]
@@ -64,13 +65,13 @@ class FastModel:
     def bytes_per_row(self, n_pos: int, layers: Sequence[int]) -> int:
         """Rough autograd memory of one row (one step of one layer), averaged over ``layers``."""
         d, m, h, L = self.d_model, self.d_mlp, self.n_heads, self.n_layers
-        head = 3 * self.vocab + 8 * d
+        head = head_elements(self.vocab) + 8 * d
+        block = block_elements(d, m, h, n_pos)
         if self.causal:
-            per_block = 14 * d + 3 * m + 3 * h * n_pos
             blocks = sum(L - 1 - l for l in layers) / len(layers)
-            return int((blocks * per_block + head) * self.itemsize) + 1
-        full = n_pos * (14 * d + 3 * m + 3 * h * n_pos)
-        query = n_pos * 3 * d + 14 * d + 3 * m
+            return int((blocks * block + head) * self.itemsize) + 1
+        full = n_pos * block
+        query = n_pos * 3 * d + block_elements(d, m, 0, n_pos)
         blocks = sum(max(0, L - 2 - l) for l in layers) / len(layers)
         return int((blocks * full + query + head) * self.itemsize) + 1
 
