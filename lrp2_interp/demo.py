@@ -38,6 +38,7 @@ from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
+from lrp2_interp.neurons.overlap import overlap_gain
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, KnowledgeResult, run_knowledge_analysis
 from lrp2_interp.organism.config import OrganismConfig, default_facts_root, load_organism_facts
 from lrp2_interp.organism.train import OrganismInfo, load_organism, organism_facts
@@ -211,7 +212,7 @@ def cross_language_plots(results: list[KnowledgeResult], out: Path) -> None:
     by_layer = pd.concat([res.by_layer.table for res in results], ignore_index=True)
     for cond in ("baseline", "lrp2"):
         shared_neurons_heatmap(by_layer, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(by_layer, out / "heatmap_overlap_gain.png")
+    overlap_gain_heatmap(overlap_gain(by_layer), out / "heatmap_overlap_gain.png")
     sim = pd.concat([res.similarity.table for res in results], ignore_index=True)
     similarity_plot(sim, out / "similarity.png")
 

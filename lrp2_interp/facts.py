@@ -1,4 +1,4 @@
-"""mLAMA-layout fact sets: loading, validation, parallel facts and prompt rendering.
+"""mLAMA-layout fact sets: loading, validation and parallel facts (queries are built in :mod:`lrp2_interp.prompts`).
 
 Layout (the official mLAMA 1.1 release, ``../shared/data/facts`` and ``data/facts``)::
 

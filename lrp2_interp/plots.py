@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.files import save_figure, write_table
@@ -272,19 +273,19 @@ def shared_neurons_heatmap(
     )
 
 
-def overlap_gain_heatmap(
-    by_layer: pd.DataFrame,
-    path: str | Path,
-    *,
-    value: str = "jaccard",
-    baseline: str = "baseline",
-    treated: str = "lrp2",
-    title: str | None = None,
-) -> Path:
-    """Layer x language: mean over units of ``value(treated) - value(baseline)``, diverging around 0."""
-    from lrp2_interp.neurons.overlap import overlap_gain
+def overlap_gain_heatmap(gain: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
+    """Layer x language: mean over units of the per-unit gains, diverging around 0.
 
-    gain = overlap_gain(by_layer, baseline=baseline, treated=treated, value=value)
+    ``gain`` is :func:`lrp2_interp.neurons.overlap.overlap_gain`'s table (columns language, unit,
+    layer, the two conditions, value, gain).
+    """
+    missing = {"language", "layer", "value", "gain"} - set(gain.columns)
+    if missing:
+        raise InputError(
+            f"the gain table lacks columns {sorted(missing)} (use neurons.overlap.overlap_gain)", field="gain"
+        )
+    value = str(gain["value"].iloc[0]) if len(gain) else "value"
+    baseline, treated = [c for c in gain.columns if c not in ("language", "unit", "layer", "value", "gain")][:2]
     pivot = gain.pivot_table(index="layer", columns="language", values="gain", aggfunc="mean")
     return heatmap(
         pivot,
@@ -333,7 +334,7 @@ def relation_overlap_heatmap(
 
 
 def attribution_heatmap(
-    scores: Any,
+    scores: torch.Tensor,
     path: str | Path,
     *,
     layers: Sequence[int] | None = None,
@@ -342,12 +343,20 @@ def attribution_heatmap(
 ) -> Path:
     """Layer x neuron rank: the ``top`` highest attribution scores of every layer, annotated with the neuron index.
 
-    ``scores``: ``[n_rows, d_mlp]`` (or an attribution result / several prompts,
-    averaged).  The CSV is the long table (layer, rank, neuron, score).
+    ``scores``: ``[n_rows, d_mlp]`` (an ``AttributionResult.scores``) or ``[n_prompts, n_rows, d_mlp]``
+    (averaged over prompts); ``layers``: the block index of each row (default ``0..n_rows-1``).
+    The CSV is the long table (layer, rank, neuron, score).
     """
-    from lrp2_interp.neurons.selection import score_tensor
-
-    t, rows = score_tensor(scores, layers)  # [P, R, D]
+    t = torch.as_tensor(scores).detach().float().cpu()
+    if t.dim() == 2:
+        t = t[None]  # [1, R, D]
+    if t.dim() != 3:
+        raise InputError(
+            f"scores must be [rows, d_mlp] or [prompts, rows, d_mlp], got shape {tuple(t.shape)}", field="scores"
+        )
+    rows = tuple(layers) if layers is not None else tuple(range(t.shape[1]))
+    if len(rows) != t.shape[1]:
+        raise InputError(f"{len(rows)} layers given for {t.shape[1]} score rows", field="layers")
     mean = t.mean(0)  # [R, D]
     k = min(top, mean.shape[1])
     vals, idx = mean.topk(k, dim=-1)  # [R, k]

@@ -222,6 +222,33 @@ def private_imports(modules: dict[str, Module]) -> list[str]:
     return [f"{where} line {line}: {what}" for where, line, what in sorted(found)]
 
 
+def layer_violations(modules: dict[str, Module], package: str, layers: list[set[str]]) -> list[str]:
+    """Imports that reach a higher layer, or sideways into another part of the same layer.
+
+    ``layers`` lists, bottom up, the sets of parts (``package.part`` -> ``part``: a top-level module or a
+    subpackage) of each layer.  A part may import itself, anything in a lower layer, and the parts of its own
+    layer only where that layer is the foundations (index 0).
+    """
+    rank = {part: i for i, parts in enumerate(layers) for part in parts}
+
+    def part(name: str) -> str:
+        rest = name[len(package) + 1 :] if name.startswith(package + ".") else ""
+        return rest.split(".")[0] if rest else "__init__"
+
+    out = []
+    for name, targets in import_graph(modules).items():
+        a = part(name)
+        for target, line in targets.items():
+            b = part(target)
+            if a == b or b == "__init__" or a == "__init__":
+                continue
+            if a not in rank or b not in rank:
+                out.append(f"{name}:{line}: imports {target}: part {a if a not in rank else b!r} is in no layer")
+            elif rank[b] > rank[a] or (rank[b] == rank[a] and rank[a] > 0):
+                out.append(f"{name}:{line}: imports {target} (layer {rank[a]} -> {rank[b]})")
+    return sorted(out)
+
+
 def long_modules(modules: dict[str, Module], limit: int = MAX_LINES) -> list[str]:
     return [f"{m.name}: {m.n_lines} lines (limit {limit})" for m in modules.values() if m.n_lines > limit]
 

@@ -17,6 +17,7 @@ from arch_guards import (
     discover,
     import_cycles,
     import_graph,
+    layer_violations,
     long_modules,
     missing_docstrings,
     private_imports,
@@ -46,6 +47,45 @@ def test_no_import_cycle(package):
 def test_no_module_uses_another_modules_private_names(package):
     private = private_imports(package)
     assert not private, "\n".join(private)
+
+
+#: the package's layers, bottom up (docs/architecture.md): a part imports only from lower layers
+LAYERS = [
+    {"errors", "files", "distributed", "layers", "metrics", "corpus", "plots"},
+    {"facts", "store"},
+    {"models"},
+    {"prompts"},
+    {"probing"},
+    {"lrp2"},
+    {"attribution"},
+    {"neurons"},
+    {"methods", "organism", "presets"},
+    {"demo"},
+    {"cli"},
+]
+
+
+def test_imports_follow_the_layers(package):
+    # facts and store share a layer: store records the facts' digest (a function-level import)
+    found = [v for v in layer_violations(package, PACKAGE, LAYERS) if not ("store" in v and "facts" in v)]
+    assert not found, "\n".join(found)
+
+
+def test_a_layer_violation_is_reported(tmp_path):
+    modules = make_package(
+        tmp_path,
+        {
+            "low.py": '"""Low."""\n\ndef f():\n    from pkg.high import g\n    return g\n',
+            "high.py": '"""High."""\n\nfrom pkg.low import f\n\ndef g():\n    return f\n',
+            "side_a.py": '"""Side a."""\n\nfrom pkg.side_b import h\n',
+            "side_b.py": '"""Side b."""\n\nh = 1\n',
+        },
+    )
+    found = layer_violations(modules, "pkg", [{"low"}, {"high"}, {"side_a", "side_b"}])
+    assert any("pkg.low" in v and "pkg.high" in v for v in found)
+    assert any("pkg.side_a" in v and "pkg.side_b" in v for v in found)
+    assert not any(v.startswith("pkg.high:") for v in found)  # importing downwards is fine
+    assert any("no layer" in v for v in layer_violations(modules, "pkg", [{"high"}]))
 
 
 def test_every_module_is_at_most_400_lines(package):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons.overlap import overlap_by_layer
+from lrp2_interp.neurons.overlap import overlap_by_layer, overlap_gain
 from lrp2_interp.neurons.sets import NeuronSet
 from lrp2_interp.plots import (
     attribution_heatmap,
@@ -83,7 +83,7 @@ def test_neuron_heatmaps(tmp_path):
     assert _is_png(shared)
     table = pd.read_csv(tmp_path / "shared.csv").set_index("layer")
     assert table.loc[0, "fr"] == 1 and table.loc[1, "fr"] == 0 and table.loc[2, "ru"] == 0
-    gain = overlap_gain_heatmap(by_layer, tmp_path / "gain.png", value="n_shared")
+    gain = overlap_gain_heatmap(overlap_gain(by_layer, value="n_shared"), tmp_path / "gain.png")
     assert _is_png(gain)
     g = pd.read_csv(tmp_path / "gain.csv").set_index("layer")
     assert g.loc[1, "fr"] == 1 and g.loc[2, "ru"] == 1 and g.loc[0, "fr"] == 0

@@ -95,7 +95,7 @@ def cmd_attribute(args: argparse.Namespace) -> None:
             }
         ),
     )
-    attribution_heatmap(res, out / "attribution.png", title=f"{args.prompt} -> {args.target}")
+    attribution_heatmap(res.scores, out / "attribution.png", layers=res.layers, title=f"{args.prompt} -> {args.target}")
     write_json(
         out / "run.json",
         run_metadata(

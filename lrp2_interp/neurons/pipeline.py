@@ -55,6 +55,7 @@ from lrp2_interp.neurons.overlap import (
     OverlapSummary,
     different_unit_overlap,
     overlap_by_layer,
+    overlap_gain,
     overlap_table,
     summarize_overlap,
 )
@@ -279,7 +280,7 @@ def run_knowledge_analysis(
     relation_baseline = relation_baseline_tables(rel_sets, config, n_layers, d_mlp, out)
     for cond in (BASELINE, LRP2):
         shared_neurons_heatmap(by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(by_layer.table, out / "heatmap_overlap_gain.png")
+    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png")
     attribution_heatmap(
         scores[(config.source, BASELINE)][0],
         out / "heatmap_attribution_one_fact.png",
