@@ -34,13 +34,10 @@ def main() -> None:
     from lrp2_interp.cli.main import REPO_DATA
     from lrp2_interp.facts import load_facts
     from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+    from lrp2_interp.prompts import fact_sentences
 
     fs = load_facts(REPO_DATA)
-    corpus = [
-        fs.template(lg, f.relation).template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-        for lg in fs.languages
-        for f in fs.iter_facts(lg)
-    ]
+    corpus = fact_sentences(fs)
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as tmp:
         model = build_random_model(

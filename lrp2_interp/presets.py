@@ -22,7 +22,7 @@ switches choices 1 and 4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.vectors import TokenChoice
@@ -38,7 +38,7 @@ class Preset:
     neurons: NeuronConfig = field(default_factory=NeuronConfig)  # knowledge-neuron selection
 
     def describe(self) -> dict:
-        return {"preset": self.name, "tokens": self.tokens, "neurons": self.neurons.__dict__}
+        return {"preset": self.name, "tokens": self.tokens, "neurons": asdict(self.neurons)}
 
 
 def get_preset(name: str) -> Preset:

@@ -30,7 +30,7 @@ Results folder (``out_dir``)::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ from lrp2_interp.lrp2.similarity import SimilarityResult, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
-from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.config import Level, NeuronConfig
 from lrp2_interp.neurons.control import ControlResult, permutation_control, unit_baseline_summary
 from lrp2_interp.neurons.overlap import (
     OverlapResult,
@@ -174,8 +174,8 @@ def attribute_facts(
     return scores, keys, table.drop(columns=["scores"])
 
 
-def _select(scores: Mapping, keys, config: KnowledgeConfig, level: str) -> dict[tuple, NeuronSet]:
-    neuron_cfg = NeuronConfig(**{**config.neurons.__dict__, "level": level})
+def _select(scores: Mapping, keys, config: KnowledgeConfig, level: Level) -> dict[tuple, NeuronSet]:
+    neuron_cfg = replace(config.neurons, level=level)
     out = {}
     layers = _layers(config)
     for (lang, cond), s in scores.items():
