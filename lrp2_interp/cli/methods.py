@@ -91,6 +91,7 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
 
     from lrp2_interp.files import run_metadata, write_json, write_table, write_text
     from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
+    from lrp2_interp.metrics import estimate_columns
 
     t0, out = time.time(), Path(args.out)
     configs = {lang: _compare_config(args, lang, methods) for lang in args.languages}  # bad options fail first
@@ -101,7 +102,7 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
         res = run_comparison(lm, facts, cfg, out / lang)
         write_table(out / lang / "conditions.csv", res.facts_table)
         plot_grids(res, out / lang)
-        summaries.append(res.summary.assign(language=lang).astype(str))
+        summaries.append(estimate_columns(res.summary.assign(language=lang)))  # X, X_low, X_high
         texts.append(summary_markdown(res))
     write_table(out / "summary.csv", pd.concat(summaries, ignore_index=True))
     write_text(out / "summary.md", "\n".join(texts))

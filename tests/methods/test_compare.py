@@ -109,6 +109,12 @@ def test_cli_commands(repo_model_dir, tmp_path, capsys):
     )
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 4 and (out / "fr" / "alignment_sigma_fr.png").is_file()
+    # estimates are numbers (value, low, high), not "12.3 [10.1, 14.5]" strings
+    assert {"test_acc", "test_acc_low", "test_acc_high"} <= set(summary.columns)
+    assert summary["test_acc"].dtype.kind == "f"
+    assert (summary["test_acc_low"] <= summary["test_acc"]).all() and (
+        summary["test_acc"] <= summary["test_acc_high"]
+    ).all()
     assert (
         main(
             [
