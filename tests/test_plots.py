@@ -163,7 +163,7 @@ def test_cjk_and_indic_labels_render_without_font_warnings(tmp_path):
 
 
 def test_font_plan_uses_an_installed_font_or_a_clean_placeholder():
-    from lrp2_interp.plots import font_plan
+    from lrp2_interp.fonts import font_plan
 
     plan = font_plan(["中文 x", "en"])
     if plan.uncovered:  # no installed font has these glyphs: drawn as '?', never as a warning box
