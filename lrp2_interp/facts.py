@@ -98,16 +98,17 @@ class FactSet:
         facts = {k: v for k, v in self.facts.items() if k[1] in keep}
         return FactSet(self.root, self.languages, keep, self.templates, facts, self.candidate_sets)
 
+    def check_languages(self, languages: Iterable[str], field: str = "language") -> None:
+        """Refuse, with one InputError naming the set's folder and ``field``, languages the set does not hold."""
+        missing = [lang for lang in languages if lang not in self.languages]
+        if missing:
+            which = f"language '{missing[0]}' is" if len(missing) == 1 else f"languages {', '.join(missing)} are"
+            raise InputError(f"{which} not in the fact set ({', '.join(self.languages)})", file=self.root, field=field)
+
     def parallel(self, languages: Sequence[str] | None = None) -> FactSet:
         """Keep only facts present (same ``lineid``) in every one of ``languages``."""
         langs = list(languages or self.languages)
-        missing = [lang for lang in langs if lang not in self.languages]
-        if missing:
-            raise InputError(
-                f"language(s) {', '.join(missing)} not in the fact set ({', '.join(self.languages)})",
-                file=self.root,
-                field="language",
-            )
+        self.check_languages(langs)
         common = set.intersection(*(self.lineids(lang) for lang in langs))
         if not common and len(langs) > 1:
             sizes = ", ".join(f"{lang}: {self.n_facts(lang)}" for lang in langs)

@@ -121,13 +121,7 @@ def _prompts_of(lm: LanguageModel, facts: FactSet, language: str, keys: Sequence
 
 def parallel_prompts(lm: LanguageModel, facts: FactSet, languages: Sequence[str]) -> dict[str, list[str]]:
     """Probe prompts of the facts shared by all ``languages``, aligned by sorted ``(relation, lineid)``."""
-    for lang in languages:
-        if lang not in facts.languages:
-            raise InputError(
-                f"language '{lang}' is not in the fact set ({', '.join(facts.languages)})",
-                file=facts.root,
-                field="language",
-            )
+    facts.check_languages(languages)
     keys = parallel_keys(facts, languages)
     if not keys:
         raise InputError(

@@ -96,6 +96,18 @@ def test_parallel(fixture_facts):
     assert {f.lineid for f in en_ru.facts_of("en", "P36")} == set(range(101, 107)) | {108}
 
 
+def test_check_languages_names_the_missing_ones_the_folder_and_the_field(fixture_facts):
+    fixture_facts.check_languages(["en", "fr"])  # present: no error
+    with pytest.raises(InputError, match=r"language 'zz' is not in the fact set \(en, fr, ru\)") as one:
+        fixture_facts.check_languages(["en", "zz"])
+    assert one.value.file == str(fixture_facts.root) and one.value.field == "language"
+    with pytest.raises(InputError, match="languages zz, yy are not in the fact set") as two:
+        fixture_facts.check_languages(["zz", "yy"], field="languages")
+    assert two.value.field == "languages"
+    with pytest.raises(InputError, match="language 'zz'"):
+        fixture_facts.parallel(["en", "zz"])
+
+
 def test_split_partitions_line_ids(fixture_facts):
     all_ids = set().union(*(fixture_facts.lineids(lang) for lang in fixture_facts.languages))
     first, rest = fixture_facts.split(0.25, seed=1)

@@ -82,13 +82,20 @@ def fast_query(
     return QueryScores(attr.detach(), acts, delta, f_in, f_base, (config.n_steps,) * len(layers))
 
 
-def choose_path(lm: LanguageModel, config: AttributionConfig, hooks: FwdHooks) -> FastModel | None:
-    """The fast implementation to use, or None for the reference path."""
+def choose_path(
+    lm: LanguageModel, config: AttributionConfig, *hook_sets: FwdHooks | None, generic: bool = False
+) -> FastModel | None:
+    """The fast implementation that honours every one of ``hook_sets``, or None for the reference path.
+
+    ``generic``: the generic decoder path (the one that batches several facts) even where a
+    hand-written family exists.  ``config.path="fast"`` turns "cannot" into an InputError.
+    """
     if config.path == "reference":
         return None
     try:
-        Hooks.parse(lm, hooks)
-        return fast_model(lm)
+        for hooks in hook_sets:
+            Hooks.parse(lm, hooks)
+        return fast_model(lm, generic=generic)
     except Unsupported as err:
         if config.path == "fast":
             raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None

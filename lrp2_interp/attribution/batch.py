@@ -21,12 +21,12 @@ from dataclasses import replace
 import torch
 from tqdm.auto import tqdm
 
-from lrp2_interp.attribution.api import attribute_neurons
+from lrp2_interp.attribution.api import attribute_neurons, choose_path
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores
 from lrp2_interp.attribution.fast.common import Hooks, Unsupported
 from lrp2_interp.attribution.fast.generic import GenericDecoder
-from lrp2_interp.attribution.fast.ig import FastModel, fast_model
+from lrp2_interp.attribution.fast.ig import FastModel
 from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import queries
@@ -90,16 +90,9 @@ def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: Att
 
 def _batched_model(lm: LanguageModel, items: Sequence[Item], config: AttributionConfig) -> FastModel | None:
     """The generic fast model when every item can be batched, else None (``path="fast"``: an InputError)."""
-    if lm.kind != "causal" or config.path == "reference":
+    if lm.kind != "causal":
         return None
-    try:
-        for _, _, hooks in items:
-            Hooks.parse(lm, hooks)
-        return fast_model(lm, generic=True)
-    except Unsupported as err:
-        if config.path == "fast":
-            raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None
-    return None
+    return choose_path(lm, config, *(hooks for _, _, hooks in items), generic=True)
 
 
 def attribute_batch(

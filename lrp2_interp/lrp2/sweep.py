@@ -148,8 +148,7 @@ def run_sweep(
     (other ranks return ``None``).
     """
     dist = dist if dist is not None else Dist()
-    if config.language not in facts.languages:
-        raise InputError(f"language '{config.language}' not in the fact set", field="language")
+    facts.check_languages([config.language])
     vectors.check_model(lm)
     vectors[config.language], vectors[config.source]  # clear error if a vector is missing
     pairs = config.pairs(lm.n_layers)

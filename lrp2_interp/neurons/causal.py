@@ -183,9 +183,7 @@ def causal_effect(
     config = config if config is not None else CausalConfig()
     if lrp2 is not None and vectors is None:
         raise InputError("LRP2 needs language vectors (vectors=None)", field="vectors")
-    for lang in (config.source, language):
-        if lang not in facts.languages:
-            raise InputError(f"language '{lang}' is not in the fact set", file=facts.root, field="language")
+    facts.check_languages([config.source, language])
     common = {(f.relation, f.lineid) for f in facts.iter_facts(language)}
     keys = [(f.relation, f.lineid) for f in facts.iter_facts(config.source) if (f.relation, f.lineid) in common]
     found = [(k, _lookup(neurons, k)) for k in keys]

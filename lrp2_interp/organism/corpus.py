@@ -221,13 +221,7 @@ def build_corpus(
         raise InputError(
             f"the organism needs English ('{PIVOT}') among its languages, got {list(languages)}", field="languages"
         )
-    missing = [lang for lang in languages if lang not in facts.languages]
-    if missing:
-        raise InputError(
-            f"languages {missing} are not in the fact set ({', '.join(facts.languages)})",
-            file=facts.root,
-            field="languages",
-        )
+    facts.check_languages(languages, field="languages")
     splits = split_facts(facts, languages, seen_fraction, seed)
     lines = _fact_lines(facts, PIVOT, facts.lineids(PIVOT))
     for lang, split in splits.items():

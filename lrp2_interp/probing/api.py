@@ -51,12 +51,7 @@ __all__ = [
 
 
 def _check(facts: FactSet, language: str) -> None:
-    if language not in facts.languages:
-        raise InputError(
-            f"language '{language}' is not in the fact set ({', '.join(facts.languages)})",
-            file=facts.root,
-            field="language",
-        )
+    facts.check_languages([language])
     if facts.n_facts(language) == 0:
         raise InputError(f"no facts for language '{language}' (empty fact set)", file=facts.root)
 
