@@ -7,6 +7,7 @@ batches and unembedding chunks from ``ProbeConfig.memory_mb``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,10 +20,17 @@ from lrp2_interp.probing.types import ProbeConfig
 
 def forward(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor, hooks: FwdHooks | None, **kw: Any) -> Any:
     """One bridge forward pass on ``ids`` ``[b, pos]`` with ``mask`` (``[b, pos]``, or ``[b, past + pos]`` with a
-    cache); hooks that count from a row's end are bound to the rows of ``mask`` (only valid without a cache)."""
-    if hooks:
-        return lm.bridge.run_with_hooks(ids, attention_mask=mask, fwd_hooks=bind_hooks(hooks, mask), **kw)
-    return lm.bridge(ids, attention_mask=mask, **kw)
+    cache); hooks that count from a row's end are bound to the rows of ``mask`` (only valid without a cache).
+
+    A KV cache goes in as ``past_key_values``, the name TransformerBridge's attention reads
+    (:mod:`lrp2_interp.models.layer_runner`); transformers 5 warns on every call that the name is
+    deprecated, which here is noise on every batch, so that one warning is silenced for this call only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`past_key_values` is deprecated", category=FutureWarning)
+        if hooks:
+            return lm.bridge.run_with_hooks(ids, attention_mask=mask, fwd_hooks=bind_hooks(hooks, mask), **kw)
+        return lm.bridge(ids, attention_mask=mask, **kw)
 
 
 def vocab_size(lm: LanguageModel) -> int:

@@ -54,6 +54,16 @@ def test_tiny_memory_budget_changes_nothing(lm, fixture_facts):
             assert b[key][cand] == pytest.approx(a[key][cand], abs=1e-5, rel=1e-6)
 
 
+def test_the_kv_cache_pass_does_not_warn_on_every_batch(lm, fixture_facts):
+    """transformers 5 calls ``past_key_values`` deprecated; the fast path passes it on purpose (the bridge reads that name)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fast_scores(lm, fixture_facts, "en", ProbeConfig(max_candidates=4, batch_size=3), exact=True)
+    assert not [w for w in seen if "past_key_values" in str(w.message)]
+
+
 def test_hooks_the_fast_path_cannot_honour_fall_back(lm, fixture_facts):
     """A closure hook (or LRP2 at chosen positions) on a causal LM runs the reference path, with its results."""
     odd = [(lm.resid_post(1), lambda x, hook: x * 1.5)]
