@@ -17,7 +17,7 @@ import json
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lrp2_interp.errors import InputError
@@ -65,6 +65,9 @@ class FactSet:
     templates: dict[tuple[str, str], Relation] = field(repr=False)
     facts: dict[tuple[str, str], tuple[Fact, ...]] = field(repr=False)
     candidate_sets: dict[tuple[str, str], tuple[str, ...]] = field(repr=False)
+    #: (language, relation) -> object entity (``obj_uri``) -> its label there, over *all* loaded facts
+    #: (like ``candidate_sets``, kept by :meth:`restrict`); None where a fact of it has no ``obj_uri``
+    entity_sets: dict[tuple[str, str], dict[str, str] | None] = field(default_factory=dict, repr=False)
 
     def facts_of(self, language: str, relation: str) -> tuple[Fact, ...]:
         return self.facts.get((language, relation), ())
@@ -90,13 +93,50 @@ class FactSet:
         """The same set keeping only the given line ids (candidate sets unchanged)."""
         keep = set(lineids)
         facts = {k: tuple(f for f in v if f.lineid in keep) for k, v in self.facts.items()}
-        return FactSet(self.root, self.languages, self.relations, self.templates, facts, self.candidate_sets)
+        return replace(self, facts=facts)
+
+    def restrict_keys(self, keys: Iterable[tuple[str, int]]) -> FactSet:
+        """The same set keeping only the facts with the given ``(relation, lineid)`` keys."""
+        keep = set(keys)
+        facts = {k: tuple(f for f in v if (f.relation, f.lineid) in keep) for k, v in self.facts.items()}
+        return replace(self, facts=facts)
+
+    def select_languages(self, languages: Sequence[str]) -> FactSet:
+        """The same set holding only ``languages`` (in that order)."""
+        self.check_languages(languages)
+        langs = tuple(languages)
+        return replace(
+            self,
+            languages=langs,
+            facts={k: v for k, v in self.facts.items() if k[0] in langs},
+            candidate_sets={k: v for k, v in self.candidate_sets.items() if k[0] in langs},
+            entity_sets={k: v for k, v in self.entity_sets.items() if k[0] in langs},
+        )
+
+    def keys(self, language: str) -> list[tuple[str, int]]:
+        """``(relation, lineid)`` of every fact of ``language``, in relation then file order."""
+        return [(f.relation, f.lineid) for f in self.iter_facts(language)]
+
+    def entities(self, language: str, relation: str) -> dict[str, str]:
+        """Object entity (``obj_uri``) -> label in ``language``, over every loaded fact of the relation.
+
+        Raises :class:`InputError` when a fact of the relation has no ``obj_uri`` (entities cannot be matched
+        across languages then).  One label per entity: the first in file order.
+        """
+        ents = self.entity_sets.get((language, relation))
+        if ents is None:
+            raise InputError(
+                "facts without an obj_uri: distractors cannot be matched by entity across languages",
+                file=self.root / language / f"{relation}.jsonl",
+                field="obj_uri",
+            )
+        return ents
 
     def restrict_relations(self, relations: Sequence[str]) -> FactSet:
         """The same set keeping only ``relations``."""
         keep = tuple(r for r in self.relations if r in set(relations))
         facts = {k: v for k, v in self.facts.items() if k[1] in keep}
-        return FactSet(self.root, self.languages, keep, self.templates, facts, self.candidate_sets)
+        return replace(self, relations=keep, facts=facts)
 
     def check_languages(self, languages: Iterable[str], field: str = "language") -> None:
         """Refuse, with one InputError naming the set's folder and ``field``, languages the set does not hold."""
@@ -253,6 +293,16 @@ def read_facts(path: Path, language: str, relation: str) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
+def _entity_labels(facts: Sequence[Fact]) -> dict[str, str] | None:
+    """obj_uri -> label (first in file order), or None when some fact has no obj_uri."""
+    out: dict[str, str] = {}
+    for f in facts:
+        if not f.obj_uri:
+            return None
+        out.setdefault(f.obj_uri, f.obj_label)
+    return out
+
+
 def available_languages(root: str | Path) -> list[str]:
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / "templates.jsonl").is_file()) if root.is_dir() else []
@@ -301,6 +351,7 @@ def load_facts(
     templates: dict[tuple[str, str], Relation] = {}
     facts: dict[tuple[str, str], tuple[Fact, ...]] = {}
     candidate_sets: dict[tuple[str, str], tuple[str, ...]] = {}
+    entity_sets: dict[tuple[str, str], dict[str, str] | None] = {}
     all_rels: set[str] = set()
     for lang in langs:
         tpl = read_templates(root / lang / "templates.jsonl", lang)
@@ -317,11 +368,12 @@ def load_facts(
             templates[(lang, rel)] = tpl[rel]
             facts[(lang, rel)] = read_facts(root / lang / f"{rel}.jsonl", lang, rel)
             candidate_sets[(lang, rel)] = tuple(sorted({f.obj_label for f in facts[(lang, rel)]}))
+            entity_sets[(lang, rel)] = _entity_labels(facts[(lang, rel)])
     rels = sorted(all_rels) if relations is None else list(relations)
     for rel in rels:
         if rel not in all_rels:
             raise InputError(f"unknown relation '{rel}' in languages {', '.join(langs)}", file=root, field="relation")
-    fs = FactSet(root, tuple(langs), tuple(rels), templates, facts, candidate_sets)
+    fs = FactSet(root, tuple(langs), tuple(rels), templates, facts, candidate_sets, entity_sets)
     if max_facts_per_relation is not None:
         keep: set[int] = set()
         for rel in rels:

@@ -18,7 +18,8 @@ so each pair's scores equal probing that pair separately, up to float rounding.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 
@@ -31,15 +32,25 @@ from lrp2_interp.probing.passes import batches, forward, rows_per_pass
 from lrp2_interp.probing.types import Pools, ProbeConfig, Scores
 
 Pair = tuple[int, int]
+K = TypeVar("K", bound=Hashable)
 ShiftsOf = Callable[[int, int], dict[int, torch.Tensor]]  # (m, n) -> layer -> [d_model] shift
+#: one shift condition: (m, n, layer -> [d_model] shift); at most the two layers m <= n carry a shift
+ShiftCondition = tuple[int, int, dict[int, torch.Tensor]]
 
 
-def _plan(pairs: Sequence[Pair], shifts_of: ShiftsOf):
-    """m -> (trunk shift at m or None for m == n, [(n, shift at n or combined), ...] ascending)."""
-    by_m: dict[int, list[tuple[int, dict[int, torch.Tensor]]]] = defaultdict(list)
-    for m, n in sorted(pairs):
-        by_m[m].append((n, shifts_of(m, n)))
-    return by_m
+def _plan(conditions: Mapping[Any, ShiftCondition]):
+    """m -> [(n, shifts, key), ...]: conditions with the same shift at m are consecutive, ascending in n.
+
+    Consecutive branches with one LIRP share the trunk (run up once, branched at each n).
+    """
+    by_m: dict[int, list[list[tuple[int, dict[int, torch.Tensor], Hashable]]]] = defaultdict(list)
+    for key, (m, n, sh) in conditions.items():
+        groups = by_m[m]
+        group = next((g for g in groups if m != n and g[0][0] != m and torch.equal(g[0][1][m], sh[m])), None)
+        if group is None or m == n:
+            groups.append(group := [])
+        group.append((n, sh, key))
+    return {m: [b for g in groups for b in sorted(g, key=lambda b: b[0])] for m, groups in sorted(by_m.items())}
 
 
 class _Masked:
@@ -91,23 +102,24 @@ def _run_pairs(stream, n_layers: int, plan, out: dict) -> None:
     for m, branches in plan.items():
         trunk, at = None, m  # trunk: LIRP-shifted state after block ``at``
         lirp: torch.Tensor | None = None  # the LIRP shift ``trunk`` carries
-        for n, sh in branches:
+        for n, sh, key in branches:
             if m == n:
                 h, start = stream.add(stream.state(m), sh[m]), m
             else:
                 if trunk is None or lirp is None or not torch.equal(lirp, sh[m]):
                     lirp = sh[m]
                     trunk, at = stream.add(stream.state(m), lirp), m
+                if at > n:  # an earlier branch of this trunk went further up: restart from m
+                    trunk, at = stream.add(stream.state(m), lirp), m
                 while at < n:
                     at += 1
                     trunk = stream.step(at, trunk)
-                h, start = stream.add(trunk, sh[n]), n
+                h, start = (stream.add(trunk, sh[n]), n) if n in sh else (trunk, n)
             for j in range(start + 1, n_layers):
                 h = stream.step(j, h)
-            stream.score(h, out[(m, n)])
+            stream.score(h, out[key])
 
 
-@torch.no_grad()
 def sweep_scores(
     lm: LanguageModel,
     facts: FactSet,
@@ -119,9 +131,32 @@ def sweep_scores(
     shifts_of: ShiftsOf,
     exact: bool = False,
 ) -> dict[Pair | None, Scores]:
-    """Scores of ``order``'s facts for the baseline (key ``None``) and every pair."""
-    plan = _plan(pairs, shifts_of)
-    out: dict[Pair | None, Scores] = {None: defaultdict(dict), **{p: defaultdict(dict) for p in pairs}}
+    """Scores of ``order``'s facts for the baseline (key ``None``) and every LRP2 pair (``shifts_of(m, n)``)."""
+    conditions = {(m, n): (m, n, shifts_of(m, n)) for m, n in pairs}
+    return condition_scores(lm, facts, language, order, pools, config, conditions, exact=exact)
+
+
+@torch.no_grad()
+def condition_scores(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    order: Sequence[Fact],
+    pools: Pools,
+    config: ProbeConfig,
+    conditions: Mapping[K, ShiftCondition],
+    exact: bool = False,
+) -> dict[K | None, Scores]:
+    """Scores of ``order``'s facts for the baseline (key ``None``) and every keyed shift condition.
+
+    Conditions with the same ``m`` and the same shift at ``m`` share the LIRP trunk, whatever else
+    differs (an LRP2 pair, its matched controls and its wrong-language control each have their own).
+    """
+    for key, (m, n, sh) in conditions.items():
+        if m > n or not set(sh) <= {m, n} or m not in sh:
+            raise ValueError(f"condition {key!r}: shifts at {sorted(sh)} do not fit m={m} <= n={n}")
+    plan = _plan(conditions)
+    out: dict[K | None, Scores] = {None: defaultdict(dict), **{k: defaultdict(dict) for k in conditions}}
     extra = 2 * lm.n_layers + 4  # cached clean states of every layer, trunk and branch
     with LayerRunner(lm) as runner:
         if lm.kind == "masked":

@@ -365,13 +365,6 @@ def organism_facts(info: OrganismInfo, facts: FactSet | None = None) -> dict[str
     langs = lambda lang: [PIVOT, lang]  # noqa: E731
     out = {}
     for lang, split in info.splits.items():
-        sub = FactSet(
-            facts.root,
-            tuple(langs(lang)),
-            facts.relations,
-            {k: v for k, v in facts.templates.items() if k[0] in langs(lang)},
-            {k: v for k, v in facts.facts.items() if k[0] in langs(lang)},
-            {k: v for k, v in facts.candidate_sets.items() if k[0] in langs(lang)},
-        )
+        sub = facts.select_languages(langs(lang))
         out[lang] = OrganismFacts(lang, sub.restrict(split.seen), sub.restrict(split.held_out))
     return out

@@ -33,6 +33,9 @@ class ProbeConfig:
     seed: int = 0
     path: Literal["fast", "reference"] = "fast"  # "reference": the straightforward full-logits implementation
     memory_mb: int = 1024  # budget for one pass's activations and logits; batch sizes are chosen from it
+    #: how ``max_candidates`` distractors are drawn: "label" (from this language's sorted labels) or
+    #: "entity" (the same object entities in every language of the fact set; see :func:`entity_pools`)
+    distractors: Literal["label", "entity"] = "label"
 
     def __post_init__(self) -> None:
         if self.max_candidates is not None and (not isinstance(self.max_candidates, int) or self.max_candidates < 1):
@@ -48,6 +51,8 @@ class ProbeConfig:
             )
         if self.path not in ("fast", "reference"):
             raise InputError(f"path must be 'fast' or 'reference', got {self.path!r}", field="path")
+        if self.distractors not in ("label", "entity"):
+            raise InputError(f"distractors must be 'label' or 'entity', got {self.distractors!r}", field="distractors")
         if self.memory_mb < 1:
             raise InputError(f"memory_mb must be >= 1, got {self.memory_mb!r}", field="memory_mb")
 
@@ -79,13 +84,53 @@ def candidate_pool(fact: Fact, candidates: Sequence[str], config: ProbeConfig) -
     return sorted([fact.obj_label] + rng.sample(others, config.max_candidates - 1))
 
 
+def entity_pools(facts: FactSet, language: str, relation: str, config: ProbeConfig) -> dict[int, list[str]]:
+    """Lineid -> candidate pool of each fact of ``relation``: the same object *entities* in every language.
+
+    Distractors are drawn by entity (``obj_uri``) from the relation's entities that are usable in every
+    language of ``facts`` (so probing ``en`` and ``l`` on ``facts.select_languages(["en", l])`` ranks the
+    same entities, and Trans compares like with like), then written in ``language``'s labels.  An entity
+    is usable when, in every one of those languages, it has a label, that label is no other entity's
+    label there, and it is not the gold's label or one of its aliases (it would count as correct).
+    Sampling is seeded by ``(seed, relation, lineid)`` only, so it does not depend on the language.  A
+    fact with fewer usable entities than ``max_candidates - 1`` keeps all of them (its ``n_candidates``
+    says so); ``max_candidates=None`` keeps all.
+    """
+    langs = facts.languages
+    ents = {lang: facts.entities(lang, relation) for lang in langs}
+    unique = {}
+    for lang in langs:
+        count: dict[str, int] = {}
+        for label in ents[lang].values():
+            count[label] = count.get(label, 0) + 1
+        unique[lang] = {u for u, label in ents[lang].items() if count[label] == 1}
+    common = sorted(set.intersection(*unique.values()))
+    gold_of = {f.lineid: f for f in facts.facts_of(language, relation)}
+    twins = {lang: {f.lineid: f for f in facts.facts_of(lang, relation)} for lang in langs}
+    out = {}
+    for lineid, fact in gold_of.items():
+        correct = [{t.obj_label, *t.obj_aliases} for t in (twins[lang].get(lineid) for lang in langs) if t is not None]
+        others = [
+            u for u in common if u != fact.obj_uri and not any(ents[lang][u] in c for lang, c in zip(langs, correct))
+        ]
+        k = len(others) if config.max_candidates is None else min(len(others), config.max_candidates - 1)
+        picked = random.Random(f"{config.seed}-{relation}-{lineid}").sample(others, k)
+        out[lineid] = sorted([fact.obj_label] + [ents[language][u] for u in picked])
+    return out
+
+
 def fact_pools(facts: FactSet, language: str, config: ProbeConfig) -> tuple[list[Fact], Pools]:
     """Every fact of ``language`` (relation order, then file order) and its candidate pool."""
     order, pools = [], {}
     for rel in facts.relations:
+        by_entity = entity_pools(facts, language, rel, config) if config.distractors == "entity" else {}
         for fact in facts.facts_of(language, rel):
             order.append(fact)
-            pools[(rel, fact.lineid)] = candidate_pool(fact, facts.candidates(language, rel), config)
+            pools[(rel, fact.lineid)] = (
+                by_entity[fact.lineid]
+                if config.distractors == "entity"
+                else candidate_pool(fact, facts.candidates(language, rel), config)
+            )
     return order, pools
 
 
