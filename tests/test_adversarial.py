@@ -295,3 +295,40 @@ def test_positions_past_the_end_are_refused(positions):
     with pytest.raises(InputError, match="past the end of row"):
         position_mask(positions, lengths, 2, 10, torch.device("cpu"))
     assert position_mask((0, -1), lengths, 2, 10, torch.device("cpu")).sum() == 4
+
+
+# ------------------------------------------------------------------ 4. one query builder, --source honoured
+@pytest.fixture(scope="module")
+def zh_causal(repo_model_dir):
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.models.loading import load_model
+
+    return load_model(repo_model_dir("gpt2")), load_facts(REPO_DATA, ["en", "zh", "fr"], ["P36", "P37"])
+
+
+def test_logit_lens_targets_come_from_the_query_builder_on_no_space_templates(zh_causal):
+    from lrp2_interp.methods.logit_lens import lens_queries
+    from lrp2_interp.prompts import gold_query, render_prefix
+
+    lm, facts = zh_causal
+    assert "[X]的首都是[Y]" in facts.template("zh", "P36").template.replace(" ", "")
+    queries = lens_queries(lm, facts, "zh")
+    assert queries
+    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts("zh")}
+    forced_space = 0
+    for q in queries:
+        fact = by_key[(q.relation, q.lineid)]
+        tpl = facts.template("zh", q.relation).template
+        assert q.target_token == gold_query(lm, tpl, fact).gold[0]
+        prefix = render_prefix(tpl, fact.sub_label)
+        pre, full = lm.token_ids(prefix), lm.token_ids(f"{prefix} {fact.obj_label}")  # the old rule
+        forced_space += full[: len(pre)] == pre and len(full) > len(pre) and full[len(pre)] != q.target_token
+    assert forced_space > 0  # the old forced space read another token for these facts
+
+
+def test_logit_lens_names_the_source_language(zh_causal):
+    from lrp2_interp.methods.logit_lens import lens_curve, logit_lens
+
+    lm, facts = zh_causal
+    table = logit_lens(lm, facts, "zh", source="fr")
+    assert set(lens_curve(table, include_same_token=True)["label"]) == {"zh label", "fr label"}
