@@ -7,6 +7,7 @@ with status 2 instead of a traceback from deep inside torch.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 
@@ -38,10 +39,10 @@ class InputError(ValueError):
 
 
 def check_layer(layer: int, n_layers: int, *, field: str = "layer") -> int:
-    """Return ``layer`` if ``0 <= layer < n_layers``; raise :class:`InputError` otherwise."""
-    if not isinstance(layer, int) or not 0 <= layer < n_layers:
+    """Return ``layer`` (as ``int``; numpy integers accepted) if ``0 <= layer < n_layers``; else :class:`InputError`."""
+    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool) or not 0 <= int(layer) < n_layers:
         raise InputError(
             f"layer {layer!r} is out of range: the model has {n_layers} layers (0..{n_layers - 1})",
             field=field,
         )
-    return layer
+    return int(layer)

@@ -303,6 +303,37 @@ def _entity_labels(facts: Sequence[Fact]) -> dict[str, str] | None:
     return out
 
 
+def check_unique_lineids(root: Path, facts: dict[tuple[str, str], tuple[Fact, ...]]) -> None:
+    """Refuse a ``lineid`` used by two relations (in one language or across languages).
+
+    Facts are matched across languages (parallel sets) and split into dev/test by ``lineid``
+    alone, so an id repeated across relations (two relation files numbered from 1) would
+    silently pair unrelated facts.  The error names both files and lines.
+    """
+    owner: dict[int, tuple[str, str]] = {}
+    for (lang, rel), rows in sorted(facts.items()):
+        for fact in rows:
+            first = owner.setdefault(fact.lineid, (lang, rel))
+            if first[1] != rel:
+                a, b = root / first[0] / f"{first[1]}.jsonl", root / lang / f"{rel}.jsonl"
+                raise InputError(
+                    f"lineid {fact.lineid} is used by two relations ({first[1]} in {a}:{_line_of(a, fact.lineid)} "
+                    "and this one): facts are matched across languages and split by lineid, so ids must be unique "
+                    "across relations; renumber one file",
+                    file=b,
+                    line=_line_of(b, fact.lineid),
+                    field="lineid",
+                )
+
+
+def _line_of(path: Path, lineid: int) -> int | None:
+    """The line number of ``lineid`` in a fact file (only read to word an error)."""
+    for lineno, obj in _read_jsonl(path):
+        if str(obj.get("lineid", "")).strip() == str(lineid):
+            return lineno
+    return None
+
+
 def available_languages(root: str | Path) -> list[str]:
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / "templates.jsonl").is_file()) if root.is_dir() else []
@@ -342,6 +373,12 @@ def load_facts(
         if repeated:
             raise InputError(f"{what} {', '.join(repeated)} given more than once", file=root, field=what)
     present = available_languages(root)
+    if not present and (root / "templates.jsonl").is_file():
+        raise InputError(
+            "this is one language's folder (it holds templates.jsonl itself); --facts takes the folder above it, "
+            "laid out as {root}/{lang}/templates.jsonl and {root}/{lang}/{relation}.jsonl",
+            file=root,
+        )
     langs = list(languages) if languages else present
     for lang in langs:
         if lang not in present:
@@ -369,6 +406,7 @@ def load_facts(
             facts[(lang, rel)] = read_facts(root / lang / f"{rel}.jsonl", lang, rel)
             candidate_sets[(lang, rel)] = tuple(sorted({f.obj_label for f in facts[(lang, rel)]}))
             entity_sets[(lang, rel)] = _entity_labels(facts[(lang, rel)])
+    check_unique_lineids(root, facts)
     rels = sorted(all_rels) if relations is None else list(relations)
     for rel in rels:
         if rel not in all_rels:

@@ -29,6 +29,7 @@ heatmap axes show both (:func:`layer_label`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 from lrp2_interp.errors import InputError
@@ -48,14 +49,17 @@ def block_index(paper: int) -> int:
 
 
 def check_shift_point(layer: int, n_layers: int, *, field: str = "layer") -> int:
-    """Return ``layer`` if it is :data:`EMBEDDINGS` or a block ``0 <= layer < n_layers``; else InputError."""
-    if not isinstance(layer, int) or isinstance(layer, bool) or not EMBEDDINGS <= layer < n_layers:
+    """Return ``layer`` (as ``int``) if it is :data:`EMBEDDINGS` or a block ``0 <= layer < n_layers``; else InputError.
+
+    Any integer type is accepted (``np.int64`` from a table or ``np.arange``); bools and floats are not.
+    """
+    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool) or not EMBEDDINGS <= int(layer) < n_layers:
         raise InputError(
             f"shift point {layer!r} is out of range: the model has {n_layers} layers "
             f"(blocks 0..{n_layers - 1}, or {EMBEDDINGS} for the embedding output)",
             field=field,
         )
-    return layer
+    return int(layer)
 
 
 def shift_points(n_layers: int, *, embeddings: bool = False) -> tuple[int, ...]:

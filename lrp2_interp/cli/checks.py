@@ -14,6 +14,7 @@ release with one deprecation line on stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,9 @@ POSITIVE = (
     "max_steps",
     "unit_facts",
 )
+#: largest value accepted for options whose value sets an allocation (bootstrap/permutation draws, IG steps):
+#: ``--n-boot 5e7`` would otherwise fail with a MemoryError after partial outputs
+UPPER = {"n_boot": 100_000, "n_perm": 100_000, "steps": 16_384, "max_steps": 16_384}
 #: (command, argument) of POSITIVE where 0 is accepted too (``lape --kn-facts 0``, its default: no overlap)
 NON_NEGATIVE = (("lape", "kn_facts"),)
 #: longest ``attribute --prompt`` / ``--target`` accepted (characters)
@@ -81,8 +85,11 @@ class Lrp2Arg:
 
 
 def _layer_pair(m: int, n: int, given: str) -> tuple[int, int]:
-    if m < 0 or n < 0 or m > n:
-        raise InputError(f"need 0 <= M <= N, got {given!r}", field="--lrp2")
+    if m < EMBEDDINGS or n < EMBEDDINGS or m > n:
+        raise InputError(
+            f"need {EMBEDDINGS} <= M <= N (block indices; {EMBEDDINGS} = the embedding output), got {given!r}",
+            field="--lrp2",
+        )
     return m, n
 
 
@@ -162,8 +169,21 @@ def _languages(args: argparse.Namespace) -> list[str]:
     return langs
 
 
+def check_finite(args: argparse.Namespace) -> None:
+    """Refuse NaN and infinity in every float argument (``align --ridge nan`` would run plain least squares)."""
+    for name, value in sorted(vars(args).items()):
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise InputError(f"must be a finite number, got {item}", field=_flag(name))
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Every check of the module docstring for the parsed ``args`` of any command."""
+    check_finite(args)
+    for name, most in UPPER.items():
+        value = getattr(args, name, None)
+        if value is not None and value > most:
+            raise InputError(f"must be at most {most:,}, got {value:,}", field=_flag(name))
     for name in POSITIVE:
         value = getattr(args, name, None)
         least = 0 if (args.command, name) in NON_NEGATIVE else 1
@@ -214,8 +234,11 @@ def check_args(args: argparse.Namespace) -> None:
                 raise InputError(f"{len(text):,} characters (limit {MAX_PROMPT_CHARS:,})", field=_flag(name))
     for name in ("vectors",):
         given = getattr(args, name, None)
-        if given and args.command != "vectors" and not Path(given).is_file():
-            raise InputError("language vector file not found", file=given, field=_flag(name))
+        if given and args.command != "vectors":
+            from lrp2_interp.lrp2.vectors import vectors_path  # torch: imported only when vectors are given
+
+            if not vectors_path(given).is_file():
+                raise InputError("language vector file not found", file=vectors_path(given), field=_flag(name))
     if getattr(args, "device", None) is not None:
         check_device(args.device)
     out = getattr(args, "out", None)

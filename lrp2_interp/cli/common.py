@@ -163,10 +163,12 @@ def check_object_coverage(lm: LanguageModel, facts: FactSet) -> None:
 
 
 def check_fact_lengths(lm: LanguageModel, facts: FactSet, per_relation: int = 3) -> None:
-    """Refuse a fact whose filled sentence is longer than the model's positions, naming its file and lineid.
+    """Refuse a fact whose filled sentence is longer than the model's positions, naming its file, lineid and
+    the label to blame (the one with more tokens).
 
-    Only the ``per_relation`` facts with the longest labels of each file are tokenized
-    (cheap); the batch encoder's own length check stays the backstop.
+    Every label is tokenized once (a short label may be many tokens, e.g. in a script the
+    tokenizer splits into bytes); the ``per_relation`` facts with the most label tokens of
+    each file are then checked exactly.  The batch encoder's own length check stays the backstop.
     """
     from lrp2_interp.prompts import render_filled
 
@@ -174,17 +176,20 @@ def check_fact_lengths(lm: LanguageModel, facts: FactSet, per_relation: int = 3)
     if limit is None:
         return
     for (lang, rel), rows in facts.facts.items():
-        if lang not in facts.languages or rel not in facts.relations:
+        if lang not in facts.languages or rel not in facts.relations or not rows:
             continue
         tpl = facts.template(lang, rel).template
-        for fact in sorted(rows, key=lambda f: -(len(f.sub_label) + len(f.obj_label)))[:per_relation]:
+        labels = sorted({f.sub_label for f in rows} | {f.obj_label for f in rows})
+        size = dict(zip(labels, (len(ids) for ids in lm.tokenizer(labels, add_special_tokens=False)["input_ids"])))
+        for fact in sorted(rows, key=lambda f: -(size[f.sub_label] + size[f.obj_label]))[:per_relation]:
             n = len(lm.tokenizer(render_filled(tpl, fact.sub_label, fact.obj_label))["input_ids"]) + 1
             if n > limit:
+                blame = "obj_label" if size[fact.obj_label] > size[fact.sub_label] else "sub_label"
                 raise InputError(
                     f"lineid {fact.lineid}: its prompt has {n} tokens, more than the {limit} positions "
-                    f"of model '{lm.name}'",
+                    f"of model '{lm.name}' ({blame} is {size[getattr(fact, blame)]} tokens)",
                     file=facts.root / lang / f"{rel}.jsonl",
-                    field="sub_label",
+                    field=blame,
                 )
 
 

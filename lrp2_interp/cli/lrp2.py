@@ -144,6 +144,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from lrp2_interp.files import run_metadata, write_json, write_table
     from lrp2_interp.lrp2.experiment import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
+    from lrp2_interp.lrp2.vectors import vectors_path
     from lrp2_interp.store import check_manifest, file_sha256, results_manifest
 
     t0, out = time.time(), Path(args.out)
@@ -153,7 +154,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
     vectors = language_vectors(args, lm, facts)
-    vectors_file = file_sha256(Path(args.vectors).with_suffix(".safetensors")) if args.vectors else None
+    vectors_file = file_sha256(vectors_path(args.vectors)) if args.vectors else None
     manifest = results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=vectors_file)
     check_manifest(out, manifest)  # never mix shards
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)

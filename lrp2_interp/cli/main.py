@@ -53,6 +53,15 @@ def command_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run_command(argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT (128 + 2), no traceback
+        print("lrp2-interp: interrupted (files are written atomically: rerun the same command)", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, check it and run its command; bad input is one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
     from transformers.utils import logging as hf_logging
 

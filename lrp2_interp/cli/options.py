@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -53,6 +54,17 @@ class OptionSpec:
     flag_only: bool  # a bool field: store_true
     required: bool
     default: Any
+
+
+def finite_float(text: str) -> float:
+    """argparse ``type`` of every float option: a float, never NaN or infinity (refused by the parser, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def _strip_none(tp: Any) -> tuple[Any, bool]:
@@ -120,7 +132,8 @@ class ConfigOptions(Generic[C]):
                 parser.add_argument(opt.flag_name, action="store_true", help=opt.help)
                 continue
             shown = f"default: {self.config.__name__}'s %(default)s" if spec.default is not None else None
-            kwargs: dict[str, Any] = {"type": spec.type, "help": "; ".join(t for t in (opt.help, shown) if t) or None}
+            kind = finite_float if spec.type is float else spec.type
+            kwargs: dict[str, Any] = {"type": kind, "help": "; ".join(t for t in (opt.help, shown) if t) or None}
             if spec.nargs is not None:
                 kwargs["nargs"] = spec.nargs
             if spec.choices is not None:

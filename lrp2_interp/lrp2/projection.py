@@ -43,6 +43,10 @@ class LRP2Config:
     control: Literal["none", "random"] = "none"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.control not in ("none", "random"):  # "Random" must not silently mean no control
+            raise InputError(f"control must be 'none' or 'random', got {self.control!r}", field="control")
+
     def validate(self, n_layers: int) -> None:
         check_shift_point(self.m, n_layers, field="m")
         check_shift_point(self.n, n_layers, field="n")

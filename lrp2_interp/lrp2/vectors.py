@@ -58,6 +58,7 @@ class LanguageVectors:
     embeddings: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)  # lang -> [d_model]
     tokens: str = "real"  # which tokens were averaged (see the module docstring)
     corpus_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # lang -> name, size, sha256
+    path: str | None = field(default=None, compare=False)  # the .safetensors file they were loaded from
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -86,26 +87,37 @@ class LanguageVectors:
 
     def check_model(self, lm: LanguageModel) -> None:
         """Refuse vectors computed for another model or of another size."""
-        if self.d_model != lm.d_model or self.n_layers != lm.n_layers:
+        if self.n_layers != lm.n_layers:
             raise InputError(
-                f"language vectors are for a model with {self.n_layers} layers x d_model {self.d_model}, "
-                f"but '{lm.name}' has {lm.n_layers} x {lm.d_model} (mismatched hidden size)",
+                f"language vectors are for a model with {self.n_layers} layers, but '{lm.name}' has "
+                f"{lm.n_layers} layers (vectors of another model)",
+                file=self.path,
+                field="n_layers",
+            )
+        if self.d_model != lm.d_model:
+            raise InputError(
+                f"language vectors are for a model with d_model {self.d_model}, but '{lm.name}' has "
+                f"d_model {lm.d_model} (mismatched hidden size)",
+                file=self.path,
                 field="d_model",
             )
         if Path(self.model_name).name != Path(lm.name).name:
             raise InputError(
-                f"language vectors were computed for model '{self.model_name}', not '{lm.name}'", field="model_name"
+                f"language vectors were computed for model '{self.model_name}', not '{lm.name}'",
+                file=self.path,
+                field="model_name",
             )
         if self.fingerprint is not None and self.fingerprint != lm.fingerprint:
             raise InputError(
                 f"language vectors were computed for another model named '{self.model_name}' (its weights differ)",
+                file=self.path,
                 field="fingerprint",
             )
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
 
-        path = Path(path).with_suffix(".safetensors")
+        path = vectors_path(path)
         with atomic_path(path) as tmp:
             tensors = dict(self.vectors)
             tensors.update({EMBEDDINGS_KEY + k: v for k, v in self.embeddings.items()})
@@ -127,9 +139,10 @@ class LanguageVectors:
 
     @classmethod
     def load(cls, path: str | Path) -> LanguageVectors:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        path = Path(path).with_suffix(".safetensors")
+        path = vectors_path(path)
         meta_path = path.with_suffix(".json")
         for p in (path, meta_path):
             if not p.is_file():
@@ -141,7 +154,10 @@ class LanguageVectors:
         for key in ("model_name", "n_layers", "d_model"):
             if key not in meta:
                 raise InputError("missing field", file=meta_path, field=key)
-        tensors = load_file(str(path))
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise InputError(f"truncated or corrupt safetensors file ({err})", file=path) from None
         vectors = {k: v for k, v in tensors.items() if not k.startswith(EMBEDDINGS_KEY)}
         embeddings = {k[len(EMBEDDINGS_KEY) :]: v for k, v in tensors.items() if k.startswith(EMBEDDINGS_KEY)}
         for lang, v in vectors.items():
@@ -158,6 +174,8 @@ class LanguageVectors:
                     file=path,
                     field=EMBEDDINGS_KEY + lang,
                 )
+        for key, v in tensors.items():
+            check_finite_vector(v, key, file=path)
         return cls(
             meta["model_name"],
             int(meta["n_layers"]),
@@ -169,6 +187,26 @@ class LanguageVectors:
             embeddings,
             meta.get("tokens", "real"),
             meta.get("corpus_meta", {}),
+            str(path),
+        )
+
+
+def vectors_path(path: str | Path) -> Path:
+    """The ``.safetensors`` file of language vectors given as ``V`` (``vectors --out V``), ``V.safetensors`` or
+    ``V.json``: the path with its suffix replaced, as :meth:`LanguageVectors.save` writes it."""
+    return Path(path).with_suffix(".safetensors")
+
+
+def check_finite_vector(vector: torch.Tensor, name: str, *, file: str | Path | None = None) -> None:
+    """Refuse a language vector holding NaN or infinity (every shift and ranking would silently be garbage)."""
+    bad = ~torch.isfinite(vector)
+    if bool(bad.any()):
+        where = bad.nonzero()[0].tolist()
+        raise InputError(
+            f"language vector '{name}' holds {int(bad.sum())} non-finite value(s) (NaN or inf), first at index "
+            f"{tuple(where)}; recompute the vectors",
+            file=file,
+            field=name,
         )
 
 
@@ -270,6 +308,7 @@ def compute_language_vectors(
         if len(states) == 0:
             raise InputError(f"every sentence of '{lang}' is empty after removing special tokens", field="sentences")
         mean = states.mean(0)
+        check_finite_vector(mean, lang, file=desc.get(lang))
         embeddings[lang], vectors[lang] = mean[0], mean[1:]
         counts[lang] = len(states)
         meta[lang] = {

@@ -7,7 +7,8 @@ transform + decoder), so the last layer gives the model's own output.  For every
 fact in language l the query is the probe prompt (causal: the text before the
 object, last position; masked: one mask, its position) and two tokens are read:
 the first token of the gold object's label in language l, and the first token of
-its English label (as it would follow the same prompt).  Facts whose two first
+its label in the source language (``source``, English by default), as it would fill
+``[Y]`` with the template's own spacing (:func:`~lrp2_interp.prompts.gold_query`).  Facts whose two first
 tokens coincide are flagged (``same_token``) and left out of :func:`lens_curve` by
 default, as they cannot tell the languages apart.  Causal templates that start with
 the object have no prompt to read and are skipped.
@@ -18,16 +19,16 @@ curves see the shifted stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, FactSet
+from lrp2_interp.facts import OBJECT, Fact, FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
-from lrp2_interp.prompts import render_masked, render_prefix
+from lrp2_interp.prompts import gold_query, render_masked, render_prefix
 
 
 def decode_residual(lm: LanguageModel, resid: torch.Tensor) -> torch.Tensor:
@@ -49,22 +50,19 @@ class LensQuery:
     lineid: int
     text: str  # what the model reads
     target_token: int  # first token of the language-l label
-    source_token: int  # first token of the English label
+    source_token: int  # first token of the source language's label
     target_label: str
     source_label: str
 
 
-def _next_token(lm: LanguageModel, prefix: str, obj: str) -> int:
-    """First token of ``obj`` as it follows ``prefix`` (causal) -- falls back to its own first token."""
-    pre = lm.token_ids(prefix)
-    full = lm.token_ids(f"{prefix} {obj}")
-    if full[: len(pre)] == pre and len(full) > len(pre):
-        return full[len(pre)]
-    return lm.token_ids(obj)[0]
+def _first_gold_token(lm: LanguageModel, template: str, fact: Fact, label: str) -> int:
+    """First token of ``label`` where it fills ``[Y]`` of ``template`` for ``fact``: the one query builder's
+    (:func:`~lrp2_interp.prompts.gold_query`) gold token, with the template's own spacing before ``[Y]``."""
+    return gold_query(lm, template, replace(fact, obj_label=label), "first").gold[0]
 
 
 def lens_queries(lm: LanguageModel, facts: FactSet, language: str, source: str = "en") -> list[LensQuery]:
-    """One query per fact of ``language`` that has an English counterpart (same line id)."""
+    """One query per fact of ``language`` that has a counterpart in ``source`` (same line id)."""
     out = []
     for rel in facts.relations:
         src = {f.lineid: f for f in facts.facts_of(source, rel)}
@@ -75,12 +73,11 @@ def lens_queries(lm: LanguageModel, facts: FactSet, language: str, source: str =
             en_label = src[f.lineid].obj_label
             if lm.kind == "masked":
                 text = render_masked(tpl, f.sub_label, 1, lm.mask_token)
-                t_tok, s_tok = lm.token_ids(f.obj_label)[0], lm.token_ids(en_label)[0]
             else:
                 if tpl.strip().startswith(OBJECT) or not render_prefix(tpl, f.sub_label):
                     continue
                 text = render_prefix(tpl, f.sub_label)
-                t_tok, s_tok = _next_token(lm, text, f.obj_label), _next_token(lm, text, en_label)
+            t_tok, s_tok = _first_gold_token(lm, tpl, f, f.obj_label), _first_gold_token(lm, tpl, f, en_label)
             out.append(LensQuery(rel, f.lineid, text, t_tok, s_tok, f.obj_label, en_label))
     return out
 
@@ -96,12 +93,12 @@ def logit_lens(
     condition: str = "baseline",
     batch_size: int = 16,
 ) -> pd.DataFrame:
-    """Long table: one row per (fact, layer) with ``p_target`` (language-l label) and ``p_source`` (English)."""
+    """Long table: one row per (fact, layer) with ``p_target`` (language-l label) and ``p_source`` (the ``source`` label)."""
     queries = lens_queries(lm, facts, language, source)
     if not queries:
         raise InputError(
             f"no fact of '{language}' can be read with the logit lens (no prompt before the object "
-            f"or no English counterpart)",
+            f"or no counterpart in '{source}')",
             field="language",
         )
     rows = []
@@ -130,6 +127,7 @@ def logit_lens(
                     {
                         "condition": condition,
                         "language": language,
+                        "source": source,
                         "relation": q.relation,
                         "lineid": q.lineid,
                         "layer": layer,
@@ -151,15 +149,16 @@ def lens_curve(table: pd.DataFrame, *, include_same_token: bool = False) -> pd.D
             field="same_token",
         )
     lang = str(t["language"].iloc[0])
+    source = str(t["source"].iloc[0]) if "source" in t.columns else "en"
     long = t.melt(
         id_vars=["condition", "layer"], value_vars=["p_target", "p_source"], var_name="label", value_name="probability"
     )
-    long["label"] = long["label"].map({"p_target": f"{lang} label", "p_source": "English label"})
+    long["label"] = long["label"].map({"p_target": f"{lang} label", "p_source": f"{source} label"})
     return long.groupby(["condition", "layer", "label"], as_index=False)["probability"].mean()
 
 
 def plot_lens(table: pd.DataFrame, path, *, title: str | None = None, include_same_token: bool = False):
-    """Line plot: probability of the English vs the language-l label per layer, per condition."""
+    """Line plot: probability of the source vs the language-l label per layer, per condition."""
     from lrp2_interp.plots import line_plot
 
     curve = lens_curve(table, include_same_token=include_same_token)

@@ -23,6 +23,7 @@ and the fast probing path) binds it to the batch; an unbound one refuses negativ
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -111,8 +112,11 @@ def bind_hooks(hooks: Sequence[tuple[str, HookFn]], attention_mask: torch.Tensor
 
 
 def check_positions(positions: Positions) -> Positions:
-    """Refuse positions that are neither ``"all"`` nor a tuple of ints."""
-    if positions != "all" and not (isinstance(positions, tuple) and all(isinstance(p, int) for p in positions)):
+    """Refuse positions that are neither ``"all"`` nor a tuple of ints (bools refused, numpy ints accepted)."""
+    if positions != "all" and not (
+        isinstance(positions, tuple)
+        and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in positions)
+    ):
         raise InputError(f"positions must be 'all' or a tuple of ints, got {positions!r}", field="positions")
     return positions
 
@@ -124,7 +128,8 @@ def position_mask(
 
     ``lengths`` ``[batch]`` is needed when a position is negative: without it the hook
     cannot tell padding from tokens, and counting from the padded width would silently
-    change a padding slot instead of the last token, so it is refused.
+    change a padding slot instead of the last token, so it is refused.  A position past
+    a row's real tokens (or before its start) is refused too: it would shift nothing.
     """
     pos = torch.tensor(positions, dtype=torch.long, device=device)  # [k]
     if lengths is None:
@@ -142,7 +147,13 @@ def position_mask(
         )
     lengths = lengths.to(device)
     idx = torch.where(pos < 0, lengths[:, None] + pos[None, :], pos[None, :].expand(batch, -1))  # [batch, k]
-    valid = (idx >= 0) & (idx < width)
+    valid = (idx >= 0) & (idx < torch.clamp(lengths[:, None], max=width))
+    if not bool(valid.all()):  # a position past a row's end would silently shift nothing (or a padding slot)
+        row, k = (int(v) for v in (~valid).nonzero()[0])
+        raise InputError(
+            f"position {positions[k]} is past the end of row {row}, which has {int(lengths[row])} token(s)",
+            field="positions",
+        )
     rows = torch.arange(batch, device=device)[:, None].expand_as(idx)
     out = torch.zeros(batch, width, dtype=torch.bool, device=device)
     out[rows[valid], idx[valid]] = True

@@ -244,6 +244,32 @@ def _check_safetensors(path: Path) -> None:
         raise InputError(f"truncated safetensors file: {size} bytes, its header needs {8 + n + end}", file=path)
 
 
+def check_loaded_weights(hf_model: Any, tokenizer: Any, name: str) -> None:
+    """Refuse, once per load, weights holding NaN/inf and a tokenizer with ids past the embedding table.
+
+    Cheap: one ``isfinite().all()`` reduction per parameter tensor, no copy of the weights.
+    A NaN weight would otherwise give every candidate the same NaN score (the alphabet decides),
+    and a token id past the table an IndexError deep inside the forward pass.
+    """
+    with torch.no_grad():
+        for pname, param in hf_model.named_parameters():
+            if param.is_floating_point() and not bool(torch.isfinite(param).all()):
+                n_bad = int((~torch.isfinite(param)).sum())
+                raise InputError(
+                    f"model weight '{pname}' holds {n_bad} non-finite value(s) (NaN or inf): corrupt weights",
+                    file=name,
+                    field=pname,
+                )
+    rows = hf_model.get_input_embeddings().weight.shape[0]
+    if tokenizer.vocab_size > rows:  # the base vocabulary (special tokens added past it may be unused)
+        raise InputError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens but the model's embedding table only {rows} rows "
+            "(tokenizer of another model?)",
+            file=name,
+            field="vocab_size",
+        )
+
+
 def _infer_kind(architectures: Sequence[str] | None) -> ModelKind | None:
     for arch in architectures or ():
         if arch.endswith(_MASKED_SUFFIXES):
@@ -327,6 +353,7 @@ def load_model(
                 f"cannot load the weights: {(str(err).strip().splitlines() or [''])[0]}", file=name
             ) from None
     hf_model = hf_model.to(device=device, dtype=dtype).eval()
+    check_loaded_weights(hf_model, tokenizer, name)
     bridge = TransformerBridge.boot_transformers(
         name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
     )

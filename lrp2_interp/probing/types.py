@@ -135,6 +135,16 @@ def fact_pools(facts: FactSet, language: str, config: ProbeConfig) -> tuple[list
 
 
 def rank_row(fact: Fact, pool: list[str], scores: list[float]) -> dict:
+    """One result row; a NaN (or +inf) score is refused before ranking, naming the fact and the candidate."""
+    bad = [i for i, x in enumerate(scores) if x != x or x == float("inf")]
+    if bad:
+        raise InputError(
+            f"lineid {fact.lineid}: the score of candidate {pool[bad[0]]!r} is {scores[bad[0]]} ({len(bad)} of "
+            f"{len(pool)} candidates non-finite): the model's output is not finite (weights, language vectors, "
+            "hooks or --dtype overflow); it would be ranked by label order",
+            file=f"{fact.language}/{fact.relation}.jsonl",
+            field="score",
+        )
     # stable order: higher score first, ties broken by candidate label (order-invariant)
     order = sorted(range(len(pool)), key=lambda i: (-scores[i], pool[i]))
     ranked = [pool[i] for i in order]

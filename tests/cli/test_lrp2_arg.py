@@ -61,11 +61,11 @@ def test_old_form_only_where_it_was_accepted():
         (["fr=2,4=5"], "expected LANG=M,N"),
         (["=2,4"], "no language"),  # was accepted as the language ''
         ([" =2,4"], "no language"),
-        (["fr=4,2"], "0 <= M <= N"),
-        (["fr=-1,2"], "0 <= M <= N"),
+        (["fr=4,2"], "-1 <= M <= N"),
+        (["fr=-2,2"], "-1 <= M <= N"),  # -1 (the embedding output) is a shift point, -2 is nothing
         (["fr=0,2", "fr=1,2"], "given twice"),
-        (["4", "2"], "0 <= M <= N"),  # the old form, decreasing
-        (["-1", "2"], "0 <= M <= N"),
+        (["4", "2"], "-1 <= M <= N"),  # the old form, decreasing
+        (["-2", "2"], "-1 <= M <= N"),
         (["2"], "expected LANG=M,N"),
         (["2", "4", "6"], "expected LANG=M,N"),
     ],

@@ -52,10 +52,14 @@ def test_position_mask_counts_from_each_rows_end():
     lengths = torch.tensor([3, 5])
     got = position_mask((-1, 0), lengths, 2, 5, torch.device("cpu"))
     assert got.tolist() == [[True, False, True, False, False], [True, False, False, False, True]]
-    # duplicates of one index (from both ends) select it once; out-of-range positions select nothing
-    assert position_mask((1, -2, 9, -9), torch.tensor([3]), 1, 4, torch.device("cpu")).tolist() == [
+    # duplicates of one index (from both ends) select it once
+    assert position_mask((1, -2), torch.tensor([3]), 1, 4, torch.device("cpu")).tolist() == [
         [False, True, False, False]
     ]
+    # positions past a row's end (either way) are refused: they used to select nothing, silently (issue 23)
+    for bad in ((9,), (-9,), (3,)):
+        with pytest.raises(InputError, match="past the end of row 0"):
+            position_mask(bad, torch.tensor([3]), 1, 4, torch.device("cpu"))
     # unbound: non-negative positions are fine, negative ones refused
     assert position_mask((1,), None, 2, 4, torch.device("cpu"))[:, 1].all()
     with pytest.raises(InputError, match="not bound") as err:

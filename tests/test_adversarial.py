@@ -1,0 +1,334 @@
+"""Adversarial inputs of issue 23, one parametrised test per class, on tiny models (fast: every CI run).
+
+Classes: non-finite numbers refused where they enter; upper bounds, Ctrl-C and the former tracebacks as
+one line and exit 2 (130 for Ctrl-C); facts keyed by (relation, lineid); messages that name the right
+field, file and fix; the Python API's silent resolutions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lrp2_interp.cli.checks import check_finite, parse_lrp2
+from lrp2_interp.cli.main import command_parsers, main
+from lrp2_interp.cli.options import finite_float
+from lrp2_interp.errors import InputError
+from lrp2_interp.facts import Fact, load_facts
+from lrp2_interp.lrp2.projection import LRP2Config
+from lrp2_interp.lrp2.vectors import LanguageVectors
+
+FIXTURE_FACTS = Path(__file__).resolve().parent / "fixtures" / "facts"
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def _float_options() -> list[tuple[str, str]]:
+    """(command, flag) of every float option of every command (the parser's type for floats)."""
+    out = []
+    for name, parser in sorted(command_parsers().items()):
+        for action in parser._actions:  # argparse keeps no public list of actions
+            if action.type is finite_float or action.type is float:
+                out.append((name, action.option_strings[0]))
+    return out
+
+
+FLOAT_OPTIONS = _float_options()
+
+
+def _vectors(n_layers: int = 3, d_model: int = 32, fill: float = 0.5) -> LanguageVectors:
+    vecs = {lang: torch.full((n_layers, d_model), fill) for lang in ("en", "fr")}
+    emb = {lang: torch.zeros(d_model) for lang in ("en", "fr")}
+    return LanguageVectors("m", n_layers, d_model, vecs, embeddings=emb)
+
+
+# ------------------------------------------------------------------ 1. non-finite numbers refused where they enter
+def test_there_are_float_options_to_check():
+    assert ("align", "--ridge") in FLOAT_OPTIONS and len(FLOAT_OPTIONS) >= 8
+    assert all(
+        t is finite_float for t in [a.type for p in command_parsers().values() for a in p._actions] if t is float
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+@pytest.mark.parametrize(("command", "flag"), FLOAT_OPTIONS)
+def test_every_float_option_refuses_non_finite_values(command, flag, value, capsys):
+    with pytest.raises(SystemExit) as ex:
+        main([command, f"{flag}={value}"])
+    assert ex.value.code == 2
+    assert f"argument {flag}: must be a finite number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [0.1, float("-inf")]])
+def test_check_args_refuses_non_finite_floats_of_hand_made_options(value):
+    with pytest.raises(InputError, match="finite") as err:
+        check_finite(argparse.Namespace(command="x", some_rate=value))
+    assert err.value.field == "--some-rate"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_vectors_holding_non_finite_values_are_refused_at_load_naming_the_file(tmp_path, bad):
+    vec = _vectors()
+    vec.vectors["fr"][1, 3] = bad
+    path = vec.save(tmp_path / "v")
+    with pytest.raises(InputError, match="non-finite") as err:
+        LanguageVectors.load(path)
+    assert err.value.file == str(path) and err.value.field == "fr"
+
+
+def test_vectors_computed_with_non_finite_states_are_refused(bert_lm, monkeypatch):
+    import lrp2_interp.lrp2.vectors as vectors
+
+    def nan_states(lm, sentences, **kw):
+        return torch.full((len(sentences), lm.n_layers + 1, lm.d_model), float("nan"))
+
+    monkeypatch.setattr(vectors, "mean_states", nan_states)
+    with pytest.raises(InputError, match="non-finite") as err:
+        vectors.compute_language_vectors(bert_lm, {"fr": ["a b"]}, corpus={"fr": "fr.txt"}, progress=False)
+    assert err.value.file == "fr.txt" and err.value.field == "fr"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_model_weights_with_non_finite_values_are_refused_at_load(tiny_model_dir, bad):
+    from transformers import AutoModelForMaskedLM
+
+    from lrp2_interp.models.loading import load_model
+
+    folder = tiny_model_dir("bert")
+    hf = AutoModelForMaskedLM.from_pretrained(folder)
+    name, param = next(iter(hf.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = bad
+    with pytest.raises(InputError, match="non-finite") as err:
+        load_model(folder, hf_model=hf)
+    assert err.value.field == name and err.value.file == str(folder)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_score_is_caught_before_ranking(bad):
+    from lrp2_interp.probing.types import rank_row
+
+    fact = Fact(7, "P36", "fr", "France", "Paris")
+    assert rank_row(fact, ["Berlin", "Paris"], [-2.0, -1.0])["correct"]
+    with pytest.raises(InputError, match="lineid 7: the score of candidate 'Berlin'") as err:
+        rank_row(fact, ["Berlin", "Paris"], [bad, -1.0])
+    assert err.value.file == "fr/P36.jsonl" and err.value.field == "score"
+
+
+# ------------------------------------------------------------------ 2. bounds, Ctrl-C, the former tracebacks
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [("run", "--n-boot"), ("compare", "--n-boot"), ("neurons", "--n-perm"), ("neurons", "--max-steps")],
+)
+def test_options_that_allocate_have_an_upper_bound(command, flag, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [command, "--model", str(tmp_path / "no-model"), flag, "50000000", "--out", str(out)]
+    argv += ["--languages", "fr"] + (["--lrp2", "fr=0,1"] if command == "neurons" else [])
+    assert main(argv) == 2
+    assert f"field '{flag}': must be at most" in _one_error_line(capsys)
+    assert not out.exists() and not capsys.readouterr().out
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, tmp_path, capsys):
+    import lrp2_interp.cli.main as cli_main
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "check_args", interrupted)
+    assert main(["probe", "--model", "m", "--out", str(tmp_path / "o")]) == 130
+    assert "interrupted" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_truncated_vectors_file_is_one_input_error_naming_it(tmp_path, keep):
+    path = _vectors().save(tmp_path / "v")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(InputError) as err:
+        LanguageVectors.load(path)
+    assert err.value.file == str(path)
+
+
+@pytest.mark.parametrize(("n_layers", "d_model", "field"), [(5, 32, "n_layers"), (3, 16, "d_model")])
+def test_vectors_of_another_model_name_the_file_and_the_size(bert_lm, tmp_path, n_layers, d_model, field):
+    path = _vectors(n_layers, d_model).save(tmp_path / "v")
+    with pytest.raises(InputError) as err:
+        LanguageVectors.load(path).check_model(bert_lm)
+    assert err.value.file == str(path) and err.value.field == field
+    assert (f"{n_layers} layers" if field == "n_layers" else f"d_model {d_model}") in str(err.value)
+
+
+def test_tokenizer_larger_than_the_embedding_table_is_refused_at_load(tiny_model_dir):
+    from transformers import AutoModelForMaskedLM
+
+    from lrp2_interp.models.loading import load_model
+
+    folder = tiny_model_dir("bert")
+    hf = AutoModelForMaskedLM.from_pretrained(folder)
+    hf.resize_token_embeddings(50)
+    with pytest.raises(InputError, match="embedding table only 50 rows") as err:
+        load_model(folder, hf_model=hf)
+    assert err.value.field == "vocab_size"
+
+
+# ------------------------------------------------------------------ 3. facts keyed by (relation, lineid)
+def _copy_facts(tmp_path: Path) -> Path:
+    root = tmp_path / "facts"
+    shutil.copytree(FIXTURE_FACTS, root)
+    return root
+
+
+def _renumber(path: Path, start: int) -> None:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [json.dumps({**r, "lineid": start + i}, ensure_ascii=False) for i, r in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("languages", [["en"], ["fr"], ["en", "fr"]])
+def test_lineids_repeated_across_relations_are_refused_naming_both_files(tmp_path, languages):
+    root = _copy_facts(tmp_path)
+    for lang in ("en", "fr"):  # both relations numbered from 1, as other mLAMA-layout sets may be
+        for rel in ("P36", "P37"):
+            _renumber(root / lang / f"{rel}.jsonl", 1)
+    with pytest.raises(InputError, match="lineid 1 is used by two relations") as err:
+        load_facts(root, languages, ["P36", "P37"])
+    assert err.value.field == "lineid" and err.value.line == 1
+    assert "P36.jsonl:1" in str(err.value) and err.value.file.endswith("P37.jsonl")
+
+
+def test_a_lineid_in_different_relations_of_two_languages_is_refused(tmp_path):
+    root = _copy_facts(tmp_path)
+    _renumber(root / "en" / "P36.jsonl", 1000)
+    _renumber(root / "fr" / "P37.jsonl", 1000)  # fr's P37 facts would pair with en's P36 facts
+    with pytest.raises(InputError, match="lineid 1000 is used by two relations"):
+        load_facts(root, ["en", "fr"], ["P36", "P37"])
+    load_facts(root, ["en"], ["P36", "P37"])  # one language alone is consistent
+
+
+# ------------------------------------------------------------------ 6. messages that name the right field and fix
+def test_vectors_given_without_suffix_resolve_to_the_safetensors_file(tmp_path, capsys):
+    _vectors().save(tmp_path / "V")
+    argv = ["probe", "--model", str(tmp_path / "none"), "--vectors", str(tmp_path / "V"), "--out", str(tmp_path / "o")]
+    argv += ["--languages", "fr", "--lrp2", "fr=0,1"]
+    assert main(argv) == 2  # fails on the missing model, not on the vectors
+    err = _one_error_line(capsys)
+    assert "vector file not found" not in err and "none" in err
+
+
+@pytest.mark.parametrize(("items", "pair"), [(["fr=-1,2"], (-1, 2)), (["fr=-1,-1"], (-1, -1)), (["-1", "2"], None)])
+def test_the_embedding_shift_point_is_accepted_by_lrp2(items, pair):
+    parsed = parse_lrp2(items, legacy=True)
+    assert parsed.pairs.get("fr", parsed.every) == (pair or (-1, 2))
+
+
+@pytest.mark.parametrize("languages", [None, ["en"]])
+def test_facts_pointing_at_one_language_folder_explains_the_layout(languages):
+    with pytest.raises(InputError, match=r"one language's folder.*the folder above it"):
+        load_facts(FIXTURE_FACTS / "en", languages)
+
+
+@pytest.mark.parametrize(("label", "field"), [("obj_label", "obj_label"), ("sub_label", "sub_label")])
+def test_a_too_long_label_is_blamed_on_itself(bert_lm, tmp_path, label, field):
+    from lrp2_interp.cli.common import check_fact_lengths
+
+    root = _copy_facts(tmp_path)
+    path = root / "en" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows[0][label] = " ".join(["Paris"] * 200)  # a label of 200+ tokens, the other one short
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="positions") as err:
+        check_fact_lengths(bert_lm, load_facts(root, ["en"], ["P36"]))
+    assert err.value.field == field and err.value.file == str(path)
+
+
+def test_a_short_label_of_many_tokens_is_caught(bert_lm, tmp_path):
+    from lrp2_interp.cli.common import check_fact_lengths
+
+    filler = "\u2c65" * 400  # 400 characters the tokenizer does not know: one [UNK] token
+    assert len(bert_lm.token_ids(filler)) == 1
+    root = _copy_facts(tmp_path)
+    path = root / "en" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows[1:4]:  # the three longest labels by characters are short in tokens
+        row["sub_label"] = filler
+    rows[0]["obj_label"] = "@" * 140  # 140 characters, one token each: past the 128 positions
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="positions") as err:
+        check_fact_lengths(bert_lm, load_facts(root, ["en"], ["P36"]))
+    assert err.value.field == "obj_label" and "lineid" in str(err.value)
+
+
+# ------------------------------------------------------------------ 6. the Python API
+@pytest.mark.parametrize("control", ["Random", "RANDOM", "yes", ""])
+def test_unknown_lrp2_control_is_refused(control):
+    with pytest.raises(InputError, match="control must be"):
+        LRP2Config(0, 1, control=control)
+
+
+@pytest.mark.parametrize("layer", [np.int64(1), np.int32(0), np.int64(-1)])
+def test_numpy_layer_numbers_are_accepted(bert_lm, layer):
+    from lrp2_interp.layers import check_shift_point
+
+    assert check_shift_point(layer, bert_lm.n_layers) == int(layer)
+    assert bert_lm.shift_point(layer)
+    LRP2Config(layer, np.int64(2)).validate(bert_lm.n_layers)
+    if layer >= 0:
+        assert bert_lm.resid_post(layer) == f"blocks.{int(layer)}.hook_resid_post"
+
+
+@pytest.mark.parametrize("positions", [(50,), (-50,), (0, 9)])
+def test_positions_past_the_end_are_refused(positions):
+    from lrp2_interp.models.hooks import position_mask
+
+    lengths = torch.tensor([4, 9])
+    with pytest.raises(InputError, match="past the end of row"):
+        position_mask(positions, lengths, 2, 10, torch.device("cpu"))
+    assert position_mask((0, -1), lengths, 2, 10, torch.device("cpu")).sum() == 4
+
+
+# ------------------------------------------------------------------ 4. one query builder, --source honoured
+@pytest.fixture(scope="module")
+def zh_causal(repo_model_dir):
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.models.loading import load_model
+
+    return load_model(repo_model_dir("gpt2")), load_facts(REPO_DATA, ["en", "zh", "fr"], ["P36", "P37"])
+
+
+def test_logit_lens_targets_come_from_the_query_builder_on_no_space_templates(zh_causal):
+    from lrp2_interp.methods.logit_lens import lens_queries
+    from lrp2_interp.prompts import gold_query, render_prefix
+
+    lm, facts = zh_causal
+    assert "[X]的首都是[Y]" in facts.template("zh", "P36").template.replace(" ", "")
+    queries = lens_queries(lm, facts, "zh")
+    assert queries
+    by_key = {(f.relation, f.lineid): f for f in facts.iter_facts("zh")}
+    forced_space = 0
+    for q in queries:
+        fact = by_key[(q.relation, q.lineid)]
+        tpl = facts.template("zh", q.relation).template
+        assert q.target_token == gold_query(lm, tpl, fact).gold[0]
+        prefix = render_prefix(tpl, fact.sub_label)
+        pre, full = lm.token_ids(prefix), lm.token_ids(f"{prefix} {fact.obj_label}")  # the old rule
+        forced_space += full[: len(pre)] == pre and len(full) > len(pre) and full[len(pre)] != q.target_token
+    assert forced_space > 0  # the old forced space read another token for these facts
+
+
+def test_logit_lens_names_the_source_language(zh_causal):
+    from lrp2_interp.methods.logit_lens import lens_curve, logit_lens
+
+    lm, facts = zh_causal
+    table = logit_lens(lm, facts, "zh", source="fr")
+    assert set(lens_curve(table, include_same_token=True)["label"]) == {"zh label", "fr label"}
