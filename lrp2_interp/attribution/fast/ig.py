@@ -92,6 +92,12 @@ def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
     causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
     hf = lm.bridge.original_model
     arch = type(hf).__name__
+    placed = {str(p.device) for p in hf.parameters()}
+    if len(placed) > 1 or "meta" in placed:  # accelerate's device_map: weights offloaded or spread over devices
+        raise Unsupported(
+            f"the model is split by a device_map ({', '.join(sorted(placed))}): the fast attribution path reads "
+            "weights directly, so the reference path runs"
+        )
     if arch in FAMILIES and not (generic and lm.kind == "causal"):
         fam = FAMILIES[arch](lm)
     elif lm.kind == "causal":
