@@ -99,8 +99,9 @@ def rss_mb() -> float:
     return 0.0
 
 
-def memory_line(lm, n_pos: int, budget_mb: float, start_mb: float) -> str:
-    """Measured peak (RSS; CUDA: allocated) next to the one estimate (attribution.memory.estimate)."""
+def memory_line(lm, n_pos: int, budget_mb: float, start_mb: float, ref_steps: int) -> str:
+    """Measured peak (RSS; CUDA: allocated) of this model's runs next to the one estimate
+    (attribution.memory.estimate) of its largest pass (the Gauss-Legendre reference) and of the default rule."""
     from lrp2_interp.attribution.memory import ModelShape, estimate
 
     hf = lm.bridge.original_model
@@ -113,14 +114,18 @@ def memory_line(lm, n_pos: int, budget_mb: float, start_mb: float) -> str:
         params=sum(p.numel() for p in hf.parameters()),
         causal=lm.kind == "causal",
     )
-    est = estimate(shape, torch.empty((), dtype=lm.dtype).element_size(), n_pos=n_pos, n_steps=8, budget_mb=budget_mb)
+    itemsize = torch.empty((), dtype=lm.dtype).element_size()
+    default = estimate(shape, itemsize, n_pos=n_pos, n_steps=AttributionConfig().n_steps, budget_mb=budget_mb)
+    largest = estimate(shape, itemsize, n_pos=n_pos, n_steps=max(ref_steps, 20), budget_mb=budget_mb)
     gpu = (
         f"peak CUDA allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MB, " if lm.device.type == "cuda" else ""
     )
     return (
-        f"  memory (default rule, budget {budget_mb:.0f} MB): {gpu}peak RSS {peak_rss_mb():.0f} MB since the model "
-        f"loaded (RSS then {start_mb:.0f} MB: weights, libraries) | estimate: weights {est.weights_mb:.0f} MB + {est.rows_per_pass} rows/pass x {est.row_mb:.1f} MB "
-        f"({est.passes} pass(es) per prompt) = peak {est.peak_mb:.0f} MB"
+        f"  memory (budget {budget_mb:.0f} MB): {gpu}peak RSS {peak_rss_mb():.0f} MB over this model's runs (RSS "
+        f"{start_mb:.0f} MB when they began) | estimate: weights {default.weights_mb:.0f} MB; largest pass "
+        f"({max(ref_steps, 20)} steps) {largest.rows_per_pass} rows x {largest.row_mb:.1f} MB = peak "
+        f"{largest.peak_mb:.0f} MB; default rule {default.rows_per_pass} rows/pass, {default.passes} pass(es) "
+        f"per prompt = peak {default.peak_mb:.0f} MB"
     )
 
 
@@ -286,7 +291,7 @@ def bench(label: str, lm, model_dir: Path | None, prompts, objects, args) -> tup
         fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
         + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB"
     )
-    print(memory_line(lm, max(n_tok), args.budget_mb, start_mb))
+    print(memory_line(lm, max(n_tok), args.budget_mb, start_mb, args.ref_steps))
     return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
 
 
