@@ -1,7 +1,7 @@
 """Knowledge-neuron attribution speed at the same rule and at equal accuracy: lrp2_interp vs knowledge-neurons 0.0.2.
 
     python benchmarks/attribution.py [--prompts 3] [--threads 1] [--ref-steps 128] [--quick]
-                                     [--bloom-vocab 250880] [--no-bloom] [--no-gemma] [--reference] [--paths]
+                                     [--bloom-vocab 250880] [--no-mbert] [--no-bloom] [--no-gemma] [--reference] [--paths]
 
 One process, the same ~10-token prompts, all layers, probability space; CPU seconds per prompt
 (``time.process_time``, 1 thread: the development machine is shared), one untimed warm-up per tool.
@@ -18,6 +18,9 @@ One process, the same ~10-token prompts, all layers, probability space; CPU seco
   and **Gemma-3-270m** (the real model, ``load_model("gemma-3-270m")``): ours only (knowledge-neurons
   0.0.2 has no BLOOM or Gemma support), same rule and default rule, the same accuracy columns.
 
+After each model a memory line: the peak resident memory since that model was loaded (Linux VmHWM; on
+CUDA also the allocator's peak) next to :func:`lrp2_interp.attribution.memory.estimate`'s figures.
+
 The last line reads ``attribution speed-up: same-rule <x>x, equal-accuracy <y>x, max diff same-rule <d>``
 (mBERT shape; ``<d>`` is the largest absolute score difference to knowledge-neurons).
 knowledge-neurons 0.0.2 (``pip install -e '.[bench]'``) runs unchanged with transformers 5.x; without it
@@ -27,6 +30,7 @@ the mBERT line reports ours only and the last line says ``n/a``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -68,7 +72,61 @@ SAME_RULE = dict(method="kn_linspace", n_steps=20)
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory since the last :func:`reset_peak` (Linux VmHWM), else of the whole process."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak() -> None:
+    """Start a new peak-memory window (Linux: ``clear_refs`` 5 resets VmHWM; CUDA: the allocator's peak)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def rss_mb() -> float:
+    """Resident memory now (Linux VmRSS; 0 where unknown)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def memory_line(lm, n_pos: int, budget_mb: float, start_mb: float, ref_steps: int) -> str:
+    """Measured peak (RSS; CUDA: allocated) of this model's runs next to the one estimate
+    (attribution.memory.estimate) of its largest pass (the Gauss-Legendre reference) and of the default rule."""
+    from lrp2_interp.attribution.memory import ModelShape, estimate
+
+    hf = lm.bridge.original_model
+    shape = ModelShape(
+        lm.n_layers,
+        lm.d_model,
+        lm.d_mlp,
+        int(lm.bridge.cfg.n_heads),
+        int(hf.get_output_embeddings().weight.shape[0]),
+        params=sum(p.numel() for p in hf.parameters()),
+        causal=lm.kind == "causal",
+    )
+    itemsize = torch.empty((), dtype=lm.dtype).element_size()
+    default = estimate(shape, itemsize, n_pos=n_pos, n_steps=AttributionConfig().n_steps, budget_mb=budget_mb)
+    largest = estimate(shape, itemsize, n_pos=n_pos, n_steps=max(ref_steps, 20), budget_mb=budget_mb)
+    gpu = (
+        f"peak CUDA allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MB, " if lm.device.type == "cuda" else ""
+    )
+    return (
+        f"  memory (budget {budget_mb:.0f} MB): {gpu}peak RSS {peak_rss_mb():.0f} MB over this model's runs (RSS "
+        f"{start_mb:.0f} MB when they began) | estimate: weights {default.weights_mb:.0f} MB; largest pass "
+        f"({max(ref_steps, 20)} steps) {largest.rows_per_pass} rows x {largest.row_mb:.1f} MB = peak "
+        f"{largest.peak_mb:.0f} MB; default rule {default.rows_per_pass} rows/pass, {default.passes} pass(es) "
+        f"per prompt = peak {default.peak_mb:.0f} MB"
+    )
 
 
 def timed(fn, items) -> tuple[float, list]:
@@ -200,6 +258,8 @@ def bench(label: str, lm, model_dir: Path | None, prompts, objects, args) -> tup
         f"{label}: {lm.n_layers} layers x {lm.d_model}, d_mlp {lm.d_mlp}, vocab {lm.bridge.cfg.d_vocab}: "
         f"{len(prompts)} prompts of {min(n_tok)}-{max(n_tok)} tokens, {torch.get_num_threads()} thread(s)"
     )
+    reset_peak()  # the peak printed below is this model's: weights, caches and attribution
+    start_mb = rss_mb()
     ours = Ours(lm, prompts, objects, args.budget_mb)
     ref = ours.scores(ours.config(method="gausslegendre", n_steps=args.ref_steps))
     c_same, same = ours.run(ours.config(**SAME_RULE))
@@ -231,6 +291,7 @@ def bench(label: str, lm, model_dir: Path | None, prompts, objects, args) -> tup
         fmt(f"ours, default rule ({cfg.method}, {cfg.n_steps} steps)", c_eq, acc_eq)
         + f"; {c_same / c_eq:.1f}x the same-rule speed at equal or better accuracy; peak RSS {peak_rss_mb():.0f} MB"
     )
+    print(memory_line(lm, max(n_tok), args.budget_mb, start_mb, args.ref_steps))
     return (c_kn / c_same, c_kn / c_eq, diff) if kn is not None else None
 
 
@@ -276,6 +337,7 @@ def main() -> None:
         "--budget-mb", type=float, default=AttributionConfig().memory_budget_mb, help="lrp2_interp memory_budget_mb"
     )
     ap.add_argument("--reference", action="store_true", help="also check the reference path on one prompt")
+    ap.add_argument("--no-mbert", action="store_true")
     ap.add_argument("--no-bloom", action="store_true")
     ap.add_argument("--no-gemma", action="store_true")
     ap.add_argument(
@@ -288,7 +350,7 @@ def main() -> None:
     if args.quick:
         args.ref_steps = 32
     torch.set_num_threads(args.threads)
-    names = ["mbert"] + ["bloom"] * (not args.no_bloom) + ["gemma"] * (not args.no_gemma)
+    names = ["mbert"] * (not args.no_mbert) + ["bloom"] * (not args.no_bloom) + ["gemma"] * (not args.no_gemma)
     ratios = None
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import AttributionConfig, QueryScores
-from lrp2_interp.attribution.memory import block_elements, head_elements, rows_in_budget
+from lrp2_interp.attribution.memory import ModelShape, reference_row_bytes, rows_in_budget
 from lrp2_interp.attribution.queries import Query
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
 
@@ -52,10 +52,9 @@ class PatchedForward:
 def reference_rows(lm: LanguageModel, n_pos: int, budget_mb: float) -> int:
     """Captum batch rows of the reference path that fit ``budget_mb`` of autograd memory (rough estimate)."""
     itemsize = torch.empty((), dtype=lm.dtype).element_size()
-    cfg = lm.bridge.cfg
     vocab = int(lm.bridge.original_model.get_output_embeddings().weight.shape[0])
-    block = block_elements(lm.d_model, lm.d_mlp, int(cfg.n_heads), n_pos)
-    per = (lm.n_layers * n_pos * block + n_pos * head_elements(vocab)) * itemsize
+    shape = ModelShape(lm.n_layers, lm.d_model, lm.d_mlp, int(lm.bridge.cfg.n_heads), vocab)
+    per = reference_row_bytes(shape, n_pos, itemsize)
     return rows_in_budget(budget_mb, per)
 
 

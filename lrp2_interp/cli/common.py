@@ -48,6 +48,20 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="HF hub name (needs internet) or local save_pretrained directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=DTYPES)
+    p.add_argument(
+        "--device-map",
+        default=None,
+        help="'auto' (or 'balanced', 'sequential'): split the model over the GPUs, CPU and disk with accelerate "
+        "(--device is then ignored)",
+    )
+    p.add_argument(
+        "--max-memory",
+        nargs="+",
+        default=None,
+        metavar="DEVICE=SIZE",
+        help="with --device-map: memory per device, e.g. 0=70GiB 1=70GiB cpu=200GiB",
+    )
+    p.add_argument("--offload-folder", default=None, help="with --device-map: folder for weights offloaded to disk")
     p.add_argument("--seed", type=int, default=0, help="torch seed, fact sampling and the configs' seed")
 
 
@@ -136,12 +150,34 @@ def load_model_for(args: argparse.Namespace, facts: FactSet | None = None, *, ob
     from lrp2_interp.models.loading import load_model
 
     torch.manual_seed(args.seed)
-    lm = load_model(args.model, device=args.device, dtype=getattr(torch, args.dtype))
+    lm = load_model(
+        args.model,
+        device=args.device,
+        dtype=getattr(torch, args.dtype),
+        device_map=getattr(args, "device_map", None),
+        max_memory=max_memory(getattr(args, "max_memory", None)),
+        offload_folder=getattr(args, "offload_folder", None),
+    )
     if facts is not None:
         check_fact_lengths(lm, facts)
         if objects:
             check_object_coverage(lm, facts)
     return lm
+
+
+def max_memory(items: Sequence[str] | None) -> dict[str | int, str | int] | None:
+    """``--max-memory 0=70GiB cpu=200GiB`` as accelerate's dict (GPU indices as ints), None when not given."""
+    if not items:
+        return None
+    out: dict[str | int, str | int] = {}
+    for item in items:
+        dev, sep, size = item.partition("=")
+        if not sep or not dev or not size:
+            raise InputError(
+                f"--max-memory takes DEVICE=SIZE (e.g. 0=70GiB cpu=200GiB), got {item!r}", field="max_memory"
+            )
+        out[int(dev) if dev.isdigit() else dev] = size
+    return out
 
 
 def check_object_coverage(lm: LanguageModel, facts: FactSet) -> None:
@@ -224,6 +260,7 @@ def run_info(args: argparse.Namespace, t0: float, **extra: Any) -> dict[str, Any
         "seed": getattr(args, "seed", None),
         "device": getattr(args, "device", None),
         "dtype": getattr(args, "dtype", None),
+        "device_map": getattr(args, "device_map", None),
         "seconds": round(time.time() - t0, 1),
         **extra,
     }

@@ -1,7 +1,8 @@
 """Random models built from config objects: for tests, notebooks and benchmarks.
 
 :func:`build_random_model` creates a randomly initialised model of a supported
-family (BERT, BLOOM, GPT-2, Qwen2, Gemma-3) with a tokenizer trained in milliseconds on a
+family (:data:`FAMILIES`: BERT, BLOOM, GPT-2, Qwen2, Gemma-3; :data:`MORE_FAMILIES`: Llama, Mistral,
+Qwen3, Gemma-2, XGLM, XLM-RoBERTa) with a tokenizer trained in milliseconds on a
 word list, saves both with ``save_pretrained`` and returns the directory, so the
 ordinary :func:`lrp2_interp.models.loading.load_model` path is exercised end to end.
 """
@@ -15,8 +16,13 @@ from typing import Any, Literal
 
 import torch
 
-Family = Literal["bert", "bloom", "gpt2", "qwen2", "gemma3"]
+Family = Literal["bert", "bloom", "gpt2", "qwen2", "gemma3", "llama", "mistral", "qwen3", "gemma2", "xglm", "xlmr"]
+#: the families every test of the suite runs on
 FAMILIES: tuple[Family, ...] = ("bert", "bloom", "gpt2", "qwen2", "gemma3")
+#: further families checked by the family table (tests/models/test_families.py) only
+MORE_FAMILIES: tuple[Family, ...] = ("llama", "mistral", "qwen3", "gemma2", "xglm", "xlmr")
+ALL_FAMILIES: tuple[Family, ...] = FAMILIES + MORE_FAMILIES
+MASKED_FAMILIES: tuple[Family, ...] = ("bert", "xlmr")
 
 _BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _CAUSAL_SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
@@ -104,7 +110,7 @@ def bert_tokenizer(corpus: Iterable[str], vocab_size: int = 2000):
 def train_tokenizer(family: Family, corpus: Iterable[str], vocab_size: int = 2000):
     """Train a fast tokenizer on ``corpus``; WordPiece for BERT, byte-level BPE otherwise."""
     corpus = list(corpus)
-    if family == "bert":
+    if family in MASKED_FAMILIES:
         return bert_tokenizer(corpus, vocab_size)
     return bpe_tokenizer(corpus, vocab_size)
 
@@ -218,7 +224,66 @@ def hf_config(cfg: RandomModelConfig, vocab_size: int, tokenizer, *, dropout: fl
             tie_word_embeddings=True,
             **common,
         )
-    raise ValueError(f"unknown family {cfg.family!r}; choose one of {FAMILIES}")
+    if cfg.family in MORE_FAMILIES:
+        return more_config(cfg, vocab_size, tokenizer, common)
+    raise ValueError(f"unknown family {cfg.family!r}; choose one of {ALL_FAMILIES}")
+
+
+def more_config(cfg: RandomModelConfig, vocab_size: int, tokenizer, common: dict[str, Any]) -> Any:
+    """The transformers config of a :data:`MORE_FAMILIES` family (Llama-like decoders, XGLM, XLM-RoBERTa)."""
+    import transformers
+
+    tokens = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    if cfg.family == "xlmr":
+        return transformers.XLMRobertaConfig(
+            vocab_size=vocab_size,
+            hidden_size=cfg.d_model,
+            num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads,
+            intermediate_size=cfg.d_mlp,
+            max_position_embeddings=cfg.max_positions + 2,  # RoBERTa positions start after the padding index
+            architectures=["XLMRobertaForMaskedLM"],
+            **common,
+        )
+    if cfg.family == "xglm":
+        return transformers.XGLMConfig(
+            vocab_size=vocab_size,
+            d_model=cfg.d_model,
+            num_layers=cfg.n_layers,
+            attention_heads=cfg.n_heads,
+            ffn_dim=cfg.d_mlp,
+            max_position_embeddings=cfg.max_positions,
+            architectures=["XGLMForCausalLM"],
+            decoder_start_token_id=tokenizer.eos_token_id,
+            **tokens,
+            **common,
+        )
+    names = {
+        "llama": ("LlamaConfig", "LlamaForCausalLM"),
+        "mistral": ("MistralConfig", "MistralForCausalLM"),
+        "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+        "gemma2": ("Gemma2Config", "Gemma2ForCausalLM"),
+    }
+    config_name, arch = names[cfg.family]
+    extra: dict[str, Any] = {}
+    if cfg.family in ("qwen3", "gemma2"):
+        extra["head_dim"] = cfg.d_model // cfg.n_heads
+    if cfg.family in ("mistral", "gemma2"):
+        extra["sliding_window"] = 4  # so the local attention layers differ from global ones on the test prompts
+    return getattr(transformers, config_name)(
+        vocab_size=vocab_size,
+        hidden_size=cfg.d_model,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=max(1, cfg.n_heads // 2),
+        intermediate_size=cfg.d_mlp,
+        max_position_embeddings=cfg.max_positions,
+        architectures=[arch],
+        tie_word_embeddings=cfg.family == "gemma2",
+        **extra,
+        **tokens,
+        **common,
+    )
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,7 +310,7 @@ def build_random_model(
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(cfg.seed)
     try:
-        auto = AutoModelForMaskedLM if cfg.family == "bert" else AutoModelForCausalLM
+        auto = AutoModelForMaskedLM if cfg.family in MASKED_FAMILIES else AutoModelForCausalLM
         model = auto.from_config(config).eval()
     finally:
         torch.random.set_rng_state(gen_state)

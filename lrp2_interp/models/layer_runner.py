@@ -65,8 +65,9 @@ class KVRecorder:
         self.kv[layer_idx] = (k, v)
         if self.prefix is not None and self.index is not None:  # set together (see __init__)
             pk, pv = self.prefix[layer_idx]
-            k = torch.cat([pk.index_select(0, self.index), k], dim=-2)
-            v = torch.cat([pv.index_select(0, self.index), v], dim=-2)
+            index = self.index.to(pk.device)  # a device_map may put this layer on another device
+            k = torch.cat([pk.index_select(0, index).to(k.device), k], dim=-2)
+            v = torch.cat([pv.index_select(0, index).to(v.device), v], dim=-2)
         return k, v
 
 
@@ -81,7 +82,10 @@ def cache_from_recorded(kv: dict[int, tuple[torch.Tensor, torch.Tensor]], index:
     from transformers.cache_utils import DynamicCache
 
     return DynamicCache(
-        ddp_cache_data=[(kv[j][0].index_select(0, index), kv[j][1].index_select(0, index)) for j in sorted(kv)]
+        ddp_cache_data=[
+            (kv[j][0].index_select(0, index.to(kv[j][0].device)), kv[j][1].index_select(0, index.to(kv[j][1].device)))
+            for j in sorted(kv)
+        ]
     )
 
 

@@ -30,6 +30,7 @@ from lrp2_interp.models.hooks import (
     resid_post_hook,
     shift_point_hook,
 )
+from lrp2_interp.models.placement import DeviceMap, boot_bridge, ffn_width, note_precision
 
 ModelKind = Literal["masked", "causal"]
 
@@ -253,7 +254,9 @@ def check_loaded_weights(hf_model: Any, tokenizer: Any, name: str) -> None:
     """
     with torch.no_grad():
         for pname, param in hf_model.named_parameters():
-            if param.is_floating_point() and not bool(torch.isfinite(param).all()):
+            if param.device.type == "meta" or not param.is_floating_point():
+                continue  # offloaded (meta) weights load on use and are not checked here
+            if not bool(torch.isfinite(param).all()):
                 n_bad = int((~torch.isfinite(param)).sum())
                 raise InputError(
                     f"model weight '{pname}' holds {n_bad} non-finite value(s) (NaN or inf): corrupt weights",
@@ -287,14 +290,23 @@ def load_model(
     kind: ModelKind | None = None,
     hf_model: Any = None,
     tokenizer: Any = None,
+    device_map: DeviceMap | None = None,
+    max_memory: dict[str | int, str | int] | None = None,
+    offload_folder: str | Path | None = None,
 ) -> LanguageModel:
     """Load a HF masked/causal LM (hub name or local directory) as a :class:`LanguageModel`.
 
     ``hf_model``/``tokenizer`` may be passed to wrap objects already in memory.  A documented
     offline name (``"gemma-3-270m"``, see :mod:`lrp2_interp.models.offline`) is converted once from
     its installed package into a cached folder and loaded from there; ``lm.name`` keeps the name.
+
+    A model that does not fit one device: ``device_map`` (``"auto"``, ``"balanced"`` or a dict of
+    module name -> device, ``"cpu"`` or ``"disk"``), ``max_memory`` (per device) and ``offload_folder``
+    (for ``"disk"`` targets) are handed to ``TransformerBridge.boot_transformers``, which loads the model
+    with accelerate; ``device`` is then ignored and ``lm.device`` is the device of the input embedding.
+    Encoder-decoder models (mT5, ...) are refused: the package needs an encoder-only masked LM or a
+    decoder-only causal LM.
     """
-    from transformer_lens.model_bridge import TransformerBridge
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     from lrp2_interp.models.offline import is_offline_name, resolve_offline_model
@@ -322,6 +334,13 @@ def load_model(
             f"cannot load model config for '{name}'{' (offline)' if offline else ''}: {first}", file=name
         ) from None
     archs = list(getattr(config, "architectures", None) or [])
+    if getattr(config, "is_encoder_decoder", False):
+        raise InputError(
+            f"'{name}' is an encoder-decoder model ({', '.join(archs) or config.model_type}): not supported; "
+            "use an encoder-only masked LM (BERT, XLM-RoBERTa) or a decoder-only causal LM",
+            file=name,
+            field="architectures",
+        )
     inferred = _infer_kind(archs)
     if kind is None:
         if inferred is None:
@@ -344,34 +363,35 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "right"
-    if hf_model is None:
-        cls = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
-        try:
-            hf_model = cls.from_pretrained(name, torch_dtype=dtype)
-        except (OSError, ValueError, RuntimeError) as err:  # e.g. corrupt weights that passed the size check
-            raise InputError(
-                f"cannot load the weights: {(str(err).strip().splitlines() or [''])[0]}", file=name
-            ) from None
-    hf_model = hf_model.to(device=device, dtype=dtype).eval()
-    check_loaded_weights(hf_model, tokenizer, name)
-    bridge = TransformerBridge.boot_transformers(
-        name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+    bridge, placed = boot_bridge(
+        name,
+        archs,
+        hf_model=hf_model,
+        model_class=AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        device_map=device_map,
+        max_memory=max_memory,
+        offload_folder=offload_folder,
     )
-    bridge.eval()
+    check_loaded_weights(bridge.original_model, tokenizer, name)
     cfg = bridge.cfg
     special = {i for i in tokenizer.all_special_ids if i is not None}
-    if cfg.d_mlp is None:
+    d_mlp = ffn_width(config, cfg.d_mlp)
+    if d_mlp is None:
         raise InputError("the model config names no FFN width (d_mlp): not a supported architecture", file=name)
+    note_precision(display_name, dtype)
     lm = LanguageModel(
         name=display_name,
         kind=kind,
         bridge=bridge,
         tokenizer=tokenizer,
-        device=torch.device(device),
+        device=placed,
         dtype=dtype,
         n_layers=int(cfg.n_layers),
         d_model=int(cfg.d_model),
-        d_mlp=int(cfg.d_mlp),
+        d_mlp=int(d_mlp),
         special_ids=frozenset(special),
     )
     if kind == "masked":

@@ -28,3 +28,28 @@ def test_reference_rows_follow_the_estimate(bloom_lm) -> None:
     per = (lm.n_layers * n_pos * block + n_pos * head_elements(vocab)) * torch.empty((), dtype=lm.dtype).element_size()
     assert reference_rows(lm, n_pos, 64) == max(1, 64 * 2**20 // per)
     assert reference_rows(lm, n_pos, 64) > reference_rows(lm, 3 * n_pos, 64)  # longer prompts: fewer rows
+
+
+def test_estimate_by_hand() -> None:
+    from lrp2_interp.attribution.memory import ModelShape, estimate
+
+    # 2 causal layers, d 4, d_mlp 8, 1 head, vocab 10, 3 positions, float32
+    shape = ModelShape(2, 4, 8, 1, 10, params=1000)
+    # block = 14*4 + 3*8 + 3*1*3 = 89; rows average (1 + 0) / 2 = 0.5 blocks; head = 3*10 + 8*4 = 62
+    row = int((0.5 * 89 + 62) * 4) + 1  # 427 bytes
+    e = estimate(shape, 4, n_pos=3, n_steps=8, budget_mb=1000 * row / 2**20)  # room for 1000 rows
+    assert e.row_mb * 2**20 == row
+    assert (e.rows_per_pass, e.passes) == (16, 1)  # all 2 x 8 rows in one pass
+    kv = 2 * 2 * 3 * 4 * 4
+    assert e.peak_mb * 2**20 == 1000 * 4 + kv + 16 * row
+    assert e.reference_row_mb * 2**20 == (2 * 3 * 89 + 3 * 30) * 4
+    small = estimate(shape, 4, n_pos=3, n_steps=8, budget_mb=5 * row / 2**20)  # 5 rows per pass
+    assert (small.rows_per_pass, small.passes) == (5, 4)
+
+
+def test_the_memory_table_runs_from_the_estimate(monkeypatch, capsys) -> None:
+    from bench_loader import run_benchmark
+
+    run_benchmark("memory_table", [], monkeypatch)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 7") or line.startswith("| 1")]
+    assert len(rows) == 6  # 1B, 7B, 70B x float32, bfloat16

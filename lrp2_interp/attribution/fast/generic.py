@@ -98,7 +98,8 @@ def _cut(name: str, value: Any, p: int, n: int, prefix_cache: _PrefixCache) -> A
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if name == "attention_mask" and torch.is_tensor(value) and value.dim() == 4:  # [1, 1, q, k]
-        return value[:, :, p : p + 1, : p + 1]
+        # expanded to the n rows: some layers (XGLM) check the mask's batch size instead of broadcasting
+        return value[:, :, p : p + 1, : p + 1].expand(n, -1, -1, -1)
     if name == "position_embeddings" and isinstance(value, tuple):  # (cos, sin), each [1, pos, d_head]
         return tuple(t[:, p : p + 1] for t in value)
     if name == "position_ids" and torch.is_tensor(value):  # [1, pos]

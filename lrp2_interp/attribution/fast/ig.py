@@ -40,7 +40,7 @@ from lrp2_interp.attribution.fast.common import CleanCache, Hooks, Unsupported
 from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
-from lrp2_interp.attribution.memory import block_elements, head_elements
+from lrp2_interp.attribution.memory import ModelShape, fast_row_bytes
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["FAMILIES", "FastModel", "GoldProb", "SharedClean", "StagedForward", "fast_model"]
@@ -64,16 +64,8 @@ class FastModel:
 
     def bytes_per_row(self, n_pos: int, layers: Sequence[int]) -> int:
         """Rough autograd memory of one row (one step of one layer), averaged over ``layers``."""
-        d, m, h, L = self.d_model, self.d_mlp, self.n_heads, self.n_layers
-        head = head_elements(self.vocab) + 8 * d
-        block = block_elements(d, m, h, n_pos)
-        if self.causal:
-            blocks = sum(L - 1 - l for l in layers) / len(layers)
-            return int((blocks * block + head) * self.itemsize) + 1
-        full = n_pos * block
-        query = n_pos * 3 * d + block_elements(d, m, 0, n_pos)
-        blocks = sum(max(0, L - 2 - l) for l in layers) / len(layers)
-        return int((blocks * full + query + head) * self.itemsize) + 1
+        shape = ModelShape(self.n_layers, self.d_model, self.d_mlp, self.n_heads, self.vocab, causal=self.causal)
+        return fast_row_bytes(shape, n_pos, layers, self.itemsize)
 
 
 # HF architecture -> hand-written functional implementation.  BERT needs its own (bidirectional: the
@@ -92,6 +84,12 @@ def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
     causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
     hf = lm.bridge.original_model
     arch = type(hf).__name__
+    placed = {str(p.device) for p in hf.parameters()}
+    if len(placed) > 1 or "meta" in placed:  # accelerate's device_map: weights offloaded or spread over devices
+        raise Unsupported(
+            f"the model is split by a device_map ({', '.join(sorted(placed))}): the fast attribution path reads "
+            "weights directly, so the reference path runs"
+        )
     if arch in FAMILIES and not (generic and lm.kind == "causal"):
         fam = FAMILIES[arch](lm)
     elif lm.kind == "causal":
