@@ -5,7 +5,8 @@
   the same token length share one forward pass.
 * Causal LMs: each candidate is filled into the template and scored by the
   log-probability of the whole sentence (``decoder_score="sum"``, default) or its
-  per-token mean (``"mean"``); a BOS token is prepended when the tokenizer has one.
+  per-token mean (``"mean"``); a start token is prepended (BOS, else EOS; a tokenizer
+  with neither is refused), so the first object token of an object-first template is scored.
   ``max_candidates`` caps the pool (gold + seeded random distractors), as in the
   paper's BLOOM setting.
 

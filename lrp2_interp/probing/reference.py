@@ -5,8 +5,8 @@ against, and used whenever the fast path cannot honour the caller's hooks exactl
 
 * Masked LMs: one query per (fact, object length) with one mask per object token;
   a candidate's score is the mean log-probability of its tokens at their masks.
-* Causal LMs: each candidate filled into the template (BOS prepended when the
-  tokenizer has one), scored by the log-probability of the whole sentence
+* Causal LMs: each candidate filled into the template (the start token prepended:
+  BOS, else EOS, :func:`lrp2_interp.prompts.start_ids`), scored by the log-probability of the whole sentence
   (``sum``) or its per-token mean (``mean``).
 """
 
@@ -77,7 +77,7 @@ def masked_scores(
 def sentence_logprobs(
     lm: LanguageModel, rows: Sequence[Sequence[int]], fwd_hooks: FwdHooks | None, mean: bool = False
 ) -> torch.Tensor:
-    """Log-probability ``[n]`` of each token row (first token conditioned on BOS if any)."""
+    """Log-probability ``[n]`` of each token row: every token but the first (the start token) is scored."""
     batch: Batch = lm.pad_ids(rows)
     logprobs = torch.log_softmax(lm.logits(batch, fwd_hooks).float(), dim=-1)  # [b, pos, vocab]
     target = batch.input_ids[:, 1:]
@@ -88,7 +88,7 @@ def sentence_logprobs(
 
 
 def causal_rows(lm: LanguageModel, facts: FactSet, language: str, fact: Fact, pool: Sequence[str]) -> list[list[int]]:
-    """Token rows of ``fact``'s sentences, one per candidate of ``pool`` (BOS first when the tokenizer has one)."""
+    """Token rows of ``fact``'s sentences, one per candidate of ``pool`` (the start token first)."""
     return candidate_rows(lm, facts.template(language, fact.relation).template, fact.sub_label, pool)
 
 
