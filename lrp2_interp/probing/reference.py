@@ -33,9 +33,10 @@ def masked_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
     mask_token, mask_id = lm.mask_token, lm.mask_token_id
-    order, pools = fact_pools(facts, language, config)
+    order, pools = subset or fact_pools(facts, language, config)
     tokens: dict[str, list[int]] = {}
     for rel in facts.relations:
         if facts.facts_of(language, rel):
@@ -100,8 +101,9 @@ def causal_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    order, pools = fact_pools(facts, language, config)
+    order, pools = subset or fact_pools(facts, language, config)
     items: list[tuple[Fact, str, list[int]]] = []
     for fact in order:
         pool = pools[(fact.relation, fact.lineid)]
@@ -128,7 +130,11 @@ def reference_scores(
     fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores of every fact of ``language`` the reference way (``progress``: a progress bar)."""
+    """Pools and scores of every fact of ``language`` (or of ``subset``: facts, pools) the reference way.
+
+    ``progress``: a progress bar.
+    """
     run = masked_scores if lm.kind == "masked" else causal_scores
-    return run(lm, facts, language, config, fwd_hooks, progress)
+    return run(lm, facts, language, config, fwd_hooks, progress, subset)
