@@ -25,7 +25,7 @@ Scores = dict[FactKey, dict[str, float]]  # fact -> candidate label -> score (hi
 Pools = dict[FactKey, list[str]]  # fact -> its candidate pool (sorted labels)
 #: default ``ProbeConfig.verify_margin`` (nats): >= 5x the largest bfloat16 score error measured
 #: on Gemma-3-270m (numbers: :mod:`lrp2_interp.probing.verified`)
-BF16_MARGIN = 1.0
+BF16_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
