@@ -8,9 +8,11 @@ The one place a fact becomes what a model is run on:
   the prefix for causal LMs -- or, for a template that starts with the object, the
   template without it); :func:`prompt_corpus`, :func:`parallel_prompts` and
   :func:`translation_prompts` render whole fact sets;
-* token ids: :func:`with_bos` / :func:`causal_ids` (a causal LM's rows start with the
-  tokenizer's BOS token when it has one), :func:`masked_ids` (a masked LM's query with
-  its special tokens);
+* token ids: :func:`with_bos` / :func:`causal_ids` (a causal LM's rows start with a start
+  token, :func:`start_ids`: the tokenizer's BOS, else its EOS -- the GPT-2 convention, and
+  what Qwen2/2.5, whose ``bos_token`` is None, use as document separator -- else an
+  :class:`InputError`; so every real token of a row is predicted, none is left unscored),
+  :func:`masked_ids` (a masked LM's query with its special tokens);
 * target positions: :func:`target_positions` (first mask token / last real token of a
   padded batch);
 * gold ids: :class:`GoldQuery` (ids, the positions where the object's tokens are
@@ -137,19 +139,38 @@ def translation_prompts(lm: LanguageModel, facts: FactSet, language: str, source
 
 
 # ---------------------------------------------------------------- token ids and positions
+def start_ids(lm: LanguageModel) -> list[int]:
+    """The start token of a causal LM's row: ``[bos]``, else ``[eos]`` (GPT-2 style), else an InputError.
+
+    Causal scoring predicts token ``i`` from the tokens before it, so the first real token
+    of a row needs a token in front of it; without one it would silently go unscored (the
+    first object token of an object-first template such as ``[Y] est la capitale de [X] .``).
+    Tokenizers without a BOS token (Qwen2/2.5, GPT-2 style) separate documents with their
+    EOS token, which is therefore the start token the model was trained to condition on.
+    """
+    tok = lm.tokenizer
+    for tid in (tok.bos_token_id, tok.eos_token_id):
+        if tid is not None:
+            return [int(tid)]
+    raise InputError(
+        f"the tokenizer of '{lm.name}' has neither a BOS nor an EOS token, so a causal LM's first token cannot be "
+        f"scored; set tokenizer.bos_token",
+        field="bos_token",
+    )
+
+
 def bos_ids(lm: LanguageModel) -> list[int]:
-    """``[bos]`` when the tokenizer has a BOS token, else ``[]``."""
-    bos = lm.tokenizer.bos_token_id
-    return [] if bos is None else [int(bos)]
+    """:func:`start_ids` (kept name): the token every causal row starts with."""
+    return start_ids(lm)
 
 
 def with_bos(lm: LanguageModel, ids: Sequence[int]) -> list[int]:
-    """``ids`` with the model's BOS token in front (when its tokenizer has one): a causal LM's row."""
-    return bos_ids(lm) + list(ids)
+    """``ids`` with the model's start token (:func:`start_ids`: BOS, else EOS) in front: a causal LM's row."""
+    return start_ids(lm) + list(ids)
 
 
 def causal_ids(lm: LanguageModel, text: str) -> list[int]:
-    """Token ids of ``text`` (no special tokens) with the model's BOS in front: what causal probing reads."""
+    """Token ids of ``text`` (no special tokens) with the start token in front: what causal probing reads."""
     return with_bos(lm, lm.token_ids(text))
 
 
@@ -159,7 +180,7 @@ def masked_ids(lm: LanguageModel, text: str) -> list[int]:
 
 
 def candidate_rows(lm: LanguageModel, template: str, subject: str, candidates: Sequence[str]) -> list[list[int]]:
-    """Causal probing: one token row per candidate object filled into ``template`` (BOS first, if any)."""
+    """Causal probing: one token row per candidate object filled into ``template`` (start token first)."""
     return [causal_ids(lm, render_filled(template, subject, c)) for c in candidates]
 
 
@@ -180,7 +201,7 @@ class GoldQuery:
 
     Masked LM: the prompt has one mask token per object token; every mask is a target and
     the gold token at mask ``j`` is the object's ``j``-th token.  Causal LM: the query prefix
-    (BOS prepended, as in probing) is followed by the object tokens but the last (teacher
+    (start token prepended, as in probing) is followed by the object tokens but the last (teacher
     forcing); the targets are the last prefix token and the positions of the fed object
     tokens.  ``target_token="first"`` keeps only the first object token and its position.
     """
@@ -222,9 +243,7 @@ def gold_query(lm: LanguageModel, template: str, fact: Fact, target_token: Targe
         raise InputError(f"object {fact.obj_label!r} tokenizes to nothing", field="obj_label")
     gold = gold[:keep]
     ids = with_bos(lm, p_ids + gold[:-1])
-    start = len(ids) - len(gold)  # the last prefix token (BOS when the prefix is empty)
-    if start < 0:
-        raise InputError(f"empty query prefix for fact {fact.lineid} and no BOS token", field="template")
+    start = len(ids) - len(gold)  # the last prefix token (the start token when the prefix is empty)
     return GoldQuery(
         fact.relation, fact.lineid, fact.language, tuple(ids), tuple(range(start, start + len(gold))), tuple(gold)
     )

@@ -25,6 +25,7 @@ from lrp2_interp.prompts import (
     render_masked,
     render_prefix,
     render_query,
+    start_ids,
     starts_with_object,
     target_positions,
     translation_prompts,
@@ -39,10 +40,12 @@ def _fact(obj: str) -> Fact:
     return Fact(1, "P36", "en", "France", obj)
 
 
-def _without_bos(lm):
-    """A copy of ``lm`` whose tokenizer has no BOS token (the fixture tokenizers all have one)."""
+def _without_bos(lm, *, eos: bool = True):
+    """A copy of ``lm`` whose tokenizer has no BOS token (the fixture tokenizers all have one), optionally no EOS."""
     tok = copy.deepcopy(lm.tokenizer)
     tok.bos_token = None
+    if not eos:
+        tok.eos_token = None
     assert tok.bos_token_id is None
     return dataclasses.replace(lm, tokenizer=tok)
 
@@ -133,17 +136,32 @@ def test_causal_ids_pinned_with_bos(request, family):
 
 
 def test_causal_ids_pinned_without_bos(bloom_lm):
+    """No BOS (Qwen2/2.5): EOS is the start token, so the first real token is predicted and scored."""
     lm = _without_bos(bloom_lm)
-    assert with_bos(lm, [5, 6]) == [5, 6] and with_bos(bloom_lm, [5, 6]) == [2, 5, 6]
+    eos = lm.tokenizer.eos_token_id
+    assert eos == 3 and start_ids(lm) == [3] and start_ids(bloom_lm) == [2]
+    assert with_bos(lm, [5, 6]) == [3, 5, 6] and with_bos(bloom_lm, [5, 6]) == [2, 5, 6]
     assert candidate_rows(lm, EN, "France", ["Paris", "Buenos Aires"]) == [
-        [292, 294, 267, 413, 277, 548, 261],
-        [292, 294, 267, 413, 277, 543, 538, 261],
+        [3, 292, 294, 267, 413, 277, 548, 261],
+        [3, 292, 294, 267, 413, 277, 543, 538, 261],
     ]
     q = gold_query(lm, EN, _fact("Buenos Aires"), "all")
-    assert (q.input_ids, q.targets, q.gold) == ((292, 294, 267, 413, 277, 543), (4, 5), (543, 538))
-    with pytest.raises(InputError, match="empty query prefix") as err:  # nothing to predict the object from
-        gold_query(lm, Y_FIRST, _fact("Paris"))
-    assert err.value.field == "template"
+    assert (q.input_ids, q.targets, q.gold) == ((3, 292, 294, 267, 413, 277, 543), (5, 6), (543, 538))
+    # object first: the start token predicts the first object token
+    q = gold_query(lm, Y_FIRST, _fact("Buenos Aires"), "all")
+    assert (q.input_ids, q.targets, q.gold) == ((3, 37, 468, 458), (0, 1, 2, 3), (37, 468, 458, 538))
+
+
+def test_no_bos_and_no_eos_is_refused(bloom_lm):
+    lm = _without_bos(bloom_lm, eos=False)
+    for build in (
+        lambda: with_bos(lm, [5]),
+        lambda: causal_ids(lm, "Paris"),
+        lambda: gold_query(lm, EN, _fact("Paris")),
+    ):
+        with pytest.raises(InputError, match="neither a BOS nor an EOS token") as err:
+            build()
+        assert err.value.field == "bos_token"
 
 
 def test_gold_query_refuses_bad_target_token(bloom_lm):

@@ -5,7 +5,8 @@
   the same token length share one forward pass.
 * Causal LMs: each candidate is filled into the template and scored by the
   log-probability of the whole sentence (``decoder_score="sum"``, default) or its
-  per-token mean (``"mean"``); a BOS token is prepended when the tokenizer has one.
+  per-token mean (``"mean"``); a start token is prepended (BOS, else EOS; a tokenizer
+  with neither is refused), so the first object token of an object-first template is scored.
   ``max_candidates`` caps the pool (gold + seeded random distractors), as in the
   paper's BLOOM setting.
 
@@ -37,6 +38,7 @@ from lrp2_interp.probing.types import (
     rank_row,
     rank_rows,
 )
+from lrp2_interp.probing.verified import verified_scores
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -68,15 +70,23 @@ def probe_scores(
 ) -> tuple[Pools, Scores]:
     """Candidate pools and scores of every fact (``exact``: causal ``sum`` scores include the shared prefix).
 
-    ``progress``: a progress bar (the reference path's).
+    ``config.head_dtype="bfloat16"``: the fast path's unembedding in bfloat16, then every fact whose
+    top-1 margin is ``<= config.verify_margin`` re-scored in float32
+    (:mod:`lrp2_interp.probing.verified`), so every fact's top-1 equals float32's.  The reference path
+    is float32 throughout.  ``progress``: a progress bar (the reference path's).
     """
     _check(facts, language)
     config = config or ProbeConfig()
     if config.path == "fast":
         try:
-            return fast_scores(lm, facts, language, config, fwd_hooks, exact=exact)
+            pools, scores = fast_scores(lm, facts, language, config, fwd_hooks, exact=exact)
         except Unsupported:
             pass
+        else:
+            if config.head_dtype == "float32":
+                return pools, scores
+            order, _ = fact_pools(facts, language, config)
+            return pools, verified_scores(lm, facts, language, order, pools, scores, config, fwd_hooks, exact=exact)[0]
     return reference_scores(lm, facts, language, config, fwd_hooks, progress=progress)
 
 

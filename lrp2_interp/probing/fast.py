@@ -20,7 +20,9 @@ the two kinds live in :mod:`lrp2_interp.probing.fast_masked` and :mod:`lrp2_inte
 
 from __future__ import annotations
 
-from lrp2_interp.facts import FactSet
+from collections.abc import Sequence
+
+from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.hooks import ShiftHook, is_unembed_hook
 from lrp2_interp.models.layer_runner import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -48,10 +50,14 @@ def fast_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None = None,
     exact: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores the fast way (raises :class:`Unsupported` where it cannot be exact)."""
+    """Pools and scores the fast way (raises :class:`Unsupported` where it cannot be exact).
+
+    ``subset``: (facts in order, their pools) to score instead of every fact of ``language``.
+    """
     if not supports(lm, fwd_hooks):
         raise Unsupported("hooks the fast path cannot honour exactly")
     if lm.kind == "masked":
-        return masked_scores(lm, facts, language, config, fwd_hooks)
-    return causal_scores(lm, facts, language, config, fwd_hooks, exact=exact)
+        return masked_scores(lm, facts, language, config, fwd_hooks, subset)
+    return causal_scores(lm, facts, language, config, fwd_hooks, exact=exact, subset=subset)

@@ -29,6 +29,7 @@ from lrp2_interp.models.layer_runner import (
     cache_from_recorded,
 )
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.probing.head import head_log_probs, head_logits
 from lrp2_interp.probing.passes import forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.reference import causal_rows
 from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools
@@ -159,7 +160,7 @@ def score_causal(
     ``exact``: include the prefix's own log-probability (the same for every candidate of a fact), so
     ``sum`` scores equal the reference's; ``mean`` always includes it.
     """
-    mean = config.decoder_score == "mean"
+    mean, dtype = config.decoder_score == "mean", config.head_dtype
     with_const = exact or mean
     chunk = logit_rows(lm, config)
     width = u_pre.shape[1]
@@ -168,7 +169,7 @@ def score_causal(
     firsts = [torch.tensor([r[cf.prefix] for r in cf.rows], device=dev) for cf in b.facts]
     first_lp = []
     for s in range(0, len(b.facts), chunk):
-        lp = torch.log_softmax(runner.logits(u_pre[s : s + chunk, -1]), dim=-1)  # [f, vocab]
+        lp = torch.log_softmax(head_logits(runner, u_pre[s : s + chunk, -1], dtype), dim=-1)  # [f, vocab]
         first_lp += [lp[i].index_select(0, firsts[s + i]) for i in range(lp.shape[0])]
     const = [0.0] * len(b.facts)
     if with_const:
@@ -181,7 +182,7 @@ def score_causal(
                 owner.append(f)
         if rows:
             u = u_pre[torch.tensor(rows, device=dev), torch.tensor(pos, device=dev)]
-            lp = runner.log_probs(u, torch.tensor(tgt, device=dev)[:, None], chunk)[:, 0].double()
+            lp = head_log_probs(runner, u, torch.tensor(tgt, device=dev)[:, None], chunk, dtype)[:, 0].double()
             acc = torch.zeros(len(b.facts), dtype=torch.float64).index_add_(0, torch.tensor(owner), lp.cpu())
             const = acc.tolist()
     cont_lp: dict[tuple[int, int], torch.Tensor] = {}
@@ -195,7 +196,7 @@ def score_causal(
             ],
             device=dev,
         )  # [n continuation tokens]
-        lp = runner.log_probs(u_cont[r_idx, p_idx], cont_tgt[:, None], chunk)[:, 0]
+        lp = head_log_probs(runner, u_cont[r_idx, p_idx], cont_tgt[:, None], chunk, dtype)[:, 0]
         off = 0
         for r, n in enumerate(m.sum(1).tolist()):
             cont_lp[b.conts[r]] = lp[off : off + n]
@@ -217,8 +218,10 @@ def causal_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     exact: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    order, pools = fact_pools(facts, language, config)
+    """Pools and scores of every fact of ``language``, or of ``subset`` (facts in order, their pools) only."""
+    order, pools = subset or fact_pools(facts, language, config)
     cfs = causal_facts(lm, facts, language, order, pools)
     scores: Scores = defaultdict(dict)
     with LayerRunner(lm) as runner:

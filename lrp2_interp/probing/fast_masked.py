@@ -17,6 +17,7 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.probing.head import head_logits
 from lrp2_interp.probing.passes import batches, forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools, token_table
 from lrp2_interp.prompts import masked_ids, render_masked
@@ -83,7 +84,7 @@ def score_masked(
             rows.append(torch.full_like(p, r))
             pos.append(p)
         u = head_in[torch.cat(rows), torch.cat(pos)]  # [n masks, d]
-        lp = torch.log_softmax(runner.logits(u), dim=-1)  # [n masks, vocab]
+        lp = torch.log_softmax(head_logits(runner, u, config.head_dtype), dim=-1)  # [n masks, vocab]
         off = 0
         for q in qs[start:stop]:
             k = q_k(q)
@@ -100,9 +101,15 @@ def q_k(q: MaskedQuery) -> int:
 
 @torch.no_grad()
 def masked_scores(
-    lm: LanguageModel, facts: FactSet, language: str, config: ProbeConfig, fwd_hooks: FwdHooks | None
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    config: ProbeConfig,
+    fwd_hooks: FwdHooks | None,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    order, pools = fact_pools(facts, language, config)
+    """Pools and scores of every fact of ``language``, or of ``subset`` (facts in order, their pools) only."""
+    order, pools = subset or fact_pools(facts, language, config)
     qs = masked_queries(lm, facts, language, order, pools)
     scores: Scores = defaultdict(dict)
     with LayerRunner(lm) as runner:

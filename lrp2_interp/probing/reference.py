@@ -5,8 +5,8 @@ against, and used whenever the fast path cannot honour the caller's hooks exactl
 
 * Masked LMs: one query per (fact, object length) with one mask per object token;
   a candidate's score is the mean log-probability of its tokens at their masks.
-* Causal LMs: each candidate filled into the template (BOS prepended when the
-  tokenizer has one), scored by the log-probability of the whole sentence
+* Causal LMs: each candidate filled into the template (the start token prepended:
+  BOS, else EOS, :func:`lrp2_interp.prompts.start_ids`), scored by the log-probability of the whole sentence
   (``sum``) or its per-token mean (``mean``).
 """
 
@@ -33,9 +33,10 @@ def masked_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
     mask_token, mask_id = lm.mask_token, lm.mask_token_id
-    order, pools = fact_pools(facts, language, config)
+    order, pools = subset or fact_pools(facts, language, config)
     tokens: dict[str, list[int]] = {}
     for rel in facts.relations:
         if facts.facts_of(language, rel):
@@ -77,7 +78,7 @@ def masked_scores(
 def sentence_logprobs(
     lm: LanguageModel, rows: Sequence[Sequence[int]], fwd_hooks: FwdHooks | None, mean: bool = False
 ) -> torch.Tensor:
-    """Log-probability ``[n]`` of each token row (first token conditioned on BOS if any)."""
+    """Log-probability ``[n]`` of each token row: every token but the first (the start token) is scored."""
     batch: Batch = lm.pad_ids(rows)
     logprobs = torch.log_softmax(lm.logits(batch, fwd_hooks).float(), dim=-1)  # [b, pos, vocab]
     target = batch.input_ids[:, 1:]
@@ -88,7 +89,7 @@ def sentence_logprobs(
 
 
 def causal_rows(lm: LanguageModel, facts: FactSet, language: str, fact: Fact, pool: Sequence[str]) -> list[list[int]]:
-    """Token rows of ``fact``'s sentences, one per candidate of ``pool`` (BOS first when the tokenizer has one)."""
+    """Token rows of ``fact``'s sentences, one per candidate of ``pool`` (the start token first)."""
     return candidate_rows(lm, facts.template(language, fact.relation).template, fact.sub_label, pool)
 
 
@@ -100,8 +101,9 @@ def causal_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    order, pools = fact_pools(facts, language, config)
+    order, pools = subset or fact_pools(facts, language, config)
     items: list[tuple[Fact, str, list[int]]] = []
     for fact in order:
         pool = pools[(fact.relation, fact.lineid)]
@@ -128,7 +130,11 @@ def reference_scores(
     fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = False,
+    subset: tuple[Sequence[Fact], Pools] | None = None,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores of every fact of ``language`` the reference way (``progress``: a progress bar)."""
+    """Pools and scores of every fact of ``language`` (or of ``subset``: facts, pools) the reference way.
+
+    ``progress``: a progress bar.
+    """
     run = masked_scores if lm.kind == "masked" else causal_scores
-    return run(lm, facts, language, config, fwd_hooks, progress)
+    return run(lm, facts, language, config, fwd_hooks, progress, subset)

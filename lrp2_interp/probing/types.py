@@ -23,6 +23,9 @@ TABLE_COLUMNS = ["language", "relation", "lineid", "gold", "prediction", "rank",
 FactKey = tuple[str, int]  # (relation, lineid)
 Scores = dict[FactKey, dict[str, float]]  # fact -> candidate label -> score (higher is better)
 Pools = dict[FactKey, list[str]]  # fact -> its candidate pool (sorted labels)
+#: default ``ProbeConfig.verify_margin`` (nats): >= 5x the largest bfloat16 score error measured
+#: on Gemma-3-270m (numbers: :mod:`lrp2_interp.probing.verified`)
+BF16_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class ProbeConfig:
     #: how ``max_candidates`` distractors are drawn: "label" (from this language's sorted labels) or
     #: "entity" (the same object entities in every language of the fact set; see :func:`entity_pools`)
     distractors: Literal["label", "entity"] = "label"
+    # the fast paths' unembedding product (probing/head.py); "bfloat16" re-scores close calls in float32
+    head_dtype: Literal["float32", "bfloat16"] = "float32"
+    verify_margin: float = BF16_MARGIN  # top-1 margins <= this are re-scored in float32 (probing/verified.py)
 
     def __post_init__(self) -> None:
         if self.max_candidates is not None and (not isinstance(self.max_candidates, int) or self.max_candidates < 1):
@@ -55,6 +61,12 @@ class ProbeConfig:
             raise InputError(f"distractors must be 'label' or 'entity', got {self.distractors!r}", field="distractors")
         if self.memory_mb < 1:
             raise InputError(f"memory_mb must be >= 1, got {self.memory_mb!r}", field="memory_mb")
+        if self.head_dtype not in ("float32", "bfloat16"):
+            raise InputError(f"head_dtype must be 'float32' or 'bfloat16', got {self.head_dtype!r}", field="head_dtype")
+        if not isinstance(self.verify_margin, (int, float)) or not 0 <= self.verify_margin < float("inf"):
+            raise InputError(
+                f"verify_margin must be a finite number >= 0, got {self.verify_margin!r}", field="verify_margin"
+            )
 
 
 @dataclass(frozen=True)
