@@ -129,6 +129,15 @@ _API: dict[str, str] = {
     "relation_overlap_heatmap": "plots",
     "attribution_heatmap": "plots",
     "similarity_plot": "plots",
+    "draw_heatmap": "drawing",
+    "draw_lines": "drawing",
+    "draw_shared_neurons": "figures",
+    "draw_overlap_gain": "figures",
+    "draw_relation_overlap": "figures",
+    "draw_attribution": "figures",
+    "draw_similarity": "figures",
+    "draw_control": "figures",
+    "draw_causal": "figures",
 }
 
 __all__ = list(_API) + ["__version__"]  # dir() sorts

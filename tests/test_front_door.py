@@ -8,6 +8,8 @@ import subprocess
 import sys
 from types import ModuleType
 
+import pytest
+
 import lrp2_interp as lx
 from lrp2_interp.facts import shipped_facts_root
 
@@ -53,3 +55,34 @@ def test_import_does_no_work():
 def test_load_facts_defaults_to_the_shipped_facts():
     facts = lx.load_facts(languages=["en", "fr"])
     assert facts.root == shipped_facts_root() and facts.languages == ("en", "fr") and facts.n_facts("fr") > 0
+
+
+def readme_example(readme: str) -> str:
+    """The python block of the README's "Python API: one import" section."""
+    section = readme.split("## Python API: one import", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_the_readme_example_runs_offline_with_one_import(tmp_path, monkeypatch):
+    """The README's example, with a tiny random 14-layer model in place of Gemma-3-270m (same API, same facts)."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    code = readme_example((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8"))
+    imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == ["import lrp2_interp as lx"]
+    assert 'lx.load_model("gemma-3-270m")' in code
+    facts = lx.load_facts(languages=["en", "fr"])
+    folder = lx.build_random_model(
+        lx.RandomModelConfig(family="gpt2", n_layers=14), lx.fact_sentences(facts), tmp_path / "model"
+    )
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    try:
+        exec(code.replace('lx.load_model("gemma-3-270m")', f"lx.load_model({str(folder)!r})"), scope)
+    finally:
+        plt.close("all")
+    assert scope["after"].language == "fr" and len(scope["attr"].top(5)) == 5
+    assert (tmp_path / "results" / "similarity_fr" / "similarity.png").is_file()

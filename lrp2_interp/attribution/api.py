@@ -176,6 +176,8 @@ def attribute_neurons(
     Returns:
         :class:`~lrp2_interp.attribution.config.AttributionResult` (``.scores``: ``[n_layers, d_mlp]``).
 
+    (``lm`` and ``facts`` as in :mod:`lrp2_interp.lrp2.front`.)
+
     >>> res = lx.attribute_neurons(lm, "The capital of France is", " Paris", progress=False)
     >>> tuple(res.scores.shape) == (lm.n_layers, lm.d_mlp)
     True
@@ -238,10 +240,15 @@ def attribute_fact(
         fwd_hooks: hooks run in every forward pass (e.g. ``lrp2_hooks(...)``).
         progress: a progress bar over the layers of the reference path.
 
+    (``lm``, ``facts`` and ``vec`` as in :mod:`lrp2_interp.lrp2.front`.)
+
     >>> fact = next(facts.iter_facts("fr"))
+    >>> hooks = lx.lrp2_hooks(lm, vec, "fr", lx.LRP2Config(m=0, n=1))
+    >>> with_lrp2 = lx.attribute_fact(lm, facts, "fr", (fact.relation, fact.lineid), fwd_hooks=hooks)
     >>> res = lx.attribute_fact(lm, facts, "fr", (fact.relation, fact.lineid))
-    >>> len(res.layers) == lm.n_layers
-    True
+    >>> len(res.layers) == lm.n_layers, with_lrp2.scores.shape == res.scores.shape
+    (True, True)
+    >>> ax = res.plot()  # layer x rank heatmap of the top neurons (a matplotlib Axes)
     """
     ((prompt, gold),) = attribution_queries(lm, facts, language, [fact])
     return attribute_neurons(lm, prompt, gold, config, fwd_hooks, progress=progress)

@@ -5,11 +5,15 @@ The examples of this module run on a tiny random model built from the shipped fa
 
 >>> import tempfile
 >>> import lrp2_interp as lx
->>> facts = lx.load_facts(languages=["en", "fr"])
+>>> facts = lx.load_facts(languages=["en", "fr"], max_facts_per_relation=3)  # the shipped facts
 >>> folder = lx.build_random_model(lx.RandomModelConfig(family="gpt2"), lx.fact_sentences(facts), tempfile.mkdtemp())
 >>> lm = lx.load_model(folder)
->>> lm.n_layers
-2
+>>> vec = lx.language_vectors(lm, facts)
+>>> lm.n_layers, vec.languages
+(2, ('en', 'fr'))
+
+The other front-door examples (``lx.probe``, ``lx.attribute_fact``, ``lx.similarity_table``, ...)
+use these ``lx``, ``facts``, ``lm`` and ``vec``.
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ def language_vectors(
     Returns:
         :class:`~lrp2_interp.lrp2.vectors.LanguageVectors`: ``vec["fr"]`` is ``[n_layers, d_model]``.
 
-    >>> vec = lx.language_vectors(lm, facts, ["en", "fr"])
-    >>> vec.languages, tuple(vec["fr"].shape) == (lm.n_layers, lm.d_model)
+    >>> fr = lx.language_vectors(lm, facts, ["en", "fr"])
+    >>> fr.languages, tuple(fr["fr"].shape) == (lm.n_layers, lm.d_model)
     (('en', 'fr'), True)
     """
     langs = tuple(languages) if languages is not None else tuple(facts.languages)
@@ -85,7 +89,6 @@ def apply_lrp2(
     Yields:
         ``lm`` itself, with the hooks attached until the block ends.
 
-    >>> vec = lx.language_vectors(lm, facts, ["en", "fr"])
     >>> with lx.apply_lrp2(lm, vec, "fr", lx.LRP2Config(m=0, n=1)):
     ...     after = lx.probe(lm, facts, "fr", progress=False)
     >>> after.language, len(after.table) == facts.n_facts("fr")

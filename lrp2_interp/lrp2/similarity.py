@@ -256,7 +256,30 @@ def similarity_table(
     *,
     config: SimilarityConfig | None = None,
 ) -> SimilarityResult:
-    """:func:`similarity_by_layer` for several languages; ``lrp2`` may be one config or one per language."""
+    """Similarity to English per layer of several languages' queries, without and with LRP2.
+
+    Args:
+        lm: the model.
+        facts: the fact set; only facts present in English and the language are compared.
+        languages: the target languages.
+        vectors: language vectors (needed for LRP2).
+        lrp2: one ``LRP2Config`` for every language, or one per language (a language without one
+            gets the baseline only).
+        config: source language, position (``"mean"``, ``"target"``, ``"both"``), batch size.
+
+    Returns:
+        :class:`SimilarityResult`: ``.table`` with ``cosine``, ``centred_cosine`` and ``cka`` per layer;
+        ``.plot(ax, measure=...)`` draws one measure.
+
+    (``lm``, ``facts`` and ``vec`` as in :mod:`lrp2_interp.lrp2.front`.)
+
+    >>> sim = lx.similarity_table(lm, facts, ["fr"], vec, lx.LRP2Config(m=0, n=1))
+    >>> sorted(set(sim.table["condition"])), {"cosine", "centred_cosine", "cka"} <= set(sim.table.columns)
+    (['baseline', 'lrp2'], True)
+    >>> ax = sim.plot(measure="centred_cosine")  # a matplotlib Axes, nothing written
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['0 (L1)', '1 (L2)']
+    """
     config = config if config is not None else SimilarityConfig()
     parts = []
     for lang in languages:
