@@ -27,12 +27,23 @@ VALUE_NAMES = {
     "overlap_rate_source": "share of English's knowledge neurons that the language also uses",
     "n_target": "knowledge neurons",
 }
+#: short names for colour bars
+SHORT_NAMES = {
+    "n_shared": "shared neurons",
+    "jaccard": "Jaccard",
+    "overlap_rate": "overlap rate",
+    "n_target": "neurons",
+}
 CONDITION_NAMES = {"baseline": "baseline", "lrp2": "with LRP2"}
-#: similarity measures of :func:`lrp2_interp.lrp2.similarity.similarity_table`: (panel title, y label)
+#: similarity measures of :func:`lrp2_interp.lrp2.similarity.similarity_table`: (title, panel title, y label)
 MEASURES = {
-    "cosine": ("Cosine to English", "cosine"),
-    "centred_cosine": ("Cosine to English after removing the mean over languages", "centred cosine"),
-    "cka": ("Linear CKA with English (geometry across facts)", "linear CKA"),
+    "cosine": ("Cosine to English", "Cosine (raw)", "cosine"),
+    "centred_cosine": (
+        "Cosine to English after removing the mean over languages",
+        "Cosine after removing the mean over languages",
+        "centred cosine",
+    ),
+    "cka": ("Linear CKA with English (geometry across facts)", "Linear CKA (geometry across facts)", "linear CKA"),
 }
 
 
@@ -76,7 +87,7 @@ def draw_shared_neurons(
         ax,
         title=title or f"{name[0].upper()}{name[1:]}, per layer ({CONDITION_NAMES.get(condition, condition)})",
         fmt=".1f" if value.startswith("n_") else ".2f",
-        cbar_label=f"{agg} over {_units(by_layer)}",
+        cbar_label=f"{SHORT_NAMES.get(value, value)} ({agg} over {_units(by_layer)})",
         xlabel="language",
         ylabel=LAYER_AXIS,
         yticklabels=layer_labels(pivot.index),
@@ -217,7 +228,12 @@ def similarity_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw_similarity(
-    table: pd.DataFrame, ax: Any = None, *, measure: str = "centred_cosine", legend: bool = True
+    table: pd.DataFrame,
+    ax: Any = None,
+    *,
+    measure: str = "centred_cosine",
+    legend: bool = True,
+    title: str | None = None,
 ) -> Any:
     """Similarity to English vs layer (colour: language, line style: baseline / with LRP2) for one measure.
 
@@ -226,14 +242,14 @@ def draw_similarity(
     """
     if measure not in MEASURES:
         raise InputError(f"measure must be one of {list(MEASURES)}, got {measure!r}", field="measure")
-    title, ylabel = MEASURES[measure]
+    long_title, _, ylabel = MEASURES[measure]
     return draw_lines(
         similarity_frame(table),
         "layer",
         measure,
         "language",
         ax,
-        title=f"{title}, per layer",
+        title=title if title is not None else f"{long_title}, per layer",
         style="condition",
         ylabel=ylabel,
         legend=legend,

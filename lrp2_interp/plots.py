@@ -165,6 +165,6 @@ def similarity_plot(table: pd.DataFrame, path: str | Path, title: str | None = N
         axes = new_axes(5.2 * len(measures) + 1.8, 4.2, ncols=len(measures))
         axes = list(axes) if len(measures) > 1 else [axes]
         for i, (ax, measure) in enumerate(zip(axes, measures)):
-            draw_similarity(table, ax, measure=measure, legend=i == len(measures) - 1)
-        axes[0].figure.suptitle(title or "How similar each language's queries are to English's, per layer")
+            draw_similarity(table, ax, measure=measure, legend=i == len(measures) - 1, title=MEASURES[measure][1])
+        axes[0].figure.suptitle(title or "How similar each language's queries are to English's, per layer", y=1.03)
     return save_plot(axes[0], path, table)
