@@ -5,12 +5,25 @@ TransformerLens hook points, typed mLAMA probing, and knowledge neurons
 (Dai et al. 2022) computed with Captum integrated gradients.
 
 Importing the package does no work: the public names below are resolved lazily
-from their modules on first access.
+from their modules on first access, and so are the subpackages (``lx.plots``).
+One import reaches what an analysis needs::
+
+    import lrp2_interp as lx
+
+    lm = lx.load_model("gemma-3-270m")
+    facts = lx.load_facts(languages=["en", "fr"])  # the shipped facts
+    vec = lx.language_vectors(lm, facts)
+    with lx.apply_lrp2(lm, vec, "fr", lx.LRP2Config(m=4, n=13)):
+        print(lx.probe(lm, facts, "fr").accuracy)
+
+No public name is also the name of a module of the package (``lrp2`` is the LRP2
+subpackage; its context manager is :func:`apply_lrp2`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 __version__ = "0.1.0"
@@ -39,7 +52,8 @@ _API: dict[str, str] = {
     "prompt_corpus": "prompts",
     "LRP2Config": "lrp2.projection",
     "lrp2_hooks": "lrp2.projection",
-    "lrp2": "lrp2.projection",
+    "apply_lrp2": "lrp2.front",
+    "language_vectors": "lrp2.front",
     "SweepConfig": "lrp2.sweep",
     "run_sweep": "lrp2.sweep",
     "ExperimentConfig": "lrp2.experiment",
@@ -96,6 +110,34 @@ _API: dict[str, str] = {
     "logit_lens": "methods.logit_lens",
     "CompareConfig": "methods.compare",
     "run_comparison": "methods.compare",
+    "attribution_queries": "prompts",
+    "fact_sentences": "prompts",
+    "attribute_fact": "attribution.api",
+    "SweepResult": "lrp2.sweep",
+    "SimilarityConfig": "lrp2.similarity",
+    "similarity_by_layer": "lrp2.similarity",
+    "overlap_by_layer": "neurons.overlap",
+    "overlap_gain": "neurons.overlap",
+    "summarize_overlap": "neurons.overlap",
+    "CausalConfig": "neurons.causal",
+    "KnowledgeResult": "neurons.pipeline",
+    "layer_labels": "layers",
+    "heatmap": "plots",
+    "line_plot": "plots",
+    "shared_neurons_heatmap": "plots",
+    "overlap_gain_heatmap": "plots",
+    "relation_overlap_heatmap": "plots",
+    "attribution_heatmap": "plots",
+    "similarity_plot": "plots",
+    "draw_heatmap": "drawing",
+    "draw_lines": "drawing",
+    "draw_shared_neurons": "figures",
+    "draw_overlap_gain": "figures",
+    "draw_relation_overlap": "figures",
+    "draw_attribution": "figures",
+    "draw_similarity": "figures",
+    "draw_control": "figures",
+    "draw_causal": "figures",
 }
 
 __all__ = list(_API) + ["__version__"]  # dir() sorts
@@ -104,6 +146,10 @@ __all__ = list(_API) + ["__version__"]  # dir() sorts
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    if (
+        not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None
+    ):  # a subpackage or module, e.g. lx.plots
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'lrp2_interp' has no attribute {name!r}")
 
 

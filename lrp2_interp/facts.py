@@ -340,7 +340,7 @@ def available_languages(root: str | Path) -> list[str]:
 
 
 def load_facts(
-    root: str | Path,
+    root: str | Path | None = None,
     languages: Sequence[str] | None = None,
     relations: Sequence[str] | None = None,
     *,
@@ -353,8 +353,9 @@ def load_facts(
     if it has a template and a fact file in at least one chosen language.
     ``max_facts_per_relation`` subsamples line ids (the same ids in every
     language, chosen with ``seed``); candidate sets always use all facts.
+    ``root=None``: the shipped facts (:func:`shipped_facts_root`).
     """
-    root = Path(root)
+    root = shipped_facts_root() if root is None else Path(root)
     if not root.is_dir():
         raise InputError("fact folder does not exist", file=root)
     if max_facts_per_relation is not None and (

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from lrp2_interp.drawing import offscreen
 from lrp2_interp.errors import InputError
 from lrp2_interp.neurons.overlap import overlap_by_layer, overlap_gain
 from lrp2_interp.neurons.sets import NeuronSet
@@ -171,3 +172,77 @@ def test_font_plan_uses_an_installed_font_or_a_clean_placeholder():
     else:  # a CJK font (e.g. Debian fonts-noto-cjk) is installed: it becomes the fallback family
         assert len(plan.families) > 1 and plan.clean("中文 x") == "中文 x"
     assert font_plan(["en", 3]).families == plan.families[:1] and not font_plan(["en"]).uncovered
+
+
+# ------------------------------------------------------------------ issue 21: typed results plot onto an Axes
+def _causal_result():
+    from lrp2_interp.neurons.causal import COLUMNS, CausalConfig, CausalResult
+
+    rows = [
+        (lang, cond, "P1", 1, neurons, 0, "suppress", 0.0, 2, 0.5, after, after - 0.5, (after - 0.5) / 0.5)
+        for lang, cond in (("en", "baseline"), ("fr", "baseline"), ("fr", "lrp2"))
+        for neurons, after in (("knowledge", 0.1), ("random", 0.45))
+    ]
+    return CausalResult(CausalConfig(), "fr", None, pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _attribution_result():
+    from lrp2_interp.attribution.config import AttributionConfig, AttributionResult
+
+    scores = torch.zeros(2, 8)
+    scores[0, 5], scores[1, 7] = 3.0, 1.0
+    zero = torch.zeros(2)
+    return AttributionResult(
+        AttributionConfig(), "tiny", "p", (1,), (3,), (4, 9), "fast", scores, torch.zeros(1, 2, 8), zero, zero, zero
+    )
+
+
+def test_typed_results_plot_onto_a_given_axes_and_save_csv_and_png(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from lrp2_interp.neurons.control import permutation_control
+    from lrp2_interp.neurons.overlap import overlap_table
+
+    monkeypatch.chdir(tmp_path)
+    results = {
+        "overlap": overlap_by_layer(_sets(), 3),
+        "pooled": overlap_table(_sets()),
+        "control": permutation_control(_sets(), n_layers=3, d_mlp=8, n_perm=20),
+        "causal": _causal_result(),
+        "attribution": _attribution_result(),
+    }
+    fig, axes = plt.subplots(1, len(results))
+    try:
+        for ax, (name, result) in zip(axes, results.items()):
+            assert result.plot(ax) is ax and ax.get_title(), name
+            assert isinstance(result.to_frame(), pd.DataFrame) and len(result.to_frame()), name
+    finally:
+        plt.close(fig)
+    assert list(tmp_path.iterdir()) == []  # plotting writes nothing
+    assert plt.get_fignums() == []
+    for name, result in results.items():
+        png = result.save(tmp_path / name)
+        assert _is_png(png) and png.with_suffix(".csv").is_file(), name
+    frame = pd.read_csv(tmp_path / "attribution" / "attribution.csv")
+    assert list(frame.columns) == ["layer", "neuron", "score", "delta"] and set(frame["layer"]) == {4, 9}
+    assert frame.loc[frame["score"].idxmax(), ["layer", "neuron"]].tolist() == [4, 5]
+
+
+def test_shared_neuron_figure_speaks_plainly_with_integer_layer_ticks():
+    from lrp2_interp.figures import draw_shared_neurons
+
+    with offscreen():
+        ax = draw_shared_neurons(overlap_by_layer(_sets(), 3).table)
+    assert ax.get_title() == "Knowledge neurons shared with English, per layer (baseline)"
+    assert "unit" not in ax.get_title() + ax.figure.axes[-1].get_ylabel()  # no internal vocabulary
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0 (L1)", "1 (L2)", "2 (L3)"]
+
+
+def test_line_plots_over_layers_get_integer_ticks():
+    from lrp2_interp.drawing import draw_lines
+
+    df = pd.DataFrame({"layer": [0, 1, 2, 3, 4, 5] * 2, "y": np.arange(12.0), "language": ["fr"] * 6 + ["ru"] * 6})
+    with offscreen():
+        ax = draw_lines(df, "layer", "y", "language")
+    assert list(ax.get_xticks()) == [0, 1, 2, 3, 4, 5]  # not 0.5, 2.5, ...
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{b} (L{b + 1})" for b in range(6)]

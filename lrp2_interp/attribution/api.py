@@ -25,9 +25,10 @@ Two paths compute the same numbers, both through Captum (:mod:`lrp2_interp.attri
   position-wise (LRP2's do), otherwise ask for ``path="reference"``.  The fast path's ``deltas`` use
   Captum's definition with ``f(input)`` = the clean ``f`` (no extra forward passes).
 
-Extra hooks (``extra_hooks``, TransformerLens ``(name, fn)`` pairs) run in every forward pass,
+Extra hooks (``fwd_hooks``, TransformerLens ``(name, fn)`` pairs) run in every forward pass,
 before the patching hook on the same hook point; on both paths ``fn`` receives the bridge's
-``HookPoint`` as ``hook=``.
+``HookPoint`` as ``hook=``.  ``extra_hooks=`` is the deprecated name of ``fwd_hooks=`` (it warns
+once and goes in the next release).  One fact of a fact set: :func:`attribute_fact`.
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query
 from lrp2_interp.errors import InputError
+from lrp2_interp.facts import FactSet
+from lrp2_interp.models.hooks import renamed_hooks
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.prompts import FactKey, attribution_queries
 
 # AttributionConfig, AttributionResult and METHODS are defined in attribution.config; they are part of this API
 __all__ = [
     "METHODS",
     "AttributionConfig",
     "AttributionResult",
+    "attribute_fact",
     "attribute_many",
     "attribute_neurons",
     "choose_path",
@@ -151,19 +156,35 @@ def attribute_neurons(
     prompt: str,
     target: str | Sequence[int],
     config: AttributionConfig | None = None,
-    extra_hooks: FwdHooks | None = None,
+    fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = True,
+    extra_hooks: FwdHooks | None = None,
 ) -> AttributionResult:
     """Knowledge-neuron attribution scores of every FFN neuron for one prompt and its gold object.
 
-    ``target`` is the object text (tokenized with ``lm.token_ids``; give causal LMs a
-    leading space where the tokenizer needs one) or its token ids.  ``progress``: a progress bar
-    over the layers of the reference path.  ``config=None``: ``AttributionConfig()``.
+    Args:
+        lm: the model.
+        prompt: the query: a masked prompt (masked LMs) or the prefix before the object (causal LMs).
+        target: the object text (tokenized with ``lm.token_ids``; give causal LMs a leading space where
+            the tokenizer needs one) or its token ids.
+        config: steps, quadrature rule, layers, path (``None``: ``AttributionConfig()``).
+        fwd_hooks: TransformerLens ``(hook_name, fn)`` hooks run in every forward pass (e.g. LRP2's).
+        progress: a progress bar over the layers of the reference path.
+        extra_hooks: deprecated name of ``fwd_hooks``.
+
+    Returns:
+        :class:`~lrp2_interp.attribution.config.AttributionResult` (``.scores``: ``[n_layers, d_mlp]``).
+
+    (``lm`` and ``facts`` as in :mod:`lrp2_interp.lrp2.front`.)
+
+    >>> res = lx.attribute_neurons(lm, "The capital of France is", " Paris", progress=False)
+    >>> tuple(res.scores.shape) == (lm.n_layers, lm.d_mlp)
+    True
     """
     config = AttributionConfig() if config is None else config
     layers = config.validate(lm.n_layers)
-    hooks = list(extra_hooks or [])
+    hooks = renamed_hooks(fwd_hooks, extra_hooks, "attribute_neurons")
     return _attribute(lm, prompt, target, config, layers, hooks, choose_path(lm, config, hooks), progress)
 
 
@@ -172,24 +193,65 @@ def attribute_many(
     prompts: Sequence[str],
     targets: Sequence[str | Sequence[int]],
     config: AttributionConfig | None = None,
-    extra_hooks: FwdHooks | None = None,
+    fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = True,
+    extra_hooks: FwdHooks | None = None,
 ) -> list[AttributionResult]:
     """:func:`attribute_neurons` over many prompts (one result each), with a progress bar over prompts.
 
-    The fast implementation is built once and reused for every prompt.
+    The fast implementation is built once and reused for every prompt (``extra_hooks``: deprecated
+    name of ``fwd_hooks``).
     """
     config = AttributionConfig() if config is None else config
     if len(prompts) != len(targets):
         raise InputError(f"{len(prompts)} prompts but {len(targets)} targets", field="targets")
     layers = config.validate(lm.n_layers)
-    hooks = list(extra_hooks or [])
+    hooks = renamed_hooks(fwd_hooks, extra_hooks, "attribute_many")
     fm = choose_path(lm, config, hooks)
     return [
         _attribute(lm, prompt, target, config, layers, hooks, fm, progress=False)
         for prompt, target in tqdm(list(zip(prompts, targets)), desc="knowledge-neuron IG", disable=not progress)
     ]
+
+
+def attribute_fact(
+    lm: LanguageModel,
+    facts: FactSet,
+    language: str,
+    fact: FactKey,
+    config: AttributionConfig | None = None,
+    fwd_hooks: FwdHooks | None = None,
+    *,
+    progress: bool = False,
+) -> AttributionResult:
+    """Knowledge-neuron attribution of one fact of a fact set, asked in ``language``.
+
+    The prompt and gold tokens are :func:`lrp2_interp.prompts.attribution_queries`' (every
+    object token, one mask per token for masked LMs); the scores sum over the object's tokens
+    as ``config.target_token`` says.
+
+    Args:
+        lm: the model.
+        facts: the fact set (:func:`lrp2_interp.load_facts`).
+        language: the language of the query.
+        fact: its ``(relation, lineid)``.
+        config: attribution settings (``None``: ``AttributionConfig()``).
+        fwd_hooks: hooks run in every forward pass (e.g. ``lrp2_hooks(...)``).
+        progress: a progress bar over the layers of the reference path.
+
+    (``lm``, ``facts`` and ``vec`` as in :mod:`lrp2_interp.lrp2.front`.)
+
+    >>> fact = next(facts.iter_facts("fr"))
+    >>> hooks = lx.lrp2_hooks(lm, vec, "fr", lx.LRP2Config(m=0, n=1))
+    >>> with_lrp2 = lx.attribute_fact(lm, facts, "fr", (fact.relation, fact.lineid), fwd_hooks=hooks)
+    >>> res = lx.attribute_fact(lm, facts, "fr", (fact.relation, fact.lineid))
+    >>> len(res.layers) == lm.n_layers, with_lrp2.scores.shape == res.scores.shape
+    (True, True)
+    >>> ax = res.plot()  # layer x rank heatmap of the top neurons (a matplotlib Axes)
+    """
+    ((prompt, gold),) = attribution_queries(lm, facts, language, [fact])
+    return attribute_neurons(lm, prompt, gold, config, fwd_hooks, progress=progress)
 
 
 def stack_scores(results: Sequence[AttributionResult]) -> torch.Tensor:

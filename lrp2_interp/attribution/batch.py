@@ -103,7 +103,7 @@ def attribute_batch(
     *,
     progress: bool = True,
 ) -> list[AttributionResult]:
-    """Knowledge-neuron attribution of every ``(prompt, target, extra_hooks)`` item, ``facts_per_pass``
+    """Knowledge-neuron attribution of every ``(prompt, target, fwd_hooks)`` item, ``facts_per_pass``
     queries per staged forward; one :class:`AttributionResult` per item, in order (``config=None``:
     ``AttributionConfig()``)."""
     config = AttributionConfig() if config is None else config

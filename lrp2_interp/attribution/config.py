@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
+import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError, check_layer
+from lrp2_interp.figures import draw_attribution
+from lrp2_interp.plots import save_result
 
 __all__ = [
     "CAPTUM_METHODS",
@@ -176,3 +180,23 @@ class AttributionResult:
         vals, idx = flat.topk(min(k, flat.numel()))
         d = self.scores.shape[1]
         return [(self.layers[i // d], i % d, v) for i, v in zip(idx.tolist(), vals.tolist())]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per neuron: layer (block index), neuron, score, and the layer's completeness error ``delta``."""
+        n_layers, d_mlp = self.scores.shape
+        return pd.DataFrame(
+            {
+                "layer": [layer for layer in self.layers for _ in range(d_mlp)],
+                "neuron": list(range(d_mlp)) * n_layers,
+                "score": self.scores.detach().float().flatten().cpu().numpy(),
+                "delta": self.deltas.detach().float().cpu().repeat_interleave(d_mlp).numpy(),
+            }
+        )
+
+    def plot(self, ax: Any = None, *, top: int = 10) -> Any:
+        """Layer x rank heatmap of the ``top`` scores per layer, each cell labelled with its neuron index."""
+        return draw_attribution(self.scores, ax, layers=self.layers, top=top)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``attribution.csv`` (:meth:`to_frame`) and ``attribution.png`` (:meth:`plot`) into ``folder``."""
+        return save_result(folder, "attribution", self.to_frame(), self.plot)

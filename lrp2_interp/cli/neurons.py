@@ -213,7 +213,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_neurons)
 
-    p = sub.add_parser("similarity", help="cosine similarity to English per layer, with/without LRP2")
+    p = sub.add_parser(
+        "similarity", help="similarity to English per layer (cosine, centred cosine, linear CKA), with/without LRP2"
+    )
     add_model_args(p)
     add_facts_args(p, languages=False)
     p.add_argument("--languages", nargs="+", required=True)

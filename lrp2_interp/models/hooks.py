@@ -24,6 +24,7 @@ and the fast probing path) binds it to the batch; an unbound one refuses negativ
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -188,3 +189,22 @@ class ShiftHook:
         add = torch.zeros_like(resid)
         add[sel] = d
         return resid + add
+
+
+_WARNED: set[str] = set()  # callers already told about a deprecated keyword (one warning per process)
+
+
+def renamed_hooks(fwd_hooks: FwdHooks | None, extra_hooks: FwdHooks | None, where: str) -> FwdHooks:
+    """``fwd_hooks``, or the deprecated ``extra_hooks=`` of ``where`` (warns once; giving both is an error)."""
+    if extra_hooks is None:
+        return list(fwd_hooks or [])
+    if fwd_hooks is not None:
+        raise InputError(f"{where}: give fwd_hooks= only (extra_hooks= is its deprecated name)", field="extra_hooks")
+    if where not in _WARNED:
+        _WARNED.add(where)
+        warnings.warn(
+            f"{where}(extra_hooks=...) is deprecated and will be removed in the next release; use fwd_hooks=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return list(extra_hooks)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,13 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.figures import draw_causal
 from lrp2_interp.files import write_table
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.neurons.sets import NeuronSet, random_masks
+from lrp2_interp.plots import save_result
 from lrp2_interp.prompts import GoldQuery, gold_queries
 
 COLUMNS = [
@@ -87,6 +89,18 @@ class CausalResult:
 
     def to_csv(self, path: str | Path) -> Path:
         return write_table(path, self.table)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-fact table (columns ``COLUMNS``)."""
+        return self.table.copy()
+
+    def plot(self, ax: Any = None) -> Any:
+        """Mean relative change of the gold probability per intervention, knowledge vs random neurons."""
+        return draw_causal(self.summary(), ax)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``causal.csv`` (the table) and ``causal.png`` (:meth:`plot`) into ``folder``."""
+        return save_result(folder, "causal", self.table, self.plot)
 
 
 def scale_neurons_hooks(

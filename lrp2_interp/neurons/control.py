@@ -18,18 +18,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
+from lrp2_interp.figures import draw_control
 from lrp2_interp.files import write_table
 from lrp2_interp.layers import paper_layer
 from lrp2_interp.metrics import nanmean0
 from lrp2_interp.neurons.overlap import SetKey, overlap_ratios, pair_sets
 from lrp2_interp.neurons.sets import NeuronSet, random_masks, unit_name
+from lrp2_interp.plots import save_result
 
 Sampler = Literal["hypergeometric", "sets"]
 
@@ -63,6 +65,18 @@ class ControlResult:
 
     def to_csv(self, path: str | Path) -> Path:
         return write_table(path, self.table)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-unit (per-layer) table: observed and chance overlap, p-value."""
+        return self.table.copy()
+
+    def plot(self, ax: Any = None) -> Any:
+        """Observed vs chance Jaccard and the share of units above chance, per language and condition."""
+        return draw_control(self.summary(), ax)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``control.csv`` (the table) and ``control.png`` (:meth:`plot`) into ``folder``."""
+        return save_result(folder, "control", self.table, self.plot)
 
 
 def null_intersections(

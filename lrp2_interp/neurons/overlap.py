@@ -46,9 +46,11 @@ import numpy as np
 import pandas as pd
 
 from lrp2_interp.errors import InputError
+from lrp2_interp.figures import draw_overlap
 from lrp2_interp.files import write_table
 from lrp2_interp.metrics import bootstrap_ci, jaccard_counts, nanmean0, rate_counts
 from lrp2_interp.neurons.sets import NeuronSet, unit_name
+from lrp2_interp.plots import save_result
 
 SetKey = tuple[str, str, Hashable]  # (language, condition, unit)
 BASE_COLUMNS = ["language", "condition", "unit"]
@@ -65,6 +67,18 @@ class OverlapResult:
 
     def to_csv(self, path: str | Path) -> Path:
         return write_table(path, self.table)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table: one row per language, condition and unit (and layer)."""
+        return self.table.copy()
+
+    def plot(self, ax: Any = None, *, value: str = "n_shared", condition: str = "baseline") -> Any:
+        """Per layer: layer x language heatmap of ``value`` for ``condition``; pooled: language x condition."""
+        return draw_overlap(self.table, ax, value=value, condition=condition)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``overlap.csv`` (the table) and ``overlap.png`` (:meth:`plot`) into ``folder``."""
+        return save_result(folder, "overlap", self.table, self.plot)
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def attribute_facts(
                     [p for p, _ in part],
                     [g for _, g in part],
                     config.attribution,
-                    extra_hooks=hooks,
+                    fwd_hooks=hooks,
                     progress=False,
                 )
                 return pd.DataFrame(

@@ -99,7 +99,27 @@ def probe(
     *,
     progress: bool = False,
 ) -> ProbeResult:
-    """Typed probing of every fact of ``language`` in ``facts`` (``progress``: a progress bar)."""
+    """Typed probing of every fact of ``language`` in ``facts``: rank every candidate object, score P@1, P@k, MRR.
+
+    Args:
+        lm: the model (:func:`lrp2_interp.load_model`).
+        facts: the fact set (:func:`lrp2_interp.load_facts`).
+        language: the language of the queries.
+        config: candidates, batch size, scoring (``None``: ``ProbeConfig()``).
+        fwd_hooks: TransformerLens ``(hook_name, fn)`` hooks run in every forward pass, e.g.
+            ``lrp2_hooks(lm, vectors, language, LRP2Config(m, n))``.
+        progress: a progress bar.
+
+    Returns:
+        :class:`~lrp2_interp.probing.types.ProbeResult`: ``.accuracy`` (P@1, %) and the per-fact ``.table``.
+
+    (``lm``, ``facts`` and ``vec`` as in :mod:`lrp2_interp.lrp2.front`.)
+
+    >>> base = lx.probe(lm, facts, "fr")
+    >>> after = lx.probe(lm, facts, "fr", fwd_hooks=lx.lrp2_hooks(lm, vec, "fr", lx.LRP2Config(m=0, n=1)))
+    >>> len(base.table) == len(after.table) == facts.n_facts("fr"), 0 <= after.accuracy <= 100
+    (True, True)
+    """
     config = config or ProbeConfig()
     pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False, progress=progress)
     order, _ = fact_pools(facts, language, config)

@@ -109,8 +109,8 @@ def test_generic_path_equals_reference_float64(lms, generic_only, fam):
             AttributionConfig(n_steps=6),
             AttributionConfig(n_steps=5, method="kn_linspace", log_prob=True, layers=(0, 2)),
         ):
-            ref = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="reference"), extra_hooks=hooks)
-            fast = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="fast"), extra_hooks=hooks)
+            ref = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="reference"), fwd_hooks=hooks)
+            fast = attribute_neurons(lm, PROMPT, OBJECT, replace(cfg, path="fast"), fwd_hooks=hooks)
             assert fast.path == "fast" and _rel(fast.scores, ref.scores) < 1e-6, (name, cfg.method)
             assert torch.allclose(fast.activations, ref.activations, atol=1e-10)
             assert torch.allclose(fast.f_baseline, ref.f_baseline, atol=1e-10)
@@ -141,7 +141,7 @@ def test_user_hooks_get_the_hook_point_on_generic_and_batched_paths(lms):
     seen: dict[str, set] = {"reference": set(), "fast": set(), "batch": set()}
     res = {
         path: attribute_neurons(
-            lm, PROMPT, OBJECT, replace(cfg, path=path), extra_hooks=[(n, _layer_scaled(seen[path])) for n in names]
+            lm, PROMPT, OBJECT, replace(cfg, path=path), fwd_hooks=[(n, _layer_scaled(seen[path])) for n in names]
         )
         for path in ("reference", "fast")
     }
@@ -225,7 +225,7 @@ def test_batched_facts_equal_one_at_a_time(lms, fam):
         many = attribute_batch(lm, items, cfg, facts_per_pass=per_pass)
         assert [r.prompt for r in many] == [p for p, _, _ in items] and all(r.config == cfg for r in many)
         for (prompt, target, h), got in zip(items, many):
-            one = attribute_neurons(lm, prompt, target, cfg, extra_hooks=h)
+            one = attribute_neurons(lm, prompt, target, cfg, fwd_hooks=h)
             # HF upcasts attention softmax to float32: padded rows sum in another order (~1e-8 relative)
             assert _rel(got.scores, one.scores) < 1e-6, (prompt, cfg.method)
             assert torch.allclose(got.deltas, one.deltas, atol=1e-9) and got.steps == one.steps

@@ -43,9 +43,9 @@ def test_shared_clean_rows_equal_reference(lm_of, monkeypatch):
     for layers in (None, (0, 2), (1, 2)):
         for name, hooks in hook_sets.items():
             cfg = AttributionConfig(method="kn_linspace", n_steps=7, layers=layers)
-            ref = attribute_neurons(lm, prompt, obj, replace(cfg, path="reference"), extra_hooks=hooks)
+            ref = attribute_neurons(lm, prompt, obj, replace(cfg, path="reference"), fwd_hooks=hooks)
             calls.clear()
-            fast = attribute_neurons(lm, prompt, obj, replace(cfg, path="fast"), extra_hooks=hooks)
+            fast = attribute_neurons(lm, prompt, obj, replace(cfg, path="fast"), fwd_hooks=hooks)
             assert calls == [len(fast.layers)], (layers, name)
             assert _rel(fast.scores, ref.scores) < 1e-6, (layers, name)
             assert torch.allclose(fast.f_input, ref.f_input, atol=1e-12)
@@ -74,7 +74,7 @@ def _double_inplace(act, hook=None):  # returns None: an in-place hook, as Trans
 
 
 @pytest.mark.parametrize("fam", ["bert", "bloom"])
-def test_extra_hooks_are_applied_on_both_paths(lm_of, fam):
+def test_fwd_hooks_are_applied_on_both_paths(lm_of, fam):
     lm = lm_of(fam)
     prompt, obj = _case(lm)
     plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
@@ -88,19 +88,19 @@ def test_extra_hooks_are_applied_on_both_paths(lm_of, fam):
         "in-place on mlp_post 2": [(lm.mlp_post(2), _double_inplace)],
     }
     for name, hooks in hook_sets.items():
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), extra_hooks=hooks)
+        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), fwd_hooks=hooks)
+        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), fwd_hooks=hooks)
         assert fast.path == "fast"
         assert _rel(fast.scores, ref.scores) < 1e-6, name
         assert _rel(fast.scores, plain.scores) > 1e-3, name  # the hooks did change the scores
     # zeroing the whole residual stream after block 0 cuts layer 0 off the output: exactly zero scores
     for path in ("reference", "fast"):
         zeroed = attribute_neurons(
-            lm, prompt, obj, AttributionConfig(path=path), extra_hooks=[(lm.resid_post(0), _zero_resid)]
+            lm, prompt, obj, AttributionConfig(path=path), fwd_hooks=[(lm.resid_post(0), _zero_resid)]
         )
         assert zeroed.scores[0].abs().max() == 0 and plain.scores[0].abs().max() > 0
     # a doubled mlp_post at layer 1 doubles the clean activation the attribution starts from
-    doubled = attribute_neurons(lm, prompt, obj, AttributionConfig(), extra_hooks=[(lm.mlp_post(1), _double_inplace)])
+    doubled = attribute_neurons(lm, prompt, obj, AttributionConfig(), fwd_hooks=[(lm.mlp_post(1), _double_inplace)])
     assert torch.allclose(doubled.activations[0, 1], 2 * plain.activations[0, 1])
 
 
@@ -132,7 +132,7 @@ def test_user_hooks_get_the_same_hook_point_on_both_paths(lm_of, fam):
         hook = LayerHook()
         names = (lm.mlp_post(0), lm.resid_post(0), lm.mlp_post(2), lm.resid_post(1))
         hooks = [(name, hook) for name in names]
-        res[path] = attribute_neurons(lm, prompt, obj, AttributionConfig(path=path), extra_hooks=hooks)
+        res[path] = attribute_neurons(lm, prompt, obj, AttributionConfig(path=path), fwd_hooks=hooks)
         seen[path] = hook.seen
     assert res["fast"].path == "fast" and seen["fast"] == seen["reference"]
     assert {layer for _, layer in seen["fast"]} == {0, 1, 2}
@@ -140,7 +140,7 @@ def test_user_hooks_get_the_same_hook_point_on_both_paths(lm_of, fam):
     assert _rel(res["fast"].scores, plain.scores) > 1e-3  # the hooks changed the scores
     # the names the hook saw (the bridge's own) address the same hook points: same scores on the fast path
     by_own_name = [(name, LayerHook()) for name, _ in sorted(seen["fast"], key=lambda s: (s[1], s[0]))]
-    again = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), extra_hooks=by_own_name)
+    again = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"), fwd_hooks=by_own_name)
     assert _rel(again.scores, res["fast"].scores) < 1e-12
 
 
@@ -173,7 +173,31 @@ def test_lrp2_hooks_fast_equals_reference(lm_of, fam):
     plain = attribute_neurons(lm, prompt, obj, AttributionConfig(path="fast"))
     for positions in ("all", (-1,), (1, -2)):
         hooks = lrp2_hooks(lm, vecs, "fr", LRP2Config(m=0, n=1, positions=positions))
-        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), extra_hooks=hooks)
-        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(), extra_hooks=hooks)
+        ref = attribute_neurons(lm, prompt, obj, AttributionConfig(path="reference"), fwd_hooks=hooks)
+        fast = attribute_neurons(lm, prompt, obj, AttributionConfig(), fwd_hooks=hooks)
         assert fast.path == "fast" and _rel(fast.scores, ref.scores) < 1e-6, positions
         assert _rel(fast.scores, plain.scores) > 1e-3, positions
+
+
+def test_extra_hooks_is_a_deprecated_alias_of_fwd_hooks_that_warns_once(lm_of, monkeypatch):
+    import warnings
+
+    from lrp2_interp.errors import InputError
+    from lrp2_interp.models import hooks as hooks_module
+
+    monkeypatch.setattr(hooks_module, "_WARNED", set())
+    lm = lm_of("gpt2")
+    prompt, obj = _case(lm)
+    hooks = [(lm.mlp_post(1), _double_inplace)]
+    new = attribute_neurons(lm, prompt, obj, fwd_hooks=hooks, progress=False)
+    with pytest.warns(DeprecationWarning, match="use fwd_hooks="):
+        old = attribute_neurons(lm, prompt, obj, extra_hooks=hooks, progress=False)
+    torch.testing.assert_close(old.scores, new.scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second use stays silent: one warning per function and process
+        attribute_neurons(lm, prompt, obj, extra_hooks=hooks, progress=False)
+    with pytest.warns(DeprecationWarning, match="attribute_many"):
+        many = attribute_many(lm, [prompt], [obj], extra_hooks=hooks, progress=False)
+    torch.testing.assert_close(many[0].scores, new.scores)
+    with pytest.raises(InputError, match="fwd_hooks= only"):
+        attribute_neurons(lm, prompt, obj, fwd_hooks=hooks, extra_hooks=hooks)
