@@ -11,7 +11,7 @@ i.e. ridge regression, for fits with fewer sentences than dimensions).
 Inference: ``x <- x + sigma * (x W_i + b_i)`` at the site of every fitted layer
 (:func:`alignment_hooks`; ``rule="interpolate"`` uses ``x + sigma (x W + b - x)``
 instead), with ``sigma`` swept over a grid in [-1, 1] and chosen on
-dev facts (:mod:`lrp2_interp.methods.compare`).  Positions: the paper patches the
+dev facts (:class:`AlignmentIntervention`).  Positions: the paper patches the
 last prompt position (and, generating, each new position) with ``a_i`` from a clean
 run; here ``x`` is the hooked run's own value and the default is every position
 (``positions="all"``, as LRP2 here: typed probing scores whole sentences, and the
