@@ -25,33 +25,56 @@ from lrp2_interp.cli.options import ConfigOptions, Option
 
 if TYPE_CHECKING:
     from lrp2_interp.facts import FactSet
+    from lrp2_interp.interventions.selection import SelectionConfig
     from lrp2_interp.methods.compare import CompareConfig
     from lrp2_interp.methods.lape import LapeConfig
+    from lrp2_interp.methods.registry import MethodOptions
     from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 LRP2_HELP = "LRP2 layers per target language (the old form 'M N', every language, is deprecated)"
 
 
-def compare_options(methods: bool) -> ConfigOptions[CompareConfig]:
-    """The options of ``compare`` (``methods``) and ``align`` (alignment only)."""
-    from lrp2_interp.methods.compare import METHODS, CompareConfig
+def method_options(methods: bool) -> ConfigOptions[MethodOptions]:
+    """What the methods of ``compare`` (``methods``: with ``--methods``) and ``align`` read."""
+    from lrp2_interp.methods.registry import METHODS, MethodOptions
 
     return ConfigOptions(
-        CompareConfig,
+        MethodOptions,
         (
-            Option("source"),
             *((Option("methods", choices=METHODS),) if methods else ()),
+            Option("source"),
             Option("lrp2_layers", flag="--layers", help="LRP2 candidate layers for m < n"),
             Option("sigmas"),
             Option("site", help="alignment site: FFN output (INCLINE) or residual stream"),
             Option("ridge"),
             Option("rule", help="add: a + sigma a W (INCLINE); interpolate: a + sigma (a W - a)"),
-            Option("fit_on", choices=("dev", "all")),
             Option("strengths", help="LAPE steering strengths"),
-            Option("dev_fraction"),
-            Option("n_boot"),
+            Option("steer_layers", help="mean steering: layers searched"),
+            Option("alphas", help="mean steering: multiples of the mean difference"),
         ),
     )
+
+
+def selection_options() -> ConfigOptions[SelectionConfig]:
+    """The held-out design of ``compare``/``align``: split, caps, search, control draws."""
+    from lrp2_interp.interventions.selection import SelectionConfig
+
+    return ConfigOptions(
+        SelectionConfig,
+        (
+            Option("dev_fraction"),
+            Option("max_dev", help="dev facts per language"),
+            Option("max_test", help="test facts per language"),
+            Option("search", help="halving: successive halving on dev; full: every setting on every dev fact"),
+            Option("n_controls", help="matched-control draws"),
+        ),
+    )
+
+
+def compare_options() -> ConfigOptions[CompareConfig]:
+    from lrp2_interp.methods.compare import CompareConfig
+
+    return ConfigOptions(CompareConfig, (Option("n_boot"),))
 
 
 def lape_options(all_rates: bool) -> ConfigOptions[LapeConfig]:
@@ -71,19 +94,19 @@ def lape_options(all_rates: bool) -> ConfigOptions[LapeConfig]:
     )
 
 
-def _compare_config(args: argparse.Namespace, language: str, methods: tuple[str, ...] | None) -> CompareConfig:
+def _compare_configs(args: argparse.Namespace, methods: tuple[str, ...] | None) -> tuple[CompareConfig, MethodOptions]:
+    from dataclasses import replace
+
     fixed: dict[str, Any] = {} if methods is None else {"methods": methods}
-    cfg = compare_options(methods is None).build(
+    options = method_options(methods is None).build(
         args,
-        language=language,
         affine=args.affine if args.affine is not None else args.site == "resid",
         lape=lape_options(False).build(args),
-        seed=args.seed,
-        probe=probe_config(args),
         **fixed,
     )
-    cfg.validate()
-    return cfg
+    probe = replace(probe_config(args), distractors="entity")  # the source ranks the same entities
+    selection = selection_options().build(args, seed=args.seed, probe=probe)
+    return compare_options().build(args, selection=selection, seed=args.seed), options
 
 
 def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> None:
@@ -91,23 +114,32 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
 
     from lrp2_interp.files import run_metadata, write_json, write_table, write_text
     from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
+    from lrp2_interp.methods.registry import build_interventions
     from lrp2_interp.metrics import estimate_columns
 
     t0, out = time.time(), Path(args.out)
-    configs = {lang: _compare_config(args, lang, methods) for lang in args.languages}  # bad options fail first
-    facts = load_facts_for(args, [args.source, *args.languages])
+    config, options = _compare_configs(args, methods)  # bad options fail first
+    facts = load_facts_for(args, [options.source, *args.languages])
     lm = load_model_for(args)
     summaries, texts = [], []
-    for lang, cfg in configs.items():
-        res = run_comparison(lm, facts, cfg, out / lang)
+    for lang in args.languages:
+        res = run_comparison(lm, facts, build_interventions(lm, lang, options.methods, options), config, progress=True)
         write_table(out / lang / "conditions.csv", res.facts_table)
+        write_table(out / lang / "search.csv", pd.concat([r.search.assign(method=r.method) for r in res.results]))
         plot_grids(res, out / lang)
-        summaries.append(estimate_columns(res.summary.assign(language=lang)))  # X, X_low, X_high
+        summaries.append(estimate_columns(res.summary))  # X, X_low, X_high
         texts.append(summary_markdown(res))
     write_table(out / "summary.csv", pd.concat(summaries, ignore_index=True))
     write_text(out / "summary.md", "\n".join(texts))
     seconds = round(time.time() - t0, 1)
-    meta = run_metadata(configs, command="compare", model_name=lm.name, facts=facts_folder(args), seconds=seconds)
+    meta = run_metadata(
+        {"compare": config, "methods": options},
+        command="compare",
+        model_name=lm.name,
+        facts=facts_folder(args),
+        languages=args.languages,
+        seconds=seconds,
+    )
     write_json(out / "run.json", meta)
     print("\n".join(texts))
     done(out, t0)
@@ -244,7 +276,7 @@ def cmd_lens(args: argparse.Namespace) -> None:
 def register(sub: Subparsers) -> None:
     """Add ``compare``, ``align``, ``lape`` and ``lens`` to the subparsers ``sub``."""
     for name, func, methods, hlp in (
-        ("compare", cmd_compare, True, "LRP2 vs learned alignment vs language-neuron steering on the same facts"),
+        ("compare", cmd_compare, True, "interventions (LRP2, alignment, LAPE, mean steering) on one held-out split"),
         ("align", cmd_align, False, "learned cross-lingual alignment (INCLINE): sigma chosen on dev, scored on test"),
     ):
         p = sub.add_parser(name, help=hlp)
@@ -252,7 +284,9 @@ def register(sub: Subparsers) -> None:
         add_facts_args(p, languages=False)
         add_probe_args(p)
         p.add_argument("--languages", nargs="+", required=True, help="target languages")
-        compare_options(methods).add_to(p)
+        method_options(methods).add_to(p)
+        selection_options().add_to(p)
+        compare_options().add_to(p)
         p.add_argument("--affine", action="store_true", default=None, help="fit [W; b] (default with --site resid)")
         lape_options(False).add_to(p)
         p.add_argument("--out", required=True)

@@ -11,7 +11,7 @@ i.e. ridge regression, for fits with fewer sentences than dimensions).
 Inference: ``x <- x + sigma * (x W_i + b_i)`` at the site of every fitted layer
 (:func:`alignment_hooks`; ``rule="interpolate"`` uses ``x + sigma (x W + b - x)``
 instead), with ``sigma`` swept over a grid in [-1, 1] and chosen on
-dev facts (:mod:`lrp2_interp.methods.compare`).  Positions: the paper patches the
+dev facts (:class:`AlignmentIntervention`).  Positions: the paper patches the
 last prompt position (and, generating, each new position) with ``a_i`` from a clean
 run; here ``x`` is the hooked run's own value and the default is every position
 (``positions="all"``, as LRP2 here: typed probing scores whole sentences, and the
@@ -34,8 +34,18 @@ from typing import Any, Literal
 import torch
 
 from lrp2_interp.errors import InputError, check_layer
-from lrp2_interp.models.hooks import FwdHooks, Positions, check_positions, position_mask
+from lrp2_interp.facts import FactSet
+from lrp2_interp.methods.controls import same_norm_random
+from lrp2_interp.models.hooks import (
+    FwdHooks,
+    Positions,
+    check_positions,
+    mlp_out_hook,
+    position_mask,
+    resid_post_hook,
+)
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.prompts import translation_prompts
 
 Site = Literal["mlp_out", "resid"]
 Rule = Literal["add", "interpolate"]
@@ -83,17 +93,18 @@ class AlignmentMaps:
     def random_like(self, seed: int = 0) -> AlignmentMaps:
         """Gaussian maps with the same per-layer Frobenius norm of ``W`` (and norm of ``b``): the control."""
         gen = torch.Generator().manual_seed(seed)
-        w = torch.randn(self.weights.shape, generator=gen)
-        b = torch.randn(self.biases.shape, generator=gen)
-        w_norm = self.weights.flatten(1).norm(dim=1).clamp(min=0)  # [n_fit_layers]
-        b_norm = self.biases.norm(dim=1)
-        w = w / w.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None] * w_norm[:, None, None]
-        b = b / b.norm(dim=1).clamp(min=1e-12)[:, None] * b_norm[:, None]
+        w = same_norm_random(self.weights, gen)
+        b = same_norm_random(self.biases, gen)
         return replace(self, weights=w, biases=b, fit_r2=(), label=f"random(seed={seed})")
 
 
 def site_hook(lm: LanguageModel, site: Site, layer: int) -> str:
     return lm.mlp_out(layer) if site == "mlp_out" else lm.resid_post(layer)
+
+
+def site_name(site: Site, layer: int) -> str:
+    """The hook name of ``site`` at block ``layer`` (no model needed: the layer was checked at fit time)."""
+    return mlp_out_hook(layer) if site == "mlp_out" else resid_post_hook(layer)
 
 
 @torch.no_grad()
@@ -225,13 +236,74 @@ def alignment_hooks(
             f"not '{lm.name}' (d_model {lm.d_model})",
             field="model_name",
         )
+    return map_hooks(maps, sigma, positions, rule)
+
+
+def map_hooks(maps: AlignmentMaps, sigma: float, positions: Positions = "all", rule: Rule = "add") -> FwdHooks:
+    """The hooks of :func:`alignment_hooks` without the model check (``[]`` at ``sigma = 0``)."""
+    if rule not in ("add", "interpolate"):
+        raise InputError(f"rule must be 'add' or 'interpolate', got {rule!r}", field="rule")
     check_positions(positions)
     if sigma == 0:
         return []
     return [
         (
-            site_hook(lm, maps.config.site, layer),
+            site_name(maps.config.site, layer),
             AlignmentHook(maps.weight(layer), maps.bias(layer), sigma, rule, positions),
         )
         for layer in maps.layers
     ]
+
+
+@dataclass(frozen=True, eq=False)
+class AlignmentIntervention:
+    """Learned alignment as an Intervention: settings are the sigmas; maps fitted on the dev facts' prompts.
+
+    ``control(sigma, seed)``: random maps of the same per-layer norms (:meth:`AlignmentMaps.random_like`).
+    """
+
+    language: str
+    source: str = "en"
+    sigmas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)  # 0 (= baseline) can be chosen
+    site: Site = "mlp_out"
+    affine: bool = False
+    ridge: float = 0.0
+    rule: Rule = "add"
+    layers: tuple[int, ...] | None = None  # None: every layer
+    maps: AlignmentMaps | None = field(default=None, repr=False)  # None until fit()
+    name: str = "alignment"
+    title: str = "learned alignment (INCLINE, Wang et al. 2025)"
+
+    def __post_init__(self) -> None:
+        if not self.sigmas or any(not -1.0 <= s <= 1.0 for s in self.sigmas):
+            raise InputError(f"sigmas must be non-empty and lie in [-1, 1], got {self.sigmas}", field="sigmas")
+        if self.rule not in ("add", "interpolate"):
+            raise InputError(f"rule must be 'add' or 'interpolate', got {self.rule!r}", field="rule")
+
+    def settings(self) -> list[float]:
+        return [float(s) for s in self.sigmas]
+
+    def fit(self, lm: LanguageModel, facts: FactSet) -> AlignmentIntervention:
+        """Maps from ``language``'s prompts of ``facts`` (the dev facts) onto their ``source`` translations."""
+        x, y = translation_prompts(lm, facts, self.language, self.source)
+        config = AlignmentConfig(
+            self.language, source=self.source, site=self.site, affine=self.affine, layers=self.layers, ridge=self.ridge
+        )
+        return replace(self, maps=fit_alignment(lm, x, y, config))
+
+    def _maps(self) -> AlignmentMaps:
+        if self.maps is None:
+            raise InputError("alignment needs maps: call fit() first or pass maps=", field="maps")
+        return self.maps
+
+    def hooks(self, setting: float) -> FwdHooks:
+        return map_hooks(self._maps(), float(setting), rule=self.rule)
+
+    def control(self, setting: float, seed: int) -> FwdHooks:
+        return map_hooks(self._maps().random_like(seed), float(setting), rule=self.rule)
+
+    def extra_controls(self, setting: float) -> dict[str, FwdHooks]:
+        return {}
+
+    def label(self, setting: float) -> str:
+        return f"sigma={float(setting):+.2f}"

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
+from lrp2_interp.models.hooks import mlp_post_hook
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 
@@ -159,17 +160,6 @@ def select_language_neurons(stats: ActivationStats, config: LapeConfig = LapeCon
     return LanguageNeurons(config, stats, entropy, selected, masks)
 
 
-def random_mask_like(mask: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """A random ``[n_layers, d_mlp]`` mask with the same number of neurons in every layer (the control)."""
-    gen = torch.Generator().manual_seed(seed)
-    out = torch.zeros_like(mask, dtype=torch.bool)
-    for layer in range(mask.shape[0]):
-        k = int(mask[layer].sum())
-        if k:
-            out[layer, torch.randperm(mask.shape[1], generator=gen)[:k]] = True
-    return out
-
-
 def _neuron_hook(scale: torch.Tensor, shift: torch.Tensor):
     def hook(x: torch.Tensor, hook=None) -> torch.Tensor:  # x: [batch, pos, d_mlp]
         return x * scale.to(x.device, x.dtype) + shift.to(x.device, x.dtype)
@@ -208,6 +198,23 @@ def steer_hooks(
     ``mode="to_source"`` also moves the source language's own neurons towards their
     mean activation on the source corpus: ``a <- (1 - s) a + s mean_src``.
     """
+    if tuple(neurons.mask(language).shape) != (lm.n_layers, lm.d_mlp):
+        raise InputError(
+            f"neuron masks have shape {tuple(neurons.mask(language).shape)}, model needs ({lm.n_layers}, {lm.d_mlp})",
+            field="neurons",
+        )
+    return neuron_steer_hooks(neurons, language, source=source, strength=strength, mode=mode)
+
+
+def neuron_steer_hooks(
+    neurons: LanguageNeurons,
+    language: str,
+    *,
+    source: str = "en",
+    strength: float = 1.0,
+    mode: SteerMode = "deactivate",
+) -> FwdHooks:
+    """The hooks of :func:`steer_hooks`, named from the masks' layers (no model needed)."""
     if mode not in ("deactivate", "to_source"):
         raise InputError(f"mode must be 'deactivate' or 'to_source', got {mode!r}", field="mode")
     own = neurons.mask(language).float()  # [L, D]
@@ -218,7 +225,7 @@ def steer_hooks(
         scale = scale * (1 - strength * src)
         shift = strength * src * mean_src
     return [
-        (lm.mlp_post(layer), _neuron_hook(scale[layer], shift[layer]))
-        for layer in range(lm.n_layers)
+        (mlp_post_hook(layer), _neuron_hook(scale[layer], shift[layer]))
+        for layer in range(own.shape[0])
         if (scale[layer] != 1).any() or (shift[layer] != 0).any()
     ]

@@ -22,10 +22,10 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.methods.controls import random_mask_like
 from lrp2_interp.methods.lape import (
     LanguageNeurons,
     activation_stats,
-    random_mask_like,
     scale_hooks,
 )
 from lrp2_interp.metrics import rate_counts

@@ -13,11 +13,13 @@ from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.cli.main import command_parsers
 from lrp2_interp.cli.options import ConfigOptions, Option, field_default
 from lrp2_interp.demo import DemoConfig
+from lrp2_interp.interventions.selection import SelectionConfig
 from lrp2_interp.lrp2.experiment import ExperimentConfig
 from lrp2_interp.lrp2.projection import LRP2Config
 from lrp2_interp.lrp2.sweep import SweepConfig
 from lrp2_interp.methods.compare import CompareConfig
 from lrp2_interp.methods.lape import LapeConfig
+from lrp2_interp.methods.registry import MethodOptions
 from lrp2_interp.neurons.config import NeuronConfig
 from lrp2_interp.neurons.pipeline import KnowledgeConfig
 from lrp2_interp.organism.train import OrganismConfig
@@ -122,15 +124,20 @@ ORGANISM = {
 COMPARE = {
     **PROBE,
     "seed": (CompareConfig, "seed"),
-    "source": (CompareConfig, "source"),
-    "layers": (CompareConfig, "lrp2_layers"),
-    "sigmas": (CompareConfig, "sigmas"),
-    "site": (CompareConfig, "site"),
-    "ridge": (CompareConfig, "ridge"),
-    "rule": (CompareConfig, "rule"),
-    "fit_on": (CompareConfig, "fit_on"),
-    "strengths": (CompareConfig, "strengths"),
-    "dev_fraction": (CompareConfig, "dev_fraction"),
+    "source": (MethodOptions, "source"),
+    "layers": (MethodOptions, "lrp2_layers"),
+    "sigmas": (MethodOptions, "sigmas"),
+    "site": (MethodOptions, "site"),
+    "ridge": (MethodOptions, "ridge"),
+    "rule": (MethodOptions, "rule"),
+    "strengths": (MethodOptions, "strengths"),
+    "steer_layers": (MethodOptions, "steer_layers"),
+    "alphas": (MethodOptions, "alphas"),
+    "dev_fraction": (SelectionConfig, "dev_fraction"),
+    "max_dev": (SelectionConfig, "max_dev"),
+    "max_test": (SelectionConfig, "max_test"),
+    "search": (SelectionConfig, "search"),
+    "n_controls": (SelectionConfig, "n_controls"),
     "n_boot": (CompareConfig, "n_boot"),
     "top_rate": (LapeConfig, "top_rate"),
 }
@@ -180,7 +187,7 @@ MIRRORS: dict[str, tuple[list[str], dict[str, tuple[type, str]]]] = {
     "similarity": (["--model", "m", "--languages", "fr", "--out", "o"], {"source": (LRP2Config, "source")}),
     "compare": (
         ["--model", "m", "--languages", "fr", "--out", "o"],
-        {**COMPARE, "methods": (CompareConfig, "methods")},
+        {**COMPARE, "methods": (MethodOptions, "methods")},
     ),
     "align": (["--model", "m", "--languages", "fr", "--out", "o"], COMPARE),
     "lape": (

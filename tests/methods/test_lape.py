@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from lrp2_interp.errors import InputError
+from lrp2_interp.methods.controls import random_mask_like
 from lrp2_interp.methods.lape import (
     ActivationStats,
     LapeConfig,
     activation_stats,
     lape_entropy,
-    random_mask_like,
     scale_hooks,
     select_language_neurons,
     steer_hooks,
