@@ -9,7 +9,8 @@ per language from the fact set (:func:`lrp2_interp.probing.types.fact_pools`).
 
 Rows already scored are remembered (``(language, condition, fact)``), so a condition asked for again
 on more facts only scores the new ones; with a :class:`~lrp2_interp.store.ShardStore` every call is
-a resumable unit.  ``work`` counts fact-conditions actually scored.
+a resumable unit, named after the Scorer's ``scope`` (the intervention), the language, the condition
+names and the facts.  ``work`` counts fact-conditions actually scored.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lrp2_interp.store import ShardStore
 
 ROW_COLUMNS = ["condition", "relation", "lineid", "correct", "rank", "n_candidates", "prediction"]
 UNIT_FACTS = 32  # facts per engine call (and per resumable unit)
+UNIT_CONDITIONS = 24  # conditions per engine call: a progress tick and a resume point every few minutes
 
 
 def shift_condition(lm: LanguageModel, hooks: FwdHooks) -> ShiftCondition | None:
@@ -58,9 +60,11 @@ class Scorer:
         config: ProbeConfig,
         *,
         store: ShardStore | None = None,
+        scope: str = "",
         tick: Callable[[int], None] | None = None,
     ) -> None:
         self.lm, self.facts, self.config, self.store = lm, facts, config, store
+        self.scope = scope  # names this scorer's units in ``store``: condition names mean one thing per scope
         self.tick = tick or (lambda n: None)
         self.rows: dict[tuple[str, str, FactKey], dict] = {}
         self._pools: dict[str, tuple[dict[FactKey, Fact], Pools]] = {}
@@ -83,10 +87,12 @@ class Scorer:
         needed = sorted({k for ks in todo.values() for k in ks}, key=list(keys).index)
         for s in range(0, len(needed), UNIT_FACTS):
             chunk = needed[s : s + UNIT_FACTS]
-            conds = {c: conditions[c] for c, ks in todo.items() if set(ks) & set(chunk)}
-            table = self._unit(language, conds, chunk)
-            for r in table.to_dict("records"):
-                self.rows[(language, r["condition"], (r["relation"], int(r["lineid"])))] = r
+            names = [c for c, ks in todo.items() if set(ks) & set(chunk)]
+            for g in range(0, len(names), UNIT_CONDITIONS):
+                conds = {c: conditions[c] for c in names[g : g + UNIT_CONDITIONS]}
+                table = self._unit(language, conds, chunk)
+                for r in table.to_dict("records"):
+                    self.rows[(language, r["condition"], (r["relation"], int(r["lineid"])))] = r
         out = [self.rows[(language, c, k)] for c in conditions for k in keys]
         return pd.DataFrame(out, columns=ROW_COLUMNS)
 
@@ -98,7 +104,7 @@ class Scorer:
         if self.store is None:
             table = compute()
         else:
-            digest = hashlib.sha256(repr((sorted(conds), list(chunk))).encode()).hexdigest()[:16]
+            digest = hashlib.sha256(repr((self.scope, sorted(conds), list(chunk))).encode()).hexdigest()[:16]
             key = f"{language}-{digest}"
             self.store.run([(key, compute)])
             table = self.store.read(key)

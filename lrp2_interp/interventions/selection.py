@@ -130,7 +130,7 @@ def select_and_score(
     if not dev or not test:
         raise InputError(f"{lang}: {len(dev)} dev and {len(test)} test facts; both must be non-empty", field="facts")
     fitted = intervention.fit(lm, facts.restrict_keys(dev))
-    scorer = Scorer(lm, pair, config.probe, store=store, tick=tick)
+    scorer = Scorer(lm, pair, config.probe, store=store, scope=fitted.name, tick=tick)
     settings = list(fitted.settings())
     labels = {s: fitted.label(s) for s in settings}
     if len(set(labels.values())) != len(labels):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -97,6 +99,32 @@ def test_scorer_scores_each_fact_condition_once(lm, facts):
     scorer.score("fr", {"b": []}, keys[:5])
     scorer.score("fr", {"b": []}, keys[:8])
     assert scorer.work == 8
+
+
+def test_stored_units_are_scoped_and_split_by_condition_groups(lm, facts, tmp_path, monkeypatch):
+    """Two interventions' "chosen" rows in one store never stand in for each other (regression: the unit key
+    held only condition names and facts), and many conditions are stored as several smaller units."""
+    from lrp2_interp.interventions import scoring
+    from lrp2_interp.store import ShardStore
+
+    inter = LRP2Intervention.for_model(lm, "fr", layers=(0, 2), wrong_language="es").fit(lm, facts)
+    cfg = ProbeConfig(max_candidates=5, distractors="entity")
+    pair = facts.select_languages(["en", "fr"]).parallel(["en", "fr"])
+    keys = pair.keys("fr")[:12]
+    big = [(name, dataclasses.replace(fn, delta=fn.delta * 40.0)) for name, fn in inter.hooks((0, 2))]
+    alone = Scorer(lm, pair, cfg).score("fr", {"chosen": big}, keys)
+    assert alone["rank"].tolist() != Scorer(lm, pair, cfg).score("fr", {"chosen": []}, keys)["rank"].tolist()
+    store = ShardStore(tmp_path)
+    Scorer(lm, pair, cfg, store=store, scope="a").score("fr", {"chosen": []}, keys)
+    got = Scorer(lm, pair, cfg, store=store, scope="b").score("fr", {"chosen": big}, keys)
+    assert got["rank"].tolist() == alone["rank"].tolist()
+
+    monkeypatch.setattr(scoring, "UNIT_CONDITIONS", 2)
+    ticks: list[int] = []
+    many = {f"c{k}": inter.control((0, 2), k) for k in range(5)}
+    rows = Scorer(lm, pair, cfg, store=ShardStore(tmp_path / "m"), tick=ticks.append).score("fr", many, keys[:4])
+    assert ticks == [8, 8, 4] and len(rows) == 20
+    assert rows.equals(Scorer(lm, pair, cfg).score("fr", many, keys[:4]))
 
 
 def test_oracle_chooses_on_test_facts_too(lm, facts):
