@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search", default="halving", choices=("halving", "full", "oracle"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument(
+        "--head-dtype",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="unembedding dtype of the scoring paths; bfloat16 re-scores close calls in float32 (slower on AVX2 CPUs)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--out", default=str(ROOT / "results" / "real_scale"))
@@ -56,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from lrp2_interp.facts import load_facts
     from lrp2_interp.interventions.language_projection import LRP2Intervention
     from lrp2_interp.interventions.selection import SelectionConfig, select_and_score
-    from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
-    from lrp2_interp.metrics import estimate_columns
+    from lrp2_interp.interventions.summary import headline, summary_row
     from lrp2_interp.models.loading import load_model
     from lrp2_interp.probing.types import ProbeConfig
     from lrp2_interp.store import ShardStore, check_manifest, results_manifest
@@ -79,13 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         first_rung=args.first_rung,
         eta=args.eta,
         n_controls=args.controls,
-        probe=ProbeConfig(max_candidates=args.candidates, distractors="entity"),
+        probe=ProbeConfig(max_candidates=args.candidates, distractors="entity", head_dtype=args.head_dtype),
     )
     out = Path(args.out)
     check_manifest(out, results_manifest(config, facts=facts, lm=lm))
     store = ShardStore(out)
     rows, work, full = [], 0, 0
     for lang in langs:
+        t_lang = time.time()
         wrong = others[(others.index(lang) + 1) % len(others)]
         inter = LRP2Intervention.for_model(lm, lang, source=args.source, wrong_language=wrong)
         n_pairs = len(inter.settings())
@@ -93,19 +99,42 @@ def main(argv: list[str] | None = None) -> int:
         res = select_and_score(lm, facts, inter, config, store=store, tick=bar.update)
         bar.close()
         row = summary_row(res, n_boot=args.n_boot)
+        row["wall_min"] = round((time.time() - t_lang) / 60, 2)
         rows.append(row)
         work += res.work["fact_conditions"]
         full += res.work["full_grid"]
         res.search.to_csv(out / f"search_{lang}.csv", index=False)
         res.facts_table.to_parquet(out / f"facts_{lang}.parquet")
         print(headline(pd.DataFrame([row])).to_string(index=False), flush=True)
+        summary = write_summary(out, rows, lm.name, args, t0)  # after every language: a partial run has a table
+    wall = (time.time() - t0) / 60
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(headline(summary).to_string(index=False))
+    print(f"peak RSS {peak:.0f} MB; fact-conditions probed {work:,} of {full:,} for the full grid")
+    flips = (
+        "n/a (float32)"
+        if args.head_dtype == "float32"
+        else "not measured (bfloat16 head, close calls re-scored in float32)"
+    )
+    print(
+        f"real-scale: languages {len(langs)}, test facts min {int(summary['n_test'].min())}, wall {wall:.1f} min, "
+        f"work vs full grid {full / max(1, work):.1f}, bf16 rank flips {flips}, control draws {args.controls}"
+    )
+    return 0
+
+
+def write_summary(out: Path, rows: list[dict], model: str, args: argparse.Namespace, t0: float) -> pd.DataFrame:
+    """``summary.csv`` and ``summary.md`` (headline, then the full table) of the languages done so far."""
+    from lrp2_interp.interventions.summary import headline, markdown_table
+    from lrp2_interp.metrics import estimate_columns
+
     summary = pd.DataFrame(rows)
     estimate_columns(summary).to_csv(out / "summary.csv", index=False)
     wall = (time.time() - t0) / 60
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     text = (
-        f"# Real-size held-out LRP2: {lm.name}\n\n"
-        f"{len(langs)} languages; per language up to {args.dev} dev and {args.test} test facts, "
+        f"# Real-size held-out LRP2: {model}\n\n"
+        f"{len(rows)} languages; per language up to {args.dev} dev and {args.test} test facts, "
         f"{args.candidates} candidates drawn by entity; (m, n) searched on dev ({args.search}); "
         f"{args.controls} matched-control draws; wall {wall:.1f} min, peak RSS {peak:.0f} MB, "
         f"{args.threads} threads.\n\n"
@@ -114,13 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         + markdown_table(estimate_columns(summary))
     )
     (out / "summary.md").write_text(text, encoding="utf-8")
-    print(headline(summary).to_string(index=False))
-    print(f"peak RSS {peak:.0f} MB; fact-conditions probed {work:,} of {full:,} for the full grid")
-    print(
-        f"real-scale: languages {len(langs)}, test facts min {int(summary['n_test'].min())}, wall {wall:.1f} min, "
-        f"work vs full grid {full / max(1, work):.1f}, bf16 rank flips n/a, control draws {args.controls}"
-    )
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

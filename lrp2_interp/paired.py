@@ -138,21 +138,33 @@ def relation_signflip_test(
     after: Sequence[bool], before: Sequence[bool], clusters: Sequence, *, n_perm: int = 10_000, seed: int = 0
 ) -> float:
     """Two-sided p of the relation-stratified sign-flip test of ``sum(after - before) = 0``."""
-    n_perm = _check_count(n_perm, "n_perm")
     a, b = _pair(after, before)
+    return signflip_test(a.astype(int) - b.astype(int), clusters, n_perm=n_perm, seed=seed)
+
+
+def signflip_test(diff: Sequence[float], clusters: Sequence, *, n_perm: int = 10_000, seed: int = 0) -> float:
+    """Two-sided p of the cluster sign-flip test of ``sum(diff) = 0`` (paired differences, any numbers).
+
+    Under the null each cluster's summed difference is symmetric about 0, so its sign is flipped
+    at random (all ``2^k`` patterns for k <= 16 non-zero clusters, else ``n_perm`` draws).
+    """
+    n_perm = _check_count(n_perm, "n_perm")
+    d = np.asarray(diff, dtype=float)
     labels = np.asarray(clusters)
-    diff = a.astype(int) - b.astype(int)
-    sums = np.array([diff[labels == c].sum() for c in np.unique(labels)], dtype=float)
+    if len(labels) != len(d):
+        raise InputError(f"{len(labels)} cluster labels for {len(d)} differences", field="clusters")
+    sums = np.array([d[labels == c].sum() for c in np.unique(labels)], dtype=float)
     sums = sums[sums != 0]
     if not len(sums):
         return 1.0
     observed = abs(sums.sum())
+    tol = 1e-9 * max(1.0, float(np.abs(sums).sum()))
     if len(sums) <= 16:  # every sign pattern
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(sums))))
-        return float(np.mean(np.abs(signs @ sums) >= observed - 1e-9))
+        return float(np.mean(np.abs(signs @ sums) >= observed - tol))
     rng = np.random.default_rng(seed)
     signs = rng.choice((1.0, -1.0), size=(n_perm, len(sums)))
-    hits = int(np.sum(np.abs(signs @ sums) >= observed - 1e-9))
+    hits = int(np.sum(np.abs(signs @ sums) >= observed - tol))
     return (hits + 1) / (n_perm + 1)
 
 

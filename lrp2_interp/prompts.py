@@ -29,7 +29,8 @@ from typing import Literal
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, SUBJECT, Fact, FactSet
+from lrp2_interp.fact_files import OBJECT, SUBJECT, Fact
+from lrp2_interp.facts import FactSet
 from lrp2_interp.models.loading import Batch, LanguageModel, unknown_only
 
 FactKey = tuple[str, int]  # (relation, lineid)

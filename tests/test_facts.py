@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import (
-    Fact,
-    available_languages,
-    load_facts,
-    validate_template,
-)
+from lrp2_interp.fact_files import Fact, validate_template
+from lrp2_interp.facts import available_languages, load_facts
 
 P36_EN = {
     101: "Paris",

@@ -13,6 +13,7 @@ from lrp2_interp.paired import (
     exact_gain_ci,
     mcnemar_p,
     relation_signflip_test,
+    signflip_test,
 )
 
 
@@ -59,6 +60,15 @@ def test_relation_signflip_exact_small_case():
     # relation sums 2, 1, 1: |sum| = 4 reached only by all-positive / all-negative: 2 of 8
     assert relation_signflip_test(after, before, rel) == pytest.approx(0.25)
     assert relation_signflip_test(before, before, rel) == 1.0
+
+
+def test_signflip_on_continuous_differences():
+    """Jaccard gains are not booleans: cluster sums 0.4, 0.3, 0.05 reach |0.75| only with all signs equal."""
+    diff = np.array([0.5, -0.1, 0.3, 0.05])
+    rel = np.array(["a", "a", "b", "c"])
+    assert signflip_test(diff, rel) == pytest.approx(0.25)
+    assert signflip_test(np.array([0.4, -0.1, 0.3]), np.array(["a", "b", "c"])) == pytest.approx(0.5)  # 0.6: 4 of 8
+    assert signflip_test(np.zeros(3), np.array(["a", "b", "c"])) == 1.0
 
 
 def test_resample_counts_are_bounded():

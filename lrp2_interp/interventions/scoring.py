@@ -9,8 +9,8 @@ per language from the fact set (:func:`lrp2_interp.probing.types.fact_pools`).
 
 Rows already scored are remembered (``(language, condition, fact)``), so a condition asked for again
 on more facts only scores the new ones; with a :class:`~lrp2_interp.store.ShardStore` every call is
-a resumable unit, named after the Scorer's ``scope`` (the intervention), the language, the condition
-names and the facts.  ``work`` counts fact-conditions actually scored.
+a resumable unit, named after the Scorer's ``scope`` (the intervention), the fact set's languages,
+the language scored, the condition names and the facts.  ``work`` counts fact-conditions actually scored.
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ class Scorer:
         if self.store is None:
             table = compute()
         else:
-            digest = hashlib.sha256(repr((self.scope, sorted(conds), list(chunk))).encode()).hexdigest()[:16]
+            # the fact set's languages too: a source language's candidate pools depend on its pair
+            # (entity distractors are shared by the pair), so English rows of (en, fr) are not (en, ru)'s
+            ident = (self.scope, sorted(self.facts.languages), sorted(conds), list(chunk))
+            digest = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
             key = f"{language}-{digest}"
             self.store.run([(key, compute)])
             table = self.store.read(key)

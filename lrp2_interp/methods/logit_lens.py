@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, Fact, FactSet
+from lrp2_interp.fact_files import OBJECT, Fact
+from lrp2_interp.facts import FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.prompts import gold_query, render_masked, render_prefix
 

@@ -253,7 +253,8 @@ def check_loaded_weights(hf_model: Any, tokenizer: Any, name: str) -> None:
     and a token id past the table an IndexError deep inside the forward pass.
     """
     with torch.no_grad():
-        for pname, param in hf_model.named_parameters():
+        for bridged_name, param in hf_model.named_parameters():
+            pname = bridged_name.replace("._original_component", "")  # the HF name, not the bridge's wrapper path
             if param.device.type == "meta" or not param.is_floating_point():
                 continue  # offloaded (meta) weights load on use and are not checked here
             if not bool(torch.isfinite(param).all()):

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.facts import OBJECT, SUBJECT, Fact, FactSet
+from lrp2_interp.fact_files import OBJECT, SUBJECT, Fact
+from lrp2_interp.facts import FactSet
 from lrp2_interp.prompts import render_filled
 
 PIVOT = "en"

@@ -127,6 +127,20 @@ def test_stored_units_are_scoped_and_split_by_condition_groups(lm, facts, tmp_pa
     assert rows.equals(Scorer(lm, pair, cfg).score("fr", many, keys[:4]))
 
 
+def test_stored_source_rows_are_per_language_pair(lm, facts, tmp_path):
+    """English rows scored in the (en, fr) run are not read back in the (en, es) run (regression: the unit
+    key named neither language pair, while entity distractors -- hence English's pools -- depend on the pair)."""
+    from lrp2_interp.store import ShardStore
+
+    cfg = ProbeConfig(max_candidates=4, distractors="entity")
+    store = ShardStore(tmp_path)
+    keys = facts.select_languages(["en", "fr", "es"]).parallel(["en", "fr", "es"]).keys("en")[:6]
+    for other in ("fr", "es"):
+        pair = facts.select_languages(["en", other]).parallel(["en", other])
+        Scorer(lm, pair, cfg, store=store, scope="lrp2").score("en", {"source baseline": []}, keys)
+    assert len(store.keys()) == 2
+
+
 def test_oracle_chooses_on_test_facts_too(lm, facts):
     inter = LRP2Intervention.for_model(lm, "fr", layers=(0, 1, 2))
     res = select_and_score(lm, facts, inter, SelectionConfig(max_dev=6, max_test=6, search="oracle", n_controls=1))
