@@ -1,15 +1,18 @@
-"""The one-command demo: LRP2 sweep -> knowledge neurons, on the organism or a pretrained model.
+"""The one-command demo: LRP2 (m, n) search -> knowledge neurons, on the organism or a pretrained model.
 
 ``lrp2-interp demo --out results/demo`` trains (or reuses) the model organism,
 then on the facts each language never saw (they were only in the English
 training data); ``lrp2-interp demo --model gemma-3-270m`` runs the same mission
 on a pretrained model over the shipped facts (every fact, parallel to English):
 
-1. probes every language before and after LRP2 over the (m, n) sweep, with the
-   oracle and the held-out choice of (m, n), bootstrap CIs, a McNemar test and
-   the random-direction control (:mod:`lrp2_interp.lrp2.experiment`), plus the
-   accuracy on the facts each language did see;
-2. runs the knowledge-neuron analysis at each language's held-out (m, n)
+1. runs the LRP2 experiment (:mod:`lrp2_interp.interventions.experiment`), by default
+   in the held-out design: (m, n) searched on dev facts by successive halving, the
+   test facts probed only at the baseline, the chosen pair, the matched controls and
+   the wrong-language control, with the exact McNemar interval and Trans
+   (``DemoConfig(design="full-grid")``: every pair on every fact, the oracle and
+   held-out pair, the random-direction control); plus the accuracy on the facts
+   each language did see;
+2. runs the knowledge-neuron analysis at each language's chosen (m, n)
    (:mod:`lrp2_interp.neurons.pipeline`): English-vs-l neuron overlap with and without
    LRP2 against a permutation control, similarity to English per layer, and the
    causal suppress/enhance check;
@@ -27,6 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -34,7 +38,8 @@ from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, available_languages, load_facts
 from lrp2_interp.files import run_metadata, write_json, write_table, write_text
-from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
+from lrp2_interp.interventions.experiment import HeldoutResult, run_experiment
+from lrp2_interp.lrp2.experiment import ExperimentConfig
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
@@ -65,6 +70,8 @@ class DemoConfig:
     n_perm: int = 1000
     seed: int = 0
     preset: str = "default"  # "paper": the paper's token choice and neuron selection (lrp2_interp.presets)
+    design: Literal["heldout", "full-grid"] = "heldout"  # the LRP2 experiment's design (interventions.experiment)
+    search: Literal["halving", "full", "oracle"] = "halving"  # held-out design: how (m, n) is chosen
 
 
 def _held_out_subset(fs: FactSet, per_relation: int) -> FactSet:
@@ -134,7 +141,15 @@ def run_demo(
     exp = run_experiment(
         lm,
         facts,
-        ExperimentConfig(languages=langs, layers=config.layers, n_boot=config.n_boot, seed=config.seed, probe=quiet),
+        ExperimentConfig(
+            languages=langs,
+            layers=config.layers,
+            n_boot=config.n_boot,
+            seed=config.seed,
+            probe=quiet,
+            design=config.design,
+            search=config.search,
+        ),
         out / "lrp2",
         per_language=per_language,
         vectors=vectors,
@@ -142,14 +157,21 @@ def run_demo(
     )
     if exp is None:  # only on ranks other than 0 of a distributed run; the demo runs in one process
         raise RuntimeError("the LRP2 experiment returned no result on the main process")
-    summary = exp.summary.merge(
+    if isinstance(exp, HeldoutResult):  # English on every fact (the held-out summary has target rows only)
+        en = probe(lm, facts, "en", quiet).table["correct"]
+        en_row = {"language": "en", "n_facts": len(en), "acc_baseline": accuracy_ci(en, n_boot=config.n_boot)}
+        lrp2_summary = pd.concat([pd.DataFrame([en_row]), exp.summary], ignore_index=True)
+        chosen = {lang: exp.chosen(lang) for lang in exp.selections}
+    else:
+        lrp2_summary = exp.summary
+        chosen = {r["language"]: (int(r["heldout_m"]), int(r["heldout_n"])) for _, r in exp.summary.iloc[1:].iterrows()}
+    summary = lrp2_summary.merge(
         pd.DataFrame(seen_rows, columns=["language", "n_seen", "acc_seen"]), on="language", how="left"
     )
-    # 2. knowledge neurons at each language's held-out (m, n)
+    # 2. knowledge neurons at each language's chosen (m, n)
     results: list[KnowledgeResult] = []
     attribution = AttributionConfig(n_steps=config.n_steps, target_delta=config.target_delta)
-    for _, row in exp.summary.iloc[1:].iterrows():
-        lang, m, n = row["language"], int(row["heldout_m"]), int(row["heldout_n"])
+    for lang, (m, n) in chosen.items():
         subset = _held_out_subset(per_language[lang], config.kn_facts_per_relation)
         kcfg = KnowledgeConfig(
             languages=(lang,),
@@ -170,7 +192,7 @@ def run_demo(
         cross_language_plots(results, out)
     summary = summary.merge(kn, on="language", how="left") if len(kn) else summary
     write_table(out / "summary.csv", estimate_columns(summary))
-    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name))
+    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name, config.design))
     return summary
 
 
@@ -225,8 +247,29 @@ def _organism_header(info: OrganismInfo) -> str:
     )
 
 
-def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = "default") -> str:
-    cols = [
+#: the demo table's columns (those present) and their legend, per design of the LRP2 experiment
+COLUMNS = {
+    "heldout": [
+        "language",
+        "n_seen",
+        "acc_seen",
+        "n_facts",
+        "n_dev",
+        "n_test",
+        "acc_baseline",
+        "chosen",
+        "selection",
+        "acc_chosen",
+        "gain",
+        "p_mcnemar",
+        "control_gain_mean",
+        "trans_baseline",
+        "trans_chosen",
+        "jaccard_baseline",
+        "jaccard_lrp2",
+        "chance_jaccard",
+    ],
+    "full-grid": [
         "language",
         "n_seen",
         "acc_seen",
@@ -247,7 +290,28 @@ def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = 
         "jaccard_baseline",
         "jaccard_lrp2",
         "chance_jaccard",
-    ]
+    ],
+}
+LEGEND = {
+    "heldout": "Acc = P@1 (%), 95% CIs over facts (English: every fact; other languages: their test facts). "
+    "*chosen (m, n)*: chosen as `lrp2/summary.md` says (by default on dev facts, by successive halving; "
+    "*selection*: where it was chosen, *optimistic* = on the test facts too); *gain*: test Acc - baseline with the exact McNemar interval, "
+    "*p_mcnemar* its p; *control_gain_mean*: mean gain of the matched controls (the LIRP/LSRP plane randomly "
+    "rotated). Trans = Jaccard of correctly answered test facts with English. ",
+    "full-grid": "Acc = P@1 (%), 95% bootstrap CIs over facts. *held-out (m, n)*: chosen on dev facts, scored on "
+    "test facts; *oracle*: best on all held-out facts (the paper's choice; optimistic). *random_control*: shifts "
+    "of random directions with the same norms. Trans = Jaccard of correctly answered facts with English. ",
+}
+FILES = {
+    "heldout": "`lrp2/` (its own `summary.md`, dev search `search_*.csv`, per-fact tables `facts_*.parquet`)",
+    "full-grid": "`lrp2/` (sweeps, heatmaps `sweep_*_gain.png`)",
+}
+
+
+def _markdown(
+    summary: pd.DataFrame, header: str, seconds: float, preset: str = "default", design: str = "heldout"
+) -> str:
+    cols = COLUMNS[design]
     cols = [c for c in cols if c in summary.columns]
     t = summary[cols].astype(object).fillna("")
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -257,12 +321,10 @@ def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = 
         header,
         f"Demo wall time: {seconds:.0f} s. Preset: {preset} (lrp2_interp.presets).",
         "",
-        "Organism: probing is on the facts each language never saw (*n_facts*, held out); *acc_seen* is on the "
+        "Organism: probing is on the facts each language never saw (held out); *acc_seen* is on the "
         "facts it saw. Pretrained model: every fact parallel to English. "
-        "Acc = P@1 (%), 95% bootstrap CIs over facts. *held-out (m, n)*: chosen on dev facts, scored on test facts; "
-        "*oracle*: best on all held-out facts (the paper's choice). *random_control*: shifts of random "
-        "directions with the same norms. Trans = Jaccard of correctly answered facts with English. "
-        "Jaccard: knowledge-neuron overlap with English per fact (chance level from a permutation control).",
+        + LEGEND[design]
+        + "Jaccard: knowledge-neuron overlap with English per fact (chance level from a permutation control).",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
@@ -288,7 +350,7 @@ def _markdown(summary: pd.DataFrame, header: str, seconds: float, preset: str = 
         ]
     lines += [
         "",
-        "Files: `lrp2/` (sweeps, heatmaps `sweep_*_gain.png`), `neurons/{lang}/` (attribution, neuron "
+        f"Files: {FILES[design]}, `neurons/{{lang}}/` (attribution, neuron "
         "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`.",
     ]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ import pytest
 
 from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.cli.main import main
-from lrp2_interp.demo import cross_language_plots, knowledge_row
+from lrp2_interp.demo import DemoConfig, cross_language_plots, knowledge_row, run_demo
 from lrp2_interp.facts import load_facts
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
@@ -22,8 +22,10 @@ def test_demo_command_writes_results_folder(tmp_path, capsys):
     assert list(summary["language"]) == ["en", "fr", "ru"]
     for col in (
         "acc_baseline",
-        "test_acc_heldout",
-        "test_gain_random_control",
+        "acc_chosen",
+        "gain",
+        "control_gain_mean",
+        "chosen_m",
         "jaccard_baseline",
         "jaccard_lrp2",
         "rel_same_baseline",
@@ -39,7 +41,8 @@ def test_demo_command_writes_results_folder(tmp_path, capsys):
         "heatmap_shared_neurons_baseline.png",
         "heatmap_overlap_gain.png",
         "similarity.png",
-        "lrp2/sweep_fr_gain.png",
+        "lrp2/search_fr.csv",
+        "lrp2/facts_ru.parquet",
         "neurons/ru/permutation_control.csv",
         "neurons/fr/causal.csv",
         "neurons/fr/relation_overlap_summary.csv",
@@ -51,9 +54,7 @@ def test_demo_command_writes_results_folder(tmp_path, capsys):
     assert en["acc_baseline"] > 50.0
     assert en["acc_baseline_low"] <= en["acc_baseline"] <= en["acc_baseline_high"]  # numbers, not "12.3 [10.1, 14.5]"
     fr = summary.set_index("language").loc["fr"]
-    assert (
-        f"{fr['test_gain_heldout']:.1f} [{fr['test_gain_heldout_low']:.1f}, {fr['test_gain_heldout_high']:.1f}]" in md
-    )
+    assert f"{fr['gain']:.1f} [{fr['gain_low']:.1f}, {fr['gain_high']:.1f}]" in md
     assert "results written to" in capsys.readouterr().out
 
 
@@ -94,3 +95,48 @@ def test_demo_rows_and_cross_language_figures_come_from_the_typed_results(bert_l
             pd.testing.assert_series_equal(both[lang], alone[lang], obj=f"{name} {lang}")
     sim = pd.read_csv(out / "similarity.csv")
     assert set(sim["language"]) == set(langs) and len(sim) == sum(len(r.similarity.table) for r in results)
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_demo_defaults_to_the_held_out_design_and_runs_neurons_at_the_chosen_pair(repo_model_dir, tmp_path):
+    """The demo's LRP2 stage searches (m, n) on dev facts by successive halving, probes test facts only at the
+    baseline, the choice and its controls, and its knowledge-neuron stage runs at each language's chosen pair."""
+    import json
+
+    model = str(repo_model_dir("gpt2", n_layers=4))
+    cfg = DemoConfig(
+        model=model,
+        languages=("fr", "es"),
+        max_facts_per_relation=6,
+        max_candidates=5,
+        kn_facts_per_relation=1,
+        n_steps=2,
+        target_delta=None,
+        n_boot=20,
+        n_perm=20,
+    )
+    assert cfg.design == "heldout" and cfg.search == "halving"
+    out = tmp_path / "demo"
+    summary = run_demo(cfg, out, progress=False).set_index("language")
+    assert list(summary.index) == ["en", "fr", "es"]
+    for lang, wrong in (("fr", "es"), ("es", "fr")):
+        facts = pd.read_parquet(out / "lrp2" / f"facts_{lang}.parquet")
+        assert set(facts.loc[facts["split"] == "test", "condition"]) == {
+            "baseline",
+            "chosen",
+            "source baseline",
+            *(f"matched control {k}" for k in range(5)),
+            f"wrong language ({wrong})",
+        }
+        search = pd.read_csv(out / "lrp2" / f"search_{lang}.csv")
+        assert search["rung"].nunique() > 1  # successive halving
+        pair = [int(summary.loc[lang, "chosen_m"]), int(summary.loc[lang, "chosen_n"])]
+        assert summary.loc[lang, "chosen"] == f"({pair[0]}, {pair[1]})"
+        kn = json.loads((out / "neurons" / lang / "manifest.json").read_text())
+        assert kn["config"]["lrp2"][lang] == pair
+    disk = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)  # English has no pair: integers
+    en_m, *target_m = disk["chosen_m"]
+    assert en_m == "" and all(v.lstrip("-").isdigit() for v in target_m)
+    md = (out / "summary.md").read_text()
+    assert "| fr |" in md and "held-out (chosen on dev facts)" in md
+    assert (out / "knowledge_neurons.csv").is_file() and "Table 2" in md

@@ -40,10 +40,20 @@ POSITIVE = (
     "epochs",
     "max_steps",
     "unit_facts",
+    "max_dev",
+    "max_test",
+    "first_rung",
 )
 #: largest value accepted for options whose value sets an allocation (bootstrap/permutation draws, IG steps):
 #: ``--n-boot 5e7`` would otherwise fail with a MemoryError after partial outputs
-UPPER = {"n_boot": 100_000, "n_perm": 100_000, "steps": 16_384, "max_steps": 16_384}
+UPPER = {
+    "n_boot": 100_000,
+    "n_perm": 100_000,
+    "steps": 16_384,
+    "max_steps": 16_384,
+    "controls": 1000,
+    "n_controls": 1000,
+}
 #: (command, argument) of POSITIVE where 0 is accepted too (``lape --kn-facts 0``, its default: no overlap)
 NON_NEGATIVE = (("lape", "kn_facts"),)
 #: longest ``attribute --prompt`` / ``--target`` accepted (characters)
@@ -189,6 +199,13 @@ def check_args(args: argparse.Namespace) -> None:
         least = 0 if (args.command, name) in NON_NEGATIVE else 1
         if value is not None and value < least:
             raise InputError(f"must be at least {least}, got {value}", field=_flag(name))
+    for name in ("controls", "n_controls"):  # matched-control draws: 0 runs none
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise InputError(f"must be at least 0, got {value}", field=_flag(name))
+    eta = getattr(args, "eta", None)
+    if eta is not None and eta < 2:
+        raise InputError(f"must be at least 2 (keep 1/eta of the settings per rung), got {eta}", field="--eta")
     dev = getattr(args, "dev_fraction", None)
     if dev is not None and not 0.0 < dev < 1.0:
         raise InputError(

@@ -62,7 +62,27 @@ def experiment_options() -> ConfigOptions[ExperimentConfig]:
 
     return ConfigOptions(
         ExperimentConfig,
-        (Option("source"), Option("layers", help=LAYERS_HELP), Option("dev_fraction"), Option("n_boot")),
+        (
+            Option("source"),
+            Option("layers", help=LAYERS_HELP),
+            Option("dev_fraction"),
+            Option("n_boot"),
+            Option(
+                "design",
+                help="heldout: (m, n) searched on dev facts, test facts probed only at the baseline, the choice and "
+                "its controls; full-grid: every (m, n) on every fact (per-pair heatmaps)",
+            ),
+            Option(
+                "search",
+                help="held-out design: halving (successive halving on dev facts), full (every pair on every dev "
+                "fact) or oracle (chosen on dev and test facts: optimistic)",
+            ),
+            Option("n_controls", flag="--controls", metavar="K", help="held-out design: matched-control draws"),
+            Option("max_dev", help="held-out design: dev facts per language"),
+            Option("max_test", help="held-out design: test facts per language"),
+            Option("first_rung", help="successive halving: dev facts every pair is scored on first"),
+            Option("eta", help="successive halving: keep 1/eta of the pairs, eta times the dev facts, per rung"),
+        ),
     )
 
 
@@ -180,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     from lrp2_interp.distributed import init_distributed
     from lrp2_interp.files import write_json
-    from lrp2_interp.lrp2.experiment import run_experiment
+    from lrp2_interp.interventions.experiment import run_experiment
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
@@ -191,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
     vectors = None
-    if vector_tokens(args) != "real":  # run_experiment's own vectors drop special tokens
+    if vector_tokens(args) != "real":  # run_experiment's own vectors (dev prompts when held out) drop special tokens
         vectors = language_vectors(args, lm, facts, [args.source, *langs])
         if dist.is_main:
             vectors.save(out / "vectors.safetensors")
@@ -239,7 +259,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("run", help="the full LRP2 experiment for several languages")
+    p = sub.add_parser("run", help="the LRP2 experiment for several languages (held-out design by default)")
     add_model_args(p)
     add_facts_args(p)
     add_probe_args(p)

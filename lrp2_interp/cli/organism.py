@@ -51,6 +51,8 @@ def demo_options() -> ConfigOptions[DemoConfig]:
             Option("max_facts_per_relation", flag="--max-facts", help="pretrained model: facts per relation"),
             Option("layers", help="candidate layers for m and n"),
             Option("max_candidates", help="cap the candidate pool (gold + random)"),
+            Option("design", help="heldout: (m, n) searched on dev facts; full-grid: every (m, n) on every fact"),
+            Option("search", help="held-out design: halving, full, or oracle (chosen on test facts: optimistic)"),
         ),
     )
 
@@ -117,7 +119,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--force", action="store_true", help="retrain even if cached")
     p.set_defaults(func=cmd_organism)
 
-    p = sub.add_parser("demo", help="the whole mission on the organism: LRP2 sweep + knowledge neurons")
+    p = sub.add_parser("demo", help="the whole mission on the organism: LRP2 (m, n) search + knowledge neurons")
     _organism_args(p)
     demo_options().add_to(p)
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")

@@ -1,10 +1,13 @@
-"""The LRP2 accuracy experiment end to end, written to a results folder.
+"""The LRP2 experiment's settings, and its full-grid design written to a results folder.
 
-For each non-English language: language vectors, baseline probing, the (m, n)
-sweep, the oracle and held-out pair, the random-direction control at the
+:class:`ExperimentConfig` describes a run in either design; the held-out design (the
+default) runs in :mod:`lrp2_interp.interventions.experiment`, whose ``run_experiment``
+takes either.  :func:`run_full_grid` is the full-grid design (``design="full-grid"``):
+for each non-English language, language vectors, baseline probing, the (m, n) sweep
+on *every* fact, the oracle and held-out pair, the random-direction control at the
 held-out pair, Acc and Trans with bootstrap CIs and a paired McNemar test.
 
-Results folder::
+Results folder of the full-grid design::
 
     run.json                      config, package version, git commit, model, seed, timings
     vectors.safetensors/.json     language vectors (+ corpus description)
@@ -21,6 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -36,9 +40,19 @@ from lrp2_interp.probing.api import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 
+#: the designs of the experiment: ``heldout`` searches (m, n) on dev facts and probes test facts only at the
+#: baseline, the choice and its controls; ``full-grid`` probes every (m, n) on every fact (per-pair heatmaps)
+DESIGNS = ("heldout", "full-grid")
+
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """One LRP2 run; ``design`` picks the protocol, the fields after it set the held-out one.
+
+    The held-out design draws candidate pools by entity (``probe.distractors`` is set to
+    ``"entity"``) so that the source language ranks the same entities (Trans).
+    """
+
     languages: tuple[str, ...]  # target languages (the source is added automatically)
     source: str = "en"
     layers: tuple[int, ...] | None = None
@@ -46,6 +60,14 @@ class ExperimentConfig:
     seed: int = 0
     n_boot: int = 1000
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig())
+    design: Literal["heldout", "full-grid"] = "heldout"
+    # held-out design (interventions.selection.SelectionConfig); "oracle" chooses on test facts too (optimistic)
+    search: Literal["halving", "full", "oracle"] = "halving"
+    max_dev: int | None = 200  # dev facts per language (None: all)
+    max_test: int | None = 500  # test facts per language (None: all)
+    first_rung: int = 16  # dev facts every pair is scored on in the first rung of successive halving
+    eta: int = 3  # halving keeps 1/eta of the pairs and uses eta times the dev facts per rung
+    n_controls: int = 5  # matched-control draws on test facts
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,8 @@ def check_experiment_config(config: ExperimentConfig) -> None:
         )
     if int(config.n_boot) < 1:
         raise InputError(f"n_boot must be at least 1, got {config.n_boot}", field="n_boot")
+    if config.design not in DESIGNS:
+        raise InputError(f"design must be {' or '.join(DESIGNS)}, got {config.design!r}", field="design")
     if config.source in config.languages:
         raise InputError(f"the source language '{config.source}' cannot also be a target language", field="languages")
     if len(set(config.languages)) != len(config.languages):
@@ -122,7 +146,8 @@ def summary_markdown(summary: pd.DataFrame, meta: dict) -> str:
         f"# LRP2 results: {meta.get('model_name', '')}",
         "",
         "Acc = P@1 (%) over facts, Trans = Jaccard(correct_l, correct_en) (%), 95% bootstrap CIs over facts.",
-        "*oracle*: best (m, n) on all facts (the paper's choice); *held-out*: chosen on dev facts, "
+        "*oracle*: best (m, n) on all facts (the paper's choice; optimistic: chosen on the facts it is scored on); "
+        "*held-out*: chosen on dev facts, "
         "scored on the other (test) facts. *random control*: shift by random directions of the same norms "
         "at the held-out pair. p: exact McNemar test, held-out pair vs baseline on test facts.",
         "",
@@ -134,7 +159,7 @@ def summary_markdown(summary: pd.DataFrame, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_experiment(
+def run_full_grid(
     lm: LanguageModel,
     facts: FactSet,
     config: ExperimentConfig,
@@ -146,16 +171,24 @@ def run_experiment(
     dist: Dist | None = None,
     progress: bool = True,
 ) -> ExperimentResult | None:
-    """Vectors (if not given), baseline, sweeps and summary for every target language.
+    """The full-grid design: vectors (if not given), baseline, sweeps and summary for every target language.
 
-    Language l is probed on its facts parallel to English, or on ``per_language[l]``
-    when given (e.g. the organism's held-out facts); English is probed on all its facts.
-    Language vectors default to the probe prompts of every fact in ``facts``.
+    ``config.design`` must be ``"full-grid"`` (the default design runs through
+    :func:`lrp2_interp.interventions.experiment.run_experiment`).  Language l is probed
+    on its facts parallel to English, or on ``per_language[l]`` when given (e.g. the
+    organism's held-out facts); English is probed on all its facts.  Language vectors
+    default to the probe prompts of every fact in ``facts``.
     """
     dist = dist if dist is not None else Dist()
     out = Path(out_dir)
     t0 = time.time()
     check_experiment_config(config)  # before anything is written: a failed run must not look started
+    if config.design != "full-grid":
+        raise InputError(
+            f"run_full_grid runs design='full-grid', got {config.design!r} "
+            "(lrp2_interp.interventions.experiment.run_experiment runs either)",
+            field="design",
+        )
     if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
         raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
     langs = [config.source] + [lang for lang in config.languages if lang != config.source]

@@ -45,6 +45,12 @@ ARGS = [  # (argv without --model/--out, needle)
     (["run", "--languages", "fr", "--dev-fraction", "0", *SMALL], "--dev-fraction"),
     (["run", "--languages", "fr", "--dev-fraction", "1.5", *SMALL], "--dev-fraction"),
     (["run", "--languages", "fr", "--n-boot", "0", *SMALL], "--n-boot"),
+    (["run", "--languages", "fr", "--controls", "-1", *SMALL], "--controls"),
+    (["run", "--languages", "fr", "--controls", "1001", *SMALL], "--controls"),
+    (["run", "--languages", "fr", "--max-dev", "0", *SMALL], "--max-dev"),
+    (["run", "--languages", "fr", "--max-test", "-3", *SMALL], "--max-test"),
+    (["run", "--languages", "fr", "--first-rung", "0", *SMALL], "--first-rung"),
+    (["run", "--languages", "fr", "--eta", "1", *SMALL], "--eta"),
     (["probe", "--languages", "fr", "--batch-size", "0", *SMALL], "--batch-size"),
     (["lape", "--kn-facts", "-1", *SMALL], "--kn-facts"),
     (["sweep", "--language", "fr", "--layers", "-2", "2", *SMALL], "--layers"),  # -1 is the embedding output
@@ -244,6 +250,8 @@ def test_integer_columns_are_written_as_integers(bert, tmp_path):
                 "2",
                 "--n-boot",
                 "20",
+                "--design",
+                "full-grid",
                 "--out",
                 str(out),
             ]
@@ -260,6 +268,25 @@ def test_integer_columns_are_written_as_integers(bert, tmp_path):
     meta = json.loads((out / "run.json").read_text())
     assert meta["complete"] is True and meta["relations"] == ["P36", "P30"] and meta["max_facts"] == 5
     assert meta["languages"] == ["fr"] and meta["seconds"] > 0
+
+
+def test_held_out_summary_integers_and_a_changed_selection_setting_is_one_line(bert, tmp_path, capsys):
+    """The default (held-out) run: chosen m and n and the counts are integers; rerunning into the same --out
+    with another selection setting is refused in one line naming it, and leaves the results as they were."""
+    out = tmp_path / "run"
+    argv = ["run", "--model", bert, "--languages", "fr", *SMALL, "--n-boot", "20", "--out", str(out)]
+    assert main([*argv, "--controls", "1"]) == 0
+    summary = pd.read_csv(out / "summary.csv", dtype=str, keep_default_na=False)
+    for col in ("chosen_m", "chosen_n", "n_dev", "n_test", "min_candidates"):
+        assert all(v.lstrip("-").isdigit() for v in summary[col]), (col, list(summary[col]))
+    assert json.loads((out / "run.json").read_text())["config"]["n_controls"] == 1
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
+    capsys.readouterr()
+    line = _fails([*argv, "--controls", "2"], capsys, "differs in: config.n_controls")
+    assert "another run" in line
+    _fails([*argv, "--controls", "1", "--search", "oracle"], capsys, "differs in: config.search")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"} == before
+    assert main([*argv, "--controls", "1"]) == 0  # the same settings resume
 
 
 def test_results_follow_the_umask(bert, tmp_path):

@@ -80,7 +80,7 @@ def test_sweep_command_writes_table_and_heatmap(model_dirs, tmp_path, capsys):
     assert not list(out.rglob("*.tmp*")), "temporary files left behind"
 
 
-def test_run_command_summary(model_dirs, tmp_path):
+def test_run_command_summary_of_the_full_grid(model_dirs, tmp_path):
     out = tmp_path / "run"
     assert (
         main(
@@ -94,6 +94,8 @@ def test_run_command_summary(model_dirs, tmp_path):
                 *FACT_ARGS,
                 "--n-boot",
                 "50",
+                "--design",
+                "full-grid",
                 "--out",
                 str(out),
             ]
@@ -106,6 +108,33 @@ def test_run_command_summary(model_dirs, tmp_path):
     assert "held-out" in md and "| fr |" in md
     for lang in ("fr", "ru"):
         assert (out / f"sweep_{lang}_gain.png").is_file()
+
+
+def test_run_command_defaults_to_the_held_out_design(model_dirs, tmp_path, capsys):
+    """``run`` without --design: (m, n) searched on dev facts by successive halving; test facts probed only
+    at the baseline, the chosen pair, the matched controls and the wrong-language control (+ English)."""
+    out = tmp_path / "run"
+    argv = ["run", "--model", str(model_dirs["bloom"]), "--languages", "fr", "ru", *FACT_ARGS]
+    assert main([*argv, "--first-rung", "3", "--controls", "2", "--n-boot", "50", "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["language"]) == ["fr", "ru"] and set(summary["search"]) == {"halving"}
+    for lang, wrong in (("fr", "ru"), ("ru", "fr")):
+        facts = pd.read_parquet(out / f"facts_{lang}.parquet")
+        assert set(facts.loc[facts["split"] == "test", "condition"]) == {
+            "baseline",
+            "chosen",
+            "source baseline",
+            "matched control 0",
+            "matched control 1",
+            f"wrong language ({wrong})",
+        }
+        search = pd.read_csv(out / f"search_{lang}.csv")
+        assert search["rung"].nunique() > 1 and search.loc[search["rung"] == 0, "n_dev"].iloc[0] == 3
+        assert not (out / f"sweep_{lang}.csv").exists()
+    printed = capsys.readouterr().out
+    assert "held-out design" in printed and "the full grid (every pair on every fact) needs" in printed
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["config"]["design"] == "heldout" and meta["complete"] is True and meta["work"]["full_grid"] > 0
 
 
 @pytest.mark.parametrize(

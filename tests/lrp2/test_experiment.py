@@ -1,11 +1,11 @@
-"""The LRP2 experiment's results folder: summary CSV with numeric estimates, markdown with ``12.3 [10.1, 14.5]``."""
+"""The full-grid LRP2 experiment's results folder: summary CSV with numeric estimates, markdown with ``12.3 [10.1, 14.5]``."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from lrp2_interp.lrp2.experiment import ExperimentConfig, run_experiment
+from lrp2_interp.lrp2.experiment import ExperimentConfig, run_full_grid
 from lrp2_interp.metrics import Estimate
 from lrp2_interp.probing.api import ProbeConfig
 
@@ -13,8 +13,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_summary_csv_holds_numbers_and_the_markdown_the_intervals(bert_lm, fixture_facts, tmp_path):
-    cfg = ExperimentConfig(languages=("fr",), layers=(0, 1), n_boot=30, probe=ProbeConfig(max_candidates=4))
-    res = run_experiment(bert_lm, fixture_facts, cfg, tmp_path, progress=False)
+    cfg = ExperimentConfig(
+        languages=("fr",), layers=(0, 1), n_boot=30, probe=ProbeConfig(max_candidates=4), design="full-grid"
+    )
+    res = run_full_grid(bert_lm, fixture_facts, cfg, tmp_path, progress=False)
     disk = pd.read_csv(tmp_path / "summary.csv")
     md = (tmp_path / "summary.md").read_text()
     assert list(disk["language"]) == ["en", "fr"]

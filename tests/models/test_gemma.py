@@ -113,6 +113,12 @@ def test_demo_on_gemma_end_to_end_on_a_small_subset(tmp_path):
     assert main(argv) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["language"]) == ["en", "fr"]
-    assert (summary.loc[1, ["heldout_m", "heldout_n"]].astype(int) == [4, 12]).all()
-    for name in ("lrp2/sweep_fr_gain.png", "knowledge_neurons.csv", "similarity.png", "summary.md"):
+    assert (summary.loc[1, ["chosen_m", "chosen_n"]].astype(int) == [4, 12]).all()  # the held-out design
+    for name in (
+        "lrp2/search_fr.csv",
+        "lrp2/facts_fr.parquet",
+        "knowledge_neurons.csv",
+        "similarity.png",
+        "summary.md",
+    ):
         assert (out / name).is_file(), name
