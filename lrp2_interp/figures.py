@@ -321,3 +321,34 @@ def draw_causal(summary: pd.DataFrame, ax: Any = None) -> Any:
         center=0.0,
         cbar_label="mean relative change",
     )
+
+
+def draw_sweep_gain(
+    gain: pd.DataFrame,
+    ax: Any = None,
+    *,
+    baseline: float | None = None,
+    language: str = "",
+    title: str | None = None,
+) -> Any:
+    """m x n heatmap of LRP2's accuracy gain over the baseline (points), diverging around 0.
+
+    ``gain`` is :meth:`~lrp2_interp.lrp2.sweep.SweepResult.gain_matrix`'s table (rows m: LIRP's
+    block, columns n: LSRP's); ``baseline``: the baseline accuracy (%) named in the title.
+    """
+    if gain.empty:
+        raise InputError("nothing to plot: the gain matrix is empty", field="gain")
+    base = f" ({baseline:.1f}%)" if baseline is not None else ""
+    where = f", {language}" if language else ""
+    return draw_heatmap(
+        gain,
+        ax,
+        title=title or f"LRP2 gain over the baseline{base}{where}",
+        center=0.0,
+        fmt=".1f",
+        cbar_label="Acc gain (points)",
+        ylabel="m (LIRP): block index (paper layer)",
+        xlabel="n (LSRP): block index (paper layer)",
+        yticklabels=layer_labels(gain.index),
+        xticklabels=layer_labels(gain.columns),
+    )

@@ -51,8 +51,21 @@ def test_no_module_uses_another_modules_private_names(package):
 
 #: the package's layers, bottom up (docs/architecture.md): a part imports only from lower layers
 LAYERS = [
-    {"errors", "files", "distributed", "layers", "metrics", "paired", "corpus", "fonts", "drawing", "figures", "plots"},
-    {"facts", "store"},
+    {
+        "errors",
+        "files",
+        "distributed",
+        "layers",
+        "metrics",
+        "paired",
+        "corpus",
+        "fonts",
+        "drawing",
+        "figures",
+        "heldout_figures",
+        "plots",
+    },
+    {"facts", "store", "real_size"},
     {"models"},
     {"prompts"},
     {"probing"},
