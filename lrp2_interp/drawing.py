@@ -80,11 +80,23 @@ def axes_grid(n: int, ncols: int = 3, *, width: float = 4.8, height: float = 3.6
     return axes[:n]
 
 
-def matplotlib_rc(params: dict[str, Any]):
-    """matplotlib's ``rc_context``: settings for the figures drawn inside, restored afterwards."""
-    from matplotlib import rc_context
+@contextmanager
+def matplotlib_rc(params: dict[str, Any]) -> Iterator[None]:
+    """Settings for the figures drawn inside; on exit only those settings are restored.
 
-    return rc_context(params)  # type: ignore[arg-type]  # matplotlib's stubs type the keys as a Literal of every rc name
+    Unlike matplotlib's ``rc_context``, which restores every setting, it keeps what the body
+    changed: the first figure of an IPython kernel loads the inline backend, which switches
+    interactive mode on, and restoring that switch would hide every later figure of the notebook.
+    """
+    from matplotlib import rcParams
+
+    rc: Any = rcParams  # matplotlib's stubs type the keys as a Literal of every rc name
+    before = {key: rc[key] for key in params}
+    rc.update(params)
+    try:
+        yield
+    finally:
+        rc.update(before)
 
 
 def pin_fonts(ax: Any, plan: FontPlan) -> None:
