@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrp2_interp.drawing import LAYER_AXIS, draw_heatmap, draw_lines
+from lrp2_interp.drawing import LAYER_AXIS, draw_heatmap, draw_lines, new_axes
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import layer_labels
 
@@ -340,6 +340,8 @@ def draw_sweep_gain(
         raise InputError("nothing to plot: the gain matrix is empty", field="gain")
     base = f" ({baseline:.1f}%)" if baseline is not None else ""
     where = f", {language}" if language else ""
+    n_rows, n_cols = gain.shape
+    ax = ax if ax is not None else new_axes(max(6.0, 2.4 + 0.6 * n_cols), max(4.5, 1.6 + 0.45 * n_rows))
     return draw_heatmap(
         gain,
         ax,
@@ -347,8 +349,8 @@ def draw_sweep_gain(
         center=0.0,
         fmt=".1f",
         cbar_label="Acc gain (points)",
-        ylabel="m (LIRP): block index (paper layer)",
-        xlabel="n (LSRP): block index (paper layer)",
+        ylabel="m (LIRP): block (paper layer)",
+        xlabel="n (LSRP): block (paper layer)",
         yticklabels=layer_labels(gain.index),
         xticklabels=layer_labels(gain.columns),
     )

@@ -87,7 +87,7 @@ class Comparison:
     def plot_search(self, method: str, ax: Any = None, *, language: str | None = None) -> Any:
         """The dev search of ``method`` (successive halving: dev Acc of every setting per rung)."""
         r = self.result(method, language)
-        return draw_halving_search(r.search, ax, title=f"{r.title}, {r.language}: dev search")
+        return draw_halving_search(r.search, ax, title=f"{r.method} ({r.language}): dev search")
 
     @property
     def facts_table(self) -> pd.DataFrame:
