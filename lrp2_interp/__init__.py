@@ -140,6 +140,23 @@ _API: dict[str, str] = {
     "draw_similarity": "figures",
     "draw_control": "figures",
     "draw_causal": "figures",
+    "draw_sweep_gain": "figures",
+    "axes_grid": "drawing",
+    "draw_real_size_gains": "heldout_figures",
+    "draw_halving_search": "heldout_figures",
+    "draw_real_size_trans": "heldout_figures",
+    "read_real_size": "real_size",
+    "RealSizeResults": "real_size",
+    "SelectionConfig": "interventions.selection",
+    "SelectionResult": "interventions.selection",
+    "LRP2Intervention": "interventions.language_projection",
+    "Comparison": "methods.compare",
+    "MethodOptions": "methods.registry",
+    "build_interventions": "methods.registry",
+    "lens_curve": "methods.logit_lens",
+    "draw_lens": "methods.logit_lens",
+    "attributable_relations": "neurons.pipeline",
+    "estimate_columns": "metrics",
 }
 
 __all__ = list(_API) + ["__version__"]  # dir() sorts

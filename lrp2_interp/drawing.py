@@ -53,11 +53,50 @@ def new_axes(width: float, height: float, ncols: int = 1) -> Any:
     return plt.subplots(1, ncols, figsize=(width, height), squeeze=True)[1]
 
 
-def matplotlib_rc(params: dict[str, Any]):
-    """matplotlib's ``rc_context``: settings for the figures drawn inside, restored afterwards."""
-    from matplotlib import rc_context
+def axes_grid(n: int, ncols: int = 3, *, width: float = 4.8, height: float = 3.6) -> list[Any]:
+    """``n`` Axes of one new figure, ``ncols`` per row (each ``width`` x ``height`` inches), as a flat list.
 
-    return rc_context(params)  # type: ignore[arg-type]  # matplotlib's stubs type the keys as a Literal of every rc name
+    For drawing several results side by side: ``for ax, r in zip(lx.axes_grid(2), results): r.plot(ax=ax)``.
+    Cells of the last row beyond ``n`` are hidden.  A pyplot figure unless inside :func:`offscreen`.
+    """
+    if not isinstance(n, int) or n < 1 or not isinstance(ncols, int) or ncols < 1:
+        raise InputError(f"need n >= 1 axes and ncols >= 1, got n={n!r}, ncols={ncols!r}", field="n")
+    cols = min(n, ncols)
+    rows = -(-n // cols)
+    size = (width * cols, height * rows)
+    if _OFFSCREEN.get():
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size, layout="constrained")
+        FigureCanvasAgg(fig)
+    else:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size, layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return axes[:n]
+
+
+@contextmanager
+def matplotlib_rc(params: dict[str, Any]) -> Iterator[None]:
+    """Settings for the figures drawn inside; on exit only those settings are restored.
+
+    Unlike matplotlib's ``rc_context``, which restores every setting, it keeps what the body
+    changed: the first figure of an IPython kernel loads the inline backend, which switches
+    interactive mode on, and restoring that switch would hide every later figure of the notebook.
+    """
+    from matplotlib import rcParams
+
+    rc: Any = rcParams  # matplotlib's stubs type the keys as a Literal of every rc name
+    before = {key: rc[key] for key in params}
+    rc.update(params)
+    try:
+        yield
+    finally:
+        rc.update(before)
 
 
 def pin_fonts(ax: Any, plan: FontPlan) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrp2_interp.drawing import LAYER_AXIS, draw_heatmap, draw_lines
+from lrp2_interp.drawing import LAYER_AXIS, draw_heatmap, draw_lines, new_axes
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import layer_labels
 
@@ -320,4 +320,37 @@ def draw_causal(summary: pd.DataFrame, ax: Any = None) -> Any:
         title="Change in the probability of the right answer when neurons are suppressed or enhanced",
         center=0.0,
         cbar_label="mean relative change",
+    )
+
+
+def draw_sweep_gain(
+    gain: pd.DataFrame,
+    ax: Any = None,
+    *,
+    baseline: float | None = None,
+    language: str = "",
+    title: str | None = None,
+) -> Any:
+    """m x n heatmap of LRP2's accuracy gain over the baseline (points), diverging around 0.
+
+    ``gain`` is :meth:`~lrp2_interp.lrp2.sweep.SweepResult.gain_matrix`'s table (rows m: LIRP's
+    block, columns n: LSRP's); ``baseline``: the baseline accuracy (%) named in the title.
+    """
+    if gain.empty:
+        raise InputError("nothing to plot: the gain matrix is empty", field="gain")
+    base = f" ({baseline:.1f}%)" if baseline is not None else ""
+    where = f", {language}" if language else ""
+    n_rows, n_cols = gain.shape
+    ax = ax if ax is not None else new_axes(max(6.0, 2.4 + 0.6 * n_cols), max(4.5, 1.6 + 0.45 * n_rows))
+    return draw_heatmap(
+        gain,
+        ax,
+        title=title or f"LRP2 gain over the baseline{base}{where}",
+        center=0.0,
+        fmt=".1f",
+        cbar_label="Acc gain (points)",
+        ylabel="m (LIRP): block (paper layer)",
+        xlabel="n (LSRP): block (paper layer)",
+        yticklabels=layer_labels(gain.index),
+        xticklabels=layer_labels(gain.columns),
     )

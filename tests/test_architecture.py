@@ -51,9 +51,22 @@ def test_no_module_uses_another_modules_private_names(package):
 
 #: the package's layers, bottom up (docs/architecture.md): a part imports only from lower layers
 LAYERS = [
-    {"errors", "files", "distributed", "layers", "metrics", "paired", "corpus", "fonts", "drawing", "figures", "plots"},
+    {
+        "errors",
+        "files",
+        "distributed",
+        "layers",
+        "metrics",
+        "paired",
+        "corpus",
+        "fonts",
+        "drawing",
+        "figures",
+        "heldout_figures",
+        "plots",
+    },
     {"fact_files"},
-    {"facts", "store"},
+    {"facts", "store", "real_size"},
     {"models"},
     {"prompts"},
     {"probing"},

@@ -86,3 +86,18 @@ def test_the_readme_example_runs_offline_with_one_import(tmp_path, monkeypatch):
         plt.close("all")
     assert scope["after"].language == "fr" and len(scope["attr"].top(5)) == 5
     assert (tmp_path / "results" / "similarity_fr" / "similarity.png").is_file()
+
+
+def test_every_name_the_notebooks_use_is_on_the_front_door():
+    """The notebooks import only ``lrp2_interp as lx``: each ``lx.NAME`` they call is a public name."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    used = set()
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        used |= {m for c in nb.cells if c.cell_type == "code" for m in re.findall(r"\blx\.(\w+)", c.source)}
+    assert used and not used - set(lx.__all__), sorted(used - set(lx.__all__))
+    assert {"read_real_size", "build_interventions", "axes_grid", "draw_lens"} <= used

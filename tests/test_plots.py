@@ -246,3 +246,20 @@ def test_line_plots_over_layers_get_integer_ticks():
         ax = draw_lines(df, "layer", "y", "language")
     assert list(ax.get_xticks()) == [0, 1, 2, 3, 4, 5]  # not 0.5, 2.5, ...
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"{b} (L{b + 1})" for b in range(6)]
+
+
+def test_matplotlib_rc_restores_only_its_own_settings():
+    """Settings the body changed stay: IPython's inline backend turns interactive mode on when the first figure
+    loads it inside the context, and restoring it hid every later figure of a notebook."""
+    from matplotlib import rcParams
+
+    from lrp2_interp.drawing import matplotlib_rc
+
+    interactive, size = rcParams["interactive"], rcParams["font.size"]
+    try:
+        with matplotlib_rc({"font.size": size + 3}):
+            assert rcParams["font.size"] == size + 3
+            rcParams["interactive"] = not interactive
+        assert rcParams["font.size"] == size and rcParams["interactive"] == (not interactive)
+    finally:
+        rcParams["interactive"] = interactive

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.figures import draw_sweep_gain
 from lrp2_interp.layers import EMBEDDINGS, paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.lrp2.sweep_engine import sweep_scores
@@ -116,6 +117,16 @@ class SweepResult:
     def gain_matrix(self, column: str = "gain") -> pd.DataFrame:
         """``[m, n]`` matrix of a column (default: accuracy gain over baseline, points)."""
         return self.pairs_table().pivot(index="m", columns="n", values=column)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per condition: accuracy on all, dev and test facts and the gains (:meth:`accuracy_table`)."""
+        return self.accuracy_table()
+
+    def plot(self, ax: Any = None, *, column: str = "gain") -> Any:
+        """m x n heatmap of ``column`` (default: the Acc gain over the baseline on all facts) on ``ax``."""
+        return draw_sweep_gain(
+            self.gain_matrix(column), ax, baseline=float(self.baseline()["acc"]), language=self.config.language
+        )
 
     def correct_of(self, m: int | None, n: int | None) -> pd.Series:
         """Per-fact correctness (indexed by (relation, lineid)) of one condition."""

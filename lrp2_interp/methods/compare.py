@@ -17,15 +17,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
+from lrp2_interp.heldout_figures import draw_halving_search, draw_real_size_gains
 from lrp2_interp.interventions.protocol import Intervention, Setting
 from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, select_and_score
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
+from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
 
 
@@ -65,6 +68,27 @@ class Comparison:
         """The dev search of ``method``: rung, setting, n_dev, dev_acc, dev_mrr, kept."""
         return self.result(method, language).search
 
+    def table(self) -> pd.DataFrame:
+        """The headline table: one row per intervention, estimates written ``value [low, high]``."""
+        table = headline(self.summary)
+        table.insert(1, "method", self.summary["title"])
+        return table
+
+    def to_frame(self) -> pd.DataFrame:
+        """The summary with every estimate as ``X``, ``X_low``, ``X_high`` columns (what a CSV holds)."""
+        return estimate_columns(self.summary)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot: each intervention's test gain with its intervals, matched controls and extra controls."""
+        return draw_real_size_gains(
+            self.summary, ax, label="title", title="Test gain of each method's dev choice, next to its controls"
+        )
+
+    def plot_search(self, method: str, ax: Any = None, *, language: str | None = None) -> Any:
+        """The dev search of ``method`` (successive halving: dev Acc of every setting per rung)."""
+        r = self.result(method, language)
+        return draw_halving_search(r.search, ax, title=f"{r.method} ({r.language}): dev search")
+
     @property
     def facts_table(self) -> pd.DataFrame:
         """Per-fact rows of every result, with a ``method`` column."""
@@ -100,8 +124,7 @@ def run_comparison(
 def summary_markdown(comparison: Comparison) -> str:
     """The headline table (one row per intervention) as Markdown."""
     s = comparison.summary
-    table = headline(s)
-    table.insert(1, "method", s["title"])
+    table = comparison.table()
     langs = ", ".join(dict.fromkeys(s["language"]))
     return "\n".join(
         [

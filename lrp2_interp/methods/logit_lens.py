@@ -19,12 +19,15 @@ curves see the shifted stream.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import torch
 
+from lrp2_interp.drawing import draw_lines
 from lrp2_interp.errors import InputError
 from lrp2_interp.fact_files import OBJECT, Fact
 from lrp2_interp.facts import FactSet
@@ -140,8 +143,12 @@ def logit_lens(
     return pd.DataFrame(rows)
 
 
-def lens_curve(table: pd.DataFrame, *, include_same_token: bool = False) -> pd.DataFrame:
-    """Mean probability per (condition, layer, which label): the table :func:`plot_lens` draws."""
+def lens_curve(table: pd.DataFrame | Sequence[pd.DataFrame], *, include_same_token: bool = False) -> pd.DataFrame:
+    """Mean probability per (condition, layer, which label): the table :func:`plot_lens` draws.
+
+    ``table``: :func:`logit_lens`'s table, or several of them (e.g. ``baseline`` and ``lrp2``).
+    """
+    table = _one_table(table)
     t = table if include_same_token else table[~table["same_token"]]
     if t.empty:
         raise InputError(
@@ -156,6 +163,41 @@ def lens_curve(table: pd.DataFrame, *, include_same_token: bool = False) -> pd.D
     )
     long["label"] = long["label"].map({"p_target": f"{lang} label", "p_source": f"{source} label"})
     return long.groupby(["condition", "layer", "label"], as_index=False)["probability"].mean()
+
+
+def _one_table(table: pd.DataFrame | Sequence[pd.DataFrame]) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):
+        return table
+    tables = list(table)
+    if not tables:
+        raise InputError("no logit-lens table given", field="table")
+    return pd.concat(tables, ignore_index=True)
+
+
+def draw_lens(
+    table: pd.DataFrame | Sequence[pd.DataFrame],
+    ax: Any = None,
+    *,
+    title: str | None = None,
+    include_same_token: bool = False,
+) -> Any:
+    """Mean probability of the source vs the language-l label's first token per layer (line style: condition).
+
+    ``table``: :func:`logit_lens`'s table or several (one per condition); returns the Axes.
+    """
+    table = _one_table(table)
+    curve = lens_curve(table, include_same_token=include_same_token)
+    n = table.loc[include_same_token | ~table["same_token"], ["relation", "lineid"]].drop_duplicates().shape[0]
+    return draw_lines(
+        curve,
+        "layer",
+        "probability",
+        "label",
+        ax,
+        title=title or f"Logit lens, {table['language'].iloc[0]} prompts ({n} facts)",
+        style="condition",
+        ylabel="mean probability of the first token",
+    )
 
 
 def plot_lens(table: pd.DataFrame, path, *, title: str | None = None, include_same_token: bool = False):

@@ -107,6 +107,12 @@ class KnowledgeResult:
     similarity: SimilarityResult
     causal: tuple[CausalResult, ...] = ()  # one per target language; empty without the causal check
 
+    def causal_summary(self) -> pd.DataFrame:
+        """The causal check of every language in one table (``causal_summary.csv``); empty without it."""
+        if not self.causal:
+            return pd.DataFrame()
+        return summarize_causal(pd.concat([c.table for c in self.causal], ignore_index=True))
+
 
 def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
     out = [(config.source, BASELINE)]
