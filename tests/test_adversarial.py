@@ -33,6 +33,14 @@ def _one_error_line(capsys) -> str:
     return err
 
 
+def _error_after_progress(capsys) -> str:
+    """The one error line of a command that failed after its progress bars started (no traceback)."""
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("lrp2-interp:")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
 def _float_options() -> list[tuple[str, str]]:
     """(command, flag) of every float option of every command (the parser's type for floats)."""
     out = []
@@ -332,3 +340,237 @@ def test_logit_lens_names_the_source_language(zh_causal):
     lm, facts = zh_causal
     table = logit_lens(lm, facts, "zh", source="fr")
     assert set(lens_curve(table, include_same_token=True)["label"]) == {"zh label", "fr label"}
+
+
+# ------------------------------------------------------------------ 7. one guard for every results folder
+def _repo_facts(max_facts: int = 4) -> list[str]:
+    from lrp2_interp.cli.main import REPO_DATA
+
+    return ["--facts", str(REPO_DATA), "--relations", "P36", "P30", "--max-facts", str(max_facts)]
+
+
+@pytest.fixture(scope="module")
+def cli_model(repo_model_dir) -> str:
+    return str(repo_model_dir("bert"))
+
+
+#: command -> (its arguments besides --model/--facts/--out, a change of one setting, the name the refusal shows)
+GUARDED = {
+    "probe": (["--languages", "fr"], ["--max-candidates", "5"], "max_candidates"),
+    "sweep": (["--language", "fr", "--layers", "0", "1"], ["--dev-fraction", "0.3"], "dev_fraction"),
+    "run": (["--languages", "fr", "--layers", "0", "1", "--n-boot", "20"], ["--dev-fraction", "0.3"], "dev_fraction"),
+    "similarity": (["--languages", "fr"], ["--lrp2", "fr=0,1"], "lrp2"),
+    "lens": (["--languages", "fr"], ["--include-same-token"], "include_same_token"),
+    "lape": (["--languages", "en", "fr"], ["--top-rate", "0.05"], "top_rate"),
+    "compare": (
+        ["--languages", "fr", "--methods", "mean_steering", "--n-boot", "20", "--n-controls", "1", "--alphas", "1"],
+        ["--steer-layers", "1"],
+        "steer_layers",
+    ),
+    "align": (
+        ["--languages", "fr", "--n-boot", "20", "--n-controls", "1", "--sigmas", "0", "1"],
+        ["--ridge", "0.5"],
+        "ridge",
+    ),
+    "neurons": (
+        ["--languages", "fr", "--lrp2", "fr=0,1", "--n-perm", "20", "--no-causal", "--steps", "2"],
+        ["--threshold", "0.3"],
+        "threshold",
+    ),
+    "attribute": (
+        ["--prompt", "Paris is the capital of [MASK] .", "--target", "France", "--steps", "2"],
+        ["--steps", "3"],
+        "n_steps",
+    ),
+}
+
+
+def _argv(command: str, model: str, out: Path, *extra: str) -> list[str]:
+    facts = [] if command == "attribute" else _repo_facts()
+    return [command, "--model", model, *facts, *GUARDED[command][0], *extra, "--out", str(out)]
+
+
+def _run_json(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))
+
+
+def test_every_command_writing_a_results_folder_is_guarded():
+    """Every command with --out (a folder) also has --overwrite, and each is in GUARDED (or the demo's test)."""
+    with_out = {name for name, p in command_parsers().items() if any("--out" in a.option_strings for a in p._actions)}
+    with_overwrite = {
+        name for name, p in command_parsers().items() if any("--overwrite" in a.option_strings for a in p._actions)
+    }
+    assert with_out - {"vectors"} == with_overwrite == set(GUARDED) | {"demo"}
+
+
+@pytest.mark.parametrize("command", sorted(GUARDED))
+def test_a_folder_of_another_run_is_refused_in_one_line_and_overwrite_starts_it_clean(
+    command, cli_model, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out)) == 0
+    run = _run_json(out)
+    assert run["complete"] is True and list(run)[-1] == "complete"  # written last, at the end
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert "batch_size" not in manifest and "memory" not in manifest  # speed-only settings are no results
+    (out / "stale.txt").write_text("from the first run")
+    capsys.readouterr()
+
+    assert main(_argv(command, cli_model, out, "--dtype", "float64")) == 2
+    err = _one_error_line(capsys)
+    assert "differs in: dtype: float32 -> float64)" in err and "weights" not in err and "sha256" not in err
+
+    changed = GUARDED[command][1]
+    assert main(_argv(command, cli_model, out, *changed)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and GUARDED[command][2] in err and "--overwrite" in err
+    assert _run_json(out) == run  # a refused run writes nothing
+
+    assert main(_argv(command, cli_model, out, *changed, "--overwrite")) == 0
+    assert not (out / "stale.txt").exists() and _run_json(out)["complete"] is True
+    capsys.readouterr()
+    assert main(_argv(command, cli_model, out, *changed)) == 0  # the same run again: accepted
+
+
+@pytest.mark.parametrize("command", ["probe", "sweep"])
+def test_speed_only_settings_do_not_refuse_the_folder(command, cli_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out, "--batch-size", "4")) == 0
+    assert main(_argv(command, cli_model, out, "--batch-size", "7", "--device", "cpu")) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "name"),
+    [
+        ("probe", "lrp2_interp.probing.api", "probe"),
+        ("sweep", "lrp2_interp.lrp2.sweep", "run_sweep"),
+        ("run", "lrp2_interp.lrp2.experiment", "run_sweep"),
+        ("similarity", "lrp2_interp.lrp2.similarity", "similarity_table"),
+        ("lens", "lrp2_interp.methods.logit_lens", "logit_lens"),
+    ],
+)
+def test_a_killed_rerun_does_not_leave_a_folder_that_looks_complete(
+    command, module, name, cli_model, tmp_path, monkeypatch
+):
+    import importlib
+
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out)) == 0
+    assert _run_json(out)["complete"] is True
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), name, killed)
+    assert main(_argv(command, cli_model, out)) == 130
+    assert _run_json(out)["complete"] is False
+
+
+def test_the_demo_is_guarded_too(tmp_path, monkeypatch, capsys):
+    import lrp2_interp.demo as demo
+
+    def fake_demo(cfg, out, cache_dir=None):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps({"command": "demo"}))
+        (out / "summary.md").write_text("summary")
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert _run_json(out)["complete"] is True
+    capsys.readouterr()
+    assert main(["demo", "--quick", "--n-boot", "300", "--out", str(out)]) == 2
+    assert "n_boot" in _one_error_line(capsys)
+    assert main(["demo", "--quick", "--n-boot", "300", "--out", str(out), "--overwrite"]) == 0
+
+
+def test_overwrite_never_removes_a_folder_of_other_files(cli_model, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    assert main(_argv("lens", cli_model, out, "--overwrite")) == 2
+    assert "results folder only" in _one_error_line(capsys) and (out / "thesis.tex").is_file()
+
+
+def test_vectors_are_recorded_by_content_not_by_name(cli_model, tmp_path, capsys):
+    vec = tmp_path / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "fr", "--out", str(vec)]) == 0
+    copy = tmp_path / "copy"
+    shutil.copy(vec.with_suffix(".safetensors"), copy.with_suffix(".safetensors"))
+    shutil.copy(vec.with_suffix(".json"), copy.with_suffix(".json"))
+    out = tmp_path / "out"
+    argv = ["similarity", "--model", cli_model, *_repo_facts(), "--languages", "fr", "--lrp2", "fr=0,1"]
+    assert main([*argv, "--vectors", str(vec), "--out", str(out)]) == 0
+    assert main([*argv, "--vectors", str(copy), "--out", str(out)]) == 0  # the same content elsewhere: the same run
+    loaded = LanguageVectors.load(vec)
+    loaded.vectors["fr"][1, 0] += 1.0  # same name, same size, other numbers
+    loaded.save(vec)
+    capsys.readouterr()
+    assert main([*argv, "--vectors", str(vec), "--out", str(out)]) == 2
+    assert "language vectors (their content)" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    import os
+    import stat
+
+    from lrp2_interp.files import write_table
+
+    old = os.umask(umask)
+    try:
+        path = _vectors().save(tmp_path / "v")
+        table = write_table(tmp_path / "t.parquet", __import__("pandas").DataFrame({"x": [1]}))
+    finally:
+        os.umask(old)
+    for p in (path, path.with_suffix(".json"), table):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
+
+
+# ------------------------------------------------------------------ 8. the former tracebacks: a full disk, truncated vectors
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize(("writer", "named"), [("to_parquet", "shards/fr-"), ("to_csv", "sweep_fr.csv")])
+def test_a_full_disk_during_a_sweep_is_one_line_naming_the_file(
+    writer, named, cli_model, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+
+    monkeypatch.setattr(pd.DataFrame, writer, _disk_full)
+    out = tmp_path / "out"
+    assert main(_argv("sweep", cli_model, out)) == 2
+    err = _error_after_progress(capsys)
+    assert err.startswith("lrp2-interp: error: cannot write ") and err.endswith("No space left on device")
+    assert named in err and ".tmp" not in err
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no temporary file left behind
+
+
+def test_a_full_disk_while_saving_vectors_is_one_line(cli_model, tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    vec = tmp_path / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "--out", str(vec)]) == 2
+    err = _error_after_progress(capsys)
+    assert f"cannot write {vec}.safetensors" in err and "No space left" in err
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("command", ["probe", "similarity"])
+def test_a_truncated_vectors_file_is_one_line_in_every_command(command, keep, cli_model, tmp_path, capsys):
+    path = _vectors().save(tmp_path / "v")
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+    out = tmp_path / "out"
+    argv = [command, "--model", cli_model, *_repo_facts(), "--languages", "fr", "--lrp2", "fr=0,1"]
+    assert main([*argv, "--vectors", str(path), "--out", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert str(path) in err and ("truncated" in err or "corrupt" in err)
+    assert not out.exists()

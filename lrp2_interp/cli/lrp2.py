@@ -12,17 +12,21 @@ from lrp2_interp.cli.common import (
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
+    add_out_args,
     add_preset_args,
     add_probe_args,
     done,
     facts_folder,
+    finish_run,
     language_vectors,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
     probe_config,
+    results_folder,
     run_info,
+    start_clean,
     vector_tokens,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
@@ -70,13 +74,13 @@ def experiment_options() -> ConfigOptions[ExperimentConfig]:
 def cmd_probe(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.projection import lrp2_hooks
     from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.metrics import summarize
     from lrp2_interp.probing.api import probe
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     facts = load_facts_for(args)  # bad fact input fails before the model is loaded
     pairs = lrp2_pairs(args, facts.languages)
     if pairs and not args.vectors:
@@ -84,19 +88,18 @@ def cmd_probe(args: argparse.Namespace) -> None:
     lm = load_model_for(args, facts, objects=True)
     cfg = probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
-    tables = []
-    for lang in facts.languages:
-        hooks = None
-        if vectors is not None and lang in pairs:
-            m, n = pairs[lang]
-            hooks = lrp2_hooks(lm, vectors, lang, lrp2_options().build(args, m=m, n=n))
-        tables.append(probe(lm, facts, lang, cfg, fwd_hooks=hooks, progress=True).table)
+    configs = {lang: lrp2_options().build(args, m=m, n=n) for lang, (m, n) in pairs.items()}
+    hooks_of = {lang: lrp2_hooks(lm, vectors, lang, c) for lang, c in configs.items()} if vectors else {}
+    out = results_folder(args, {"probe": cfg, "lrp2": configs}, facts=facts, lm=lm, vectors=vectors)
+    tables = [
+        probe(lm, facts, lang, cfg, fwd_hooks=hooks_of.get(lang), progress=True).table for lang in facts.languages
+    ]
     table = pd.concat(tables, ignore_index=True)
     write_table(out / "predictions.csv", table)
     summary = summarize(table)
     write_table(out / "summary.csv", summary)
     info = run_info(args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors)
-    write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+    finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
     print(summary[summary["relation"] == "ALL"].to_string(index=False))
     done(out, t0)
 
@@ -141,22 +144,20 @@ def cmd_vectors(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from lrp2_interp.distributed import init_distributed
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.experiment import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
-    from lrp2_interp.lrp2.vectors import vectors_path
-    from lrp2_interp.store import check_manifest, file_sha256, results_manifest
+    from lrp2_interp.lrp2.vectors import LanguageVectors
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     dist = init_distributed(args.device)
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
     cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
-    vectors = language_vectors(args, lm, facts)
-    vectors_file = file_sha256(vectors_path(args.vectors)) if args.vectors else None
-    manifest = results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=vectors_file)
-    check_manifest(out, manifest)  # never mix shards
+    given = LanguageVectors.load(args.vectors) if args.vectors else None
+    out = results_folder(args, cfg, facts=facts, lm=lm, vectors=given, dist=dist)  # never mix shards
+    vectors = given if given is not None else language_vectors(args, lm, facts)
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
     if res is not None:
         write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
@@ -165,7 +166,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         info = run_info(
             args, t0, languages=list(facts.languages), oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world
         )
-        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+        finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
         print(
             f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
             f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
@@ -179,7 +180,6 @@ def cmd_run(args: argparse.Namespace) -> None:
     import json
 
     from lrp2_interp.distributed import init_distributed
-    from lrp2_interp.files import write_json
     from lrp2_interp.lrp2.experiment import run_experiment
 
     t0, out = time.time(), Path(args.out)
@@ -193,12 +193,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     vectors = None
     if vector_tokens(args) != "real":  # run_experiment's own vectors drop special tokens
         vectors = language_vectors(args, lm, facts, [args.source, *langs])
-        if dist.is_main:
-            vectors.save(out / "vectors.safetensors")
+    start_clean(args, dist)  # --overwrite; run_experiment checks the folder's manifest before it writes
     res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
     if res is not None:
+        if vectors is not None:  # written after run_experiment's check: never into another run's folder
+            vectors.save(out / "vectors.safetensors")
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        write_json(out / "run.json", {**meta, **run_info(args, t0, languages=list(langs))})
+        finish_run(out, {**meta, **run_info(args, t0, languages=list(langs))})
         print((out / "summary.md").read_text(encoding="utf-8"))
         done(out, t0)
     dist.close()
@@ -214,7 +215,7 @@ def register(sub: Subparsers) -> None:
     add_lrp2_arg(p, help="LRP2 layers per probed language (the old form 'M N', every language, is deprecated)")
     p.add_argument("--vectors", default=None, help="language vectors (.safetensors) for --lrp2")
     lrp2_options().add_to(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("vectors", help="compute language vectors")
@@ -236,7 +237,7 @@ def register(sub: Subparsers) -> None:
     sweep_options().add_to(p)
     p.add_argument("--vectors", default=None, help="default: computed from the probe prompts")
     add_preset_args(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("run", help="the full LRP2 experiment for several languages")
@@ -245,5 +246,5 @@ def register(sub: Subparsers) -> None:
     add_probe_args(p)
     experiment_options().add_to(p)
     add_preset_args(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_run)
