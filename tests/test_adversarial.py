@@ -574,3 +574,84 @@ def test_a_truncated_vectors_file_is_one_line_in_every_command(command, keep, cl
     err = _one_error_line(capsys)
     assert str(path) in err and ("truncated" in err or "corrupt" in err)
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ 9. --source honoured everywhere, checked first
+def _similarity_of(model: str, languages: list[str], source: str):
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.lrp2.similarity import SimilarityConfig, similarity_table
+    from lrp2_interp.models.loading import load_model
+
+    lm = load_model(model)
+    facts = load_facts(REPO_DATA, [source, *languages], ["P36", "P30"], max_facts_per_relation=4).parallel()
+    return similarity_table(lm, facts, languages, config=SimilarityConfig(source=source)).table
+
+
+@pytest.mark.parametrize("source", ["fr", "ru"])
+def test_similarity_compares_to_the_given_source(source, cli_model, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "out"
+    argv = ["similarity", "--model", cli_model, *_repo_facts(), "--languages", "nl", "--source", source]
+    assert main([*argv, "--out", str(out)]) == 0
+    got = pd.read_csv(out / "similarity.csv")
+    want = _similarity_of(cli_model, ["nl"], source)
+    np.testing.assert_allclose(got["centred_cosine"], want["centred_cosine"], rtol=1e-5, equal_nan=True)
+    english = _similarity_of(cli_model, ["nl"], "en")
+    assert not np.allclose(got["cosine"], english["cosine"])  # not silently 'en'
+
+
+def test_neurons_compare_every_part_to_the_given_source(cli_model, tmp_path, monkeypatch):
+    import lrp2_interp.neurons.pipeline as pipeline
+    from lrp2_interp.neurons.pipeline import KnowledgeConfig
+
+    assert KnowledgeConfig(languages=("nl",), lrp2={"nl": (0, 1)}, source="fr").causal.source == "fr"
+    seen: dict[str, str] = {}
+
+    def recorded(name):
+        original = getattr(pipeline, name)
+
+        def run(*args, **kwargs):
+            seen[name] = kwargs["config"].source
+            return original(*args, **kwargs)
+
+        return run
+
+    for name in ("similarity_table", "causal_effect"):
+        monkeypatch.setattr(pipeline, name, recorded(name))
+    out = tmp_path / "out"
+    argv = ["neurons", "--model", cli_model, *_repo_facts(1), "--languages", "nl", "--lrp2", "nl=0,1"]
+    assert main([*argv, "--source", "fr", "--n-perm", "20", "--steps", "2", "--out", str(out)]) == 0
+    assert seen == {"similarity_table": "fr", "causal_effect": "fr"}  # not the default 'en'
+
+
+@pytest.fixture(scope="module")
+def en_fr_vectors(cli_model, tmp_path_factory) -> Path:
+    vec = tmp_path_factory.mktemp("vec") / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "fr", "--out", str(vec)]) == 0
+    return vec
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["probe", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["probe", "--languages", "fr", "--lrp2", "fr=0,1", "--source", "nl", "--vectors", "V"], "'nl'"),
+        (["sweep", "--language", "nl", "--vectors", "V"], "'nl'"),
+        (["sweep", "--language", "fr", "--source", "nl", "--vectors", "V"], "'nl'"),
+        (["similarity", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["similarity", "--languages", "fr", "--source", "nl", "--lrp2", "fr=0,1", "--vectors", "V"], "'nl'"),
+        (["neurons", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["neurons", "--languages", "fr", "--source", "nl", "--lrp2", "fr=0,1", "--vectors", "V"], "'nl'"),
+        (["lape", "--languages", "fr", "nl", "--lrp2", "fr=0,1"], "--source 'en'"),
+    ],
+)
+def test_a_source_or_language_missing_is_refused_before_any_compute_or_write(
+    argv, needle, cli_model, en_fr_vectors, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = [str(en_fr_vectors) if a == "V" else a for a in argv]
+    capsys.readouterr()
+    assert main([argv[0], "--model", cli_model, *_repo_facts(), *argv[1:], "--out", str(out)]) == 2
+    assert needle in _one_error_line(capsys)  # one line and no progress bar: nothing was computed
+    assert not out.exists()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrp2_interp.cli.checks import check_vectors
 from lrp2_interp.cli.common import (
     Subparsers,
     add_facts_args,
@@ -156,6 +157,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
     given = LanguageVectors.load(args.vectors) if args.vectors else None
+    if given is not None:
+        check_vectors(given, lm, [args.source, args.language])
     out = results_folder(args, cfg, facts=facts, lm=lm, vectors=given, dist=dist)  # never mix shards
     vectors = given if given is not None else language_vectors(args, lm, facts)
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
