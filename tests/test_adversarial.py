@@ -305,6 +305,22 @@ def test_positions_past_the_end_are_refused(positions):
     assert position_mask((0, -1), lengths, 2, 10, torch.device("cpu")).sum() == 4
 
 
+@pytest.mark.parametrize("positions", [(4,), (-5,), (0, 7)])
+@pytest.mark.parametrize("kind", ["shift", "alignment"])
+def test_hooks_refuse_positions_past_the_end(kind, positions):
+    from lrp2_interp.methods.alignment import AlignmentHook
+    from lrp2_interp.models.hooks import ShiftHook
+
+    d = 8
+    hook = (
+        ShiftHook(torch.ones(d), positions)
+        if kind == "shift"
+        else AlignmentHook(torch.eye(d), torch.zeros(d), 0.5, "add", positions)
+    ).bind(torch.tensor([4, 3]))
+    with pytest.raises(InputError, match="past the end of row"):
+        hook(torch.zeros(2, 4, d))
+
+
 # ------------------------------------------------------------------ 4. one query builder, --source honoured
 @pytest.fixture(scope="module")
 def zh_causal(repo_model_dir):
@@ -655,3 +671,61 @@ def test_a_source_or_language_missing_is_refused_before_any_compute_or_write(
     assert main([argv[0], "--model", cli_model, *_repo_facts(), *argv[1:], "--out", str(out)]) == 2
     assert needle in _one_error_line(capsys)  # one line and no progress bar: nothing was computed
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ 10. golds the model cannot tell from a wrong candidate
+#: case -> (new en/P36 obj_label per lineid, the reason shown); both facts are left out of ranking
+UNRANKABLE = {
+    "unknown_only": ({101: "\u2c65", 102: "\u023e"}, "the gold tokenizes to the unknown token only"),
+    "same_tokens": ({101: "\u023e-Berlin", 102: "\u2c65-Berlin"}, "the gold tokenizes like the candidate"),
+}
+
+
+def _unrankable_facts(tmp_path: Path, case: str) -> Path:
+    root = _copy_facts(tmp_path)
+    path = root / "en" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        row["obj_label"] = UNRANKABLE[case][0].get(row["lineid"], row["obj_label"])
+        row["obj_aliases"] = [] if row["lineid"] in UNRANKABLE[case][0] else row.get("obj_aliases", [])
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("path", ["fast", "reference"])
+@pytest.mark.parametrize("case", sorted(UNRANKABLE))
+def test_golds_the_model_cannot_tell_apart_are_not_ranked_by_label_order(bert_lm, tmp_path, case, path):
+    from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+
+    facts = load_facts(_unrankable_facts(tmp_path, case), ["en", "fr"])
+    a, b = UNRANKABLE[case][0].values()
+    _, scores = probe_scores(bert_lm, facts, "en", ProbeConfig(path=path))
+    assert scores[("P36", 101)][a] == scores[("P36", 101)][b]  # a tie: only the label order would decide
+
+    for lang in ("en", "fr"):  # left out in every language: the languages stay parallel
+        res = probe(bert_lm, facts, lang, ProbeConfig(path=path))
+        ranked = set(zip(res.table["relation"], res.table["lineid"]))
+        assert not ranked & {("P36", 101), ("P36", 102)}
+        assert len(res.table) == facts.n_facts(lang) - 2 and res.n_excluded == 2
+        assert set(res.excluded["lineid"]) == {101, 102} and set(res.excluded["language"]) == {"en"}
+        assert all(r.startswith(UNRANKABLE[case][1]) for r in res.excluded["reason"])
+
+
+@pytest.mark.parametrize("command", ["probe", "sweep"])
+def test_commands_report_the_facts_left_out_of_ranking(command, tiny_model_dir, tmp_path, capsys):
+    import pandas as pd
+
+    root = _unrankable_facts(tmp_path, "unknown_only")
+    out = tmp_path / "out"
+    argv = [command, "--model", str(tiny_model_dir("bert")), "--facts", str(root), "--relations", "P36"]
+    argv += ["--languages", "en", "fr"] if command == "probe" else ["--language", "fr", "--layers", "0", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "note: 2 fact(s) left out of ranking" in capsys.readouterr().err
+    assert _run_json(out)["n_excluded"] == 2
+    assert set(pd.read_csv(out / "excluded.csv")["lineid"]) == {101, 102}
+    tables = (
+        [pd.read_csv(out / "predictions.csv")]
+        if command == "probe"
+        else [pd.read_parquet(p) for p in (out / "shards").glob("*.parquet")]
+    )
+    assert not {101, 102} & set(pd.concat(tables)["lineid"])

@@ -176,6 +176,35 @@ def load_model_for(args: argparse.Namespace, facts: FactSet | None = None, *, ob
     return lm
 
 
+def rankable_facts(lm: LanguageModel, facts: FactSet) -> tuple[FactSet, Any]:
+    """``facts`` less those whose gold the model cannot tell from a wrong candidate (in any language:
+    :func:`lrp2_interp.probing.types.rankable`), and those facts; one note line on stderr when there are any."""
+    import sys
+
+    from lrp2_interp.probing.types import rankable
+
+    kept, excluded = rankable(lm, facts)
+    if len(excluded):
+        first = excluded.iloc[0]
+        n = len(set(zip(excluded["relation"], excluded["lineid"])))
+        print(
+            f"lrp2-interp: note: {n} fact(s) left out of ranking in every language, their gold cannot be told "
+            f"from a wrong candidate (e.g. {first['language']}/{first['relation']}.jsonl lineid {first['lineid']}: "
+            f"{first['reason']}); listed in excluded.csv",
+            file=sys.stderr,
+        )
+    return kept, excluded
+
+
+def write_excluded(out: Path, excluded: Any) -> int:
+    """``excluded.csv`` when facts were left out of ranking; returns how many facts (for ``run.json``)."""
+    from lrp2_interp.files import write_table
+
+    if len(excluded):
+        write_table(out / "excluded.csv", excluded)
+    return len(set(zip(excluded["relation"], excluded["lineid"])))
+
+
 def max_memory(items: Sequence[str] | None) -> dict[str | int, str | int] | None:
     """``--max-memory 0=70GiB cpu=200GiB`` as accelerate's dict (GPU indices as ints), None when not given."""
     if not items:

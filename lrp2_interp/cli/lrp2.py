@@ -25,10 +25,12 @@ from lrp2_interp.cli.common import (
     lrp2_pairs,
     lrp2_record,
     probe_config,
+    rankable_facts,
     results_folder,
     run_info,
     start_clean,
     vector_tokens,
+    write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.errors import InputError
@@ -87,6 +89,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     if pairs and not args.vectors:
         raise InputError("--lrp2 needs --vectors (make them with `lrp2-interp vectors`)", field="vectors")
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     cfg = probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     configs = {lang: lrp2_options().build(args, m=m, n=n) for lang, (m, n) in pairs.items()}
@@ -99,7 +102,10 @@ def cmd_probe(args: argparse.Namespace) -> None:
     write_table(out / "predictions.csv", table)
     summary = summarize(table)
     write_table(out / "summary.csv", summary)
-    info = run_info(args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors)
+    n_excluded = write_excluded(out, excluded)
+    info = run_info(
+        args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors, n_excluded=n_excluded
+    )
     finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
     print(summary[summary["relation"] == "ALL"].to_string(index=False))
     done(out, t0)
@@ -154,6 +160,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     dist = init_distributed(args.device)
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
     given = LanguageVectors.load(args.vectors) if args.vectors else None
@@ -167,7 +174,13 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         plot_sweep(res, out / f"sweep_{args.language}_gain.png")
         o, h = res.oracle(), res.heldout()
         info = run_info(
-            args, t0, languages=list(facts.languages), oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world
+            args,
+            t0,
+            languages=list(facts.languages),
+            oracle=o.to_dict(),
+            heldout=h.to_dict(),
+            world=dist.world,
+            n_excluded=write_excluded(out, excluded),
         )
         finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
         print(
@@ -190,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     langs = tuple(args.languages or ())
     facts = load_facts_for(args, [args.source, *langs] if langs else None)
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
@@ -202,7 +216,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         if vectors is not None:  # written after run_experiment's check: never into another run's folder
             vectors.save(out / "vectors.safetensors")
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        finish_run(out, {**meta, **run_info(args, t0, languages=list(langs))})
+        info = run_info(args, t0, languages=list(langs), n_excluded=write_excluded(out, excluded))
+        finish_run(out, {**meta, **info})
         print((out / "summary.md").read_text(encoding="utf-8"))
         done(out, t0)
     dist.close()

@@ -21,7 +21,9 @@ from lrp2_interp.cli.common import (
     lrp2_pairs,
     lrp2_record,
     probe_config,
+    rankable_facts,
     results_folder,
+    write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.errors import InputError
@@ -124,6 +126,7 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
     config, options = _compare_configs(args, methods)  # bad options fail first
     facts = load_facts_for(args, [options.source, *args.languages])
     lm = load_model_for(args)
+    facts, excluded = rankable_facts(lm, facts)
     interventions = {lang: build_interventions(lm, lang, options.methods, options) for lang in args.languages}
     out = results_folder(args, {"compare": config, "methods": options}, facts=facts, lm=lm)
     summaries, texts = [], []
@@ -144,6 +147,7 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
         facts=facts_folder(args),
         languages=args.languages,
         seconds=seconds,
+        n_excluded=write_excluded(out, excluded),
     )
     finish_run(out, meta)
     print("\n".join(texts))
