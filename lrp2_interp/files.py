@@ -56,6 +56,18 @@ def write_error(err: OSError, path: str | Path) -> OSError:
     return OSError(err.errno, f"cannot write {path}: {reason}", str(path))
 
 
+def follow_umask(folder: str | Path, *, since: float | None = None) -> None:
+    """Give ``folder`` and the files in it the modes the umask gives new ones (``mkdtemp`` makes ``0700``,
+    ``save_pretrained`` writes weights ``0600``); ``since`` (a time): only the files modified since then."""
+    folder = Path(folder)
+    umask = current_umask()
+    if since is None:
+        folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and (since is None or path.stat().st_mtime >= since):
+            path.chmod(0o666 & ~umask)
+
+
 def current_umask() -> int:
     """The process umask (read without changing it for longer than two system calls)."""
     mask = os.umask(0o022)

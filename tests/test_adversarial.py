@@ -531,16 +531,24 @@ def test_written_files_follow_the_umask(tmp_path, umask):
     import os
     import stat
 
-    from lrp2_interp.files import write_table
+    from lrp2_interp.files import follow_umask, write_table
+    from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 
     old = os.umask(umask)
     try:
         path = _vectors().save(tmp_path / "v")
         table = write_table(tmp_path / "t.parquet", __import__("pandas").DataFrame({"x": [1]}))
+        cfg = RandomModelConfig(family="gpt2", n_layers=1, d_model=8, n_heads=2, d_mlp=16, max_positions=16)
+        model = build_random_model(cfg, ["a b c", "d e f"], tmp_path / "model", tokenizer_vocab_size=300)
+        cache = Path(__import__("tempfile").mkdtemp(dir=tmp_path))  # 0700, as the organism's cache starts
+        (cache / "w.bin").write_bytes(b"0")
+        (cache / "w.bin").chmod(0o600)
+        follow_umask(cache)
     finally:
         os.umask(old)
-    for p in (path, path.with_suffix(".json"), table):
+    for p in (path, path.with_suffix(".json"), table, *model.iterdir(), cache / "w.bin"):
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o777 & ~umask
 
 
 # ------------------------------------------------------------------ 8. the former tracebacks: a full disk, truncated vectors
