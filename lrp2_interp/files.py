@@ -26,20 +26,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     Use for writers that want a file name (``df.to_parquet``, ``fig.savefig``).
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched.  An ``OSError``
+    (a full disk, a read-only folder) is raised again as one naming ``path``, not the temporary file.
+    The file gets the mode the umask gives a new file (``0644`` under umask 022), whatever the writer did
+    (``mkstemp`` creates ``0600``; some writers, e.g. safetensors, replace the file they are given).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as err:
+        raise write_error(err, path) from err
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp creates 0600; results follow the user's umask
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # after the writer: the mode of a file it created
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as err:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise write_error(err, path) from err
         raise
+
+
+def write_error(err: OSError, path: str | Path) -> OSError:
+    """``err`` as an ``OSError`` naming ``path`` (the file being written) with the system's reason."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return OSError(err.errno, f"cannot write {path}: {reason}", str(path))
+
+
+def follow_umask(folder: str | Path, *, since: float | None = None) -> None:
+    """Give ``folder`` and the files in it the modes the umask gives new ones (``mkdtemp`` makes ``0700``,
+    ``save_pretrained`` writes weights ``0600``); ``since`` (a time): only the files modified since then."""
+    folder = Path(folder)
+    umask = current_umask()
+    if since is None:
+        folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and (since is None or path.stat().st_mtime >= since):
+            path.chmod(0o666 & ~umask)
 
 
 def current_umask() -> int:

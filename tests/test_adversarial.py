@@ -33,6 +33,14 @@ def _one_error_line(capsys) -> str:
     return err
 
 
+def _error_after_progress(capsys) -> str:
+    """The one error line of a command that failed after its progress bars started (no traceback)."""
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("lrp2-interp:")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
 def _float_options() -> list[tuple[str, str]]:
     """(command, flag) of every float option of every command (the parser's type for floats)."""
     out = []
@@ -297,6 +305,22 @@ def test_positions_past_the_end_are_refused(positions):
     assert position_mask((0, -1), lengths, 2, 10, torch.device("cpu")).sum() == 4
 
 
+@pytest.mark.parametrize("positions", [(4,), (-5,), (0, 7)])
+@pytest.mark.parametrize("kind", ["shift", "alignment"])
+def test_hooks_refuse_positions_past_the_end(kind, positions):
+    from lrp2_interp.methods.alignment import AlignmentHook
+    from lrp2_interp.models.hooks import ShiftHook
+
+    d = 8
+    hook = (
+        ShiftHook(torch.ones(d), positions)
+        if kind == "shift"
+        else AlignmentHook(torch.eye(d), torch.zeros(d), 0.5, "add", positions)
+    ).bind(torch.tensor([4, 3]))
+    with pytest.raises(InputError, match="past the end of row"):
+        hook(torch.zeros(2, 4, d))
+
+
 # ------------------------------------------------------------------ 4. one query builder, --source honoured
 @pytest.fixture(scope="module")
 def zh_causal(repo_model_dir):
@@ -332,3 +356,384 @@ def test_logit_lens_names_the_source_language(zh_causal):
     lm, facts = zh_causal
     table = logit_lens(lm, facts, "zh", source="fr")
     assert set(lens_curve(table, include_same_token=True)["label"]) == {"zh label", "fr label"}
+
+
+# ------------------------------------------------------------------ 7. one guard for every results folder
+def _repo_facts(max_facts: int = 4) -> list[str]:
+    from lrp2_interp.cli.main import REPO_DATA
+
+    return ["--facts", str(REPO_DATA), "--relations", "P36", "P30", "--max-facts", str(max_facts)]
+
+
+@pytest.fixture(scope="module")
+def cli_model(repo_model_dir) -> str:
+    return str(repo_model_dir("bert"))
+
+
+#: command -> (its arguments besides --model/--facts/--out, a change of one setting, the name the refusal shows)
+GUARDED = {
+    "probe": (["--languages", "fr"], ["--max-candidates", "5"], "max_candidates"),
+    "sweep": (["--language", "fr", "--layers", "0", "1"], ["--dev-fraction", "0.3"], "dev_fraction"),
+    "run": (["--languages", "fr", "--layers", "0", "1", "--n-boot", "20"], ["--dev-fraction", "0.3"], "dev_fraction"),
+    "similarity": (["--languages", "fr"], ["--lrp2", "fr=0,1"], "lrp2"),
+    "lens": (["--languages", "fr"], ["--include-same-token"], "include_same_token"),
+    "lape": (["--languages", "en", "fr"], ["--top-rate", "0.05"], "top_rate"),
+    "compare": (
+        ["--languages", "fr", "--methods", "mean_steering", "--n-boot", "20", "--n-controls", "1", "--alphas", "1"],
+        ["--steer-layers", "1"],
+        "steer_layers",
+    ),
+    "align": (
+        ["--languages", "fr", "--n-boot", "20", "--n-controls", "1", "--sigmas", "0", "1"],
+        ["--ridge", "0.5"],
+        "ridge",
+    ),
+    "neurons": (
+        ["--languages", "fr", "--lrp2", "fr=0,1", "--n-perm", "20", "--no-causal", "--steps", "2"],
+        ["--threshold", "0.3"],
+        "threshold",
+    ),
+    "attribute": (
+        ["--prompt", "Paris is the capital of [MASK] .", "--target", "France", "--steps", "2"],
+        ["--steps", "3"],
+        "n_steps",
+    ),
+}
+
+
+def _argv(command: str, model: str, out: Path, *extra: str) -> list[str]:
+    facts = [] if command == "attribute" else _repo_facts()
+    return [command, "--model", model, *facts, *GUARDED[command][0], *extra, "--out", str(out)]
+
+
+def _run_json(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))
+
+
+def test_every_command_writing_a_results_folder_is_guarded():
+    """Every command with --out (a folder) also has --overwrite, and each is in GUARDED (or the demo's test)."""
+    with_out = {name for name, p in command_parsers().items() if any("--out" in a.option_strings for a in p._actions)}
+    with_overwrite = {
+        name for name, p in command_parsers().items() if any("--overwrite" in a.option_strings for a in p._actions)
+    }
+    assert with_out - {"vectors"} == with_overwrite == set(GUARDED) | {"demo"}
+
+
+@pytest.mark.parametrize("command", sorted(GUARDED))
+def test_a_folder_of_another_run_is_refused_in_one_line_and_overwrite_starts_it_clean(
+    command, cli_model, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out)) == 0
+    run = _run_json(out)
+    assert run["complete"] is True and list(run)[-1] == "complete"  # written last, at the end
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert "batch_size" not in manifest and "memory" not in manifest  # speed-only settings are no results
+    (out / "stale.txt").write_text("from the first run")
+    capsys.readouterr()
+
+    assert main(_argv(command, cli_model, out, "--dtype", "float64")) == 2
+    err = _one_error_line(capsys)
+    assert "differs in: dtype: float32 -> float64)" in err and "weights" not in err and "sha256" not in err
+
+    changed = GUARDED[command][1]
+    assert main(_argv(command, cli_model, out, *changed)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and GUARDED[command][2] in err and "--overwrite" in err
+    assert _run_json(out) == run  # a refused run writes nothing
+
+    assert main(_argv(command, cli_model, out, *changed, "--overwrite")) == 0
+    assert not (out / "stale.txt").exists() and _run_json(out)["complete"] is True
+    capsys.readouterr()
+    assert main(_argv(command, cli_model, out, *changed)) == 0  # the same run again: accepted
+
+
+@pytest.mark.parametrize("command", ["probe", "sweep"])
+def test_speed_only_settings_do_not_refuse_the_folder(command, cli_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out, "--batch-size", "4")) == 0
+    assert main(_argv(command, cli_model, out, "--batch-size", "7", "--device", "cpu")) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "name"),
+    [
+        ("probe", "lrp2_interp.probing.api", "probe"),
+        ("sweep", "lrp2_interp.lrp2.sweep", "run_sweep"),
+        ("run", "lrp2_interp.lrp2.experiment", "run_sweep"),
+        ("similarity", "lrp2_interp.lrp2.similarity", "similarity_table"),
+        ("lens", "lrp2_interp.methods.logit_lens", "logit_lens"),
+    ],
+)
+def test_a_killed_rerun_does_not_leave_a_folder_that_looks_complete(
+    command, module, name, cli_model, tmp_path, monkeypatch
+):
+    import importlib
+
+    out = tmp_path / "out"
+    assert main(_argv(command, cli_model, out)) == 0
+    assert _run_json(out)["complete"] is True
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), name, killed)
+    assert main(_argv(command, cli_model, out)) == 130
+    assert _run_json(out)["complete"] is False
+
+
+def test_the_demo_is_guarded_too(tmp_path, monkeypatch, capsys):
+    import lrp2_interp.demo as demo
+
+    def fake_demo(cfg, out, cache_dir=None):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps({"command": "demo"}))
+        (out / "summary.md").write_text("summary")
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert _run_json(out)["complete"] is True
+    capsys.readouterr()
+    assert main(["demo", "--quick", "--n-boot", "300", "--out", str(out)]) == 2
+    assert "n_boot" in _one_error_line(capsys)
+    assert main(["demo", "--quick", "--n-boot", "300", "--out", str(out), "--overwrite"]) == 0
+
+
+def test_overwrite_never_removes_a_folder_of_other_files(cli_model, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    assert main(_argv("lens", cli_model, out, "--overwrite")) == 2
+    assert "results folder only" in _one_error_line(capsys) and (out / "thesis.tex").is_file()
+
+
+def test_vectors_are_recorded_by_content_not_by_name(cli_model, tmp_path, capsys):
+    vec = tmp_path / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "fr", "--out", str(vec)]) == 0
+    copy = tmp_path / "copy"
+    shutil.copy(vec.with_suffix(".safetensors"), copy.with_suffix(".safetensors"))
+    shutil.copy(vec.with_suffix(".json"), copy.with_suffix(".json"))
+    out = tmp_path / "out"
+    argv = ["similarity", "--model", cli_model, *_repo_facts(), "--languages", "fr", "--lrp2", "fr=0,1"]
+    assert main([*argv, "--vectors", str(vec), "--out", str(out)]) == 0
+    assert main([*argv, "--vectors", str(copy), "--out", str(out)]) == 0  # the same content elsewhere: the same run
+    loaded = LanguageVectors.load(vec)
+    loaded.vectors["fr"][1, 0] += 1.0  # same name, same size, other numbers
+    loaded.save(vec)
+    capsys.readouterr()
+    assert main([*argv, "--vectors", str(vec), "--out", str(out)]) == 2
+    assert "language vectors (their content)" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    import os
+    import stat
+
+    from lrp2_interp.files import follow_umask, write_table
+    from lrp2_interp.models.builders import RandomModelConfig, build_random_model
+
+    old = os.umask(umask)
+    try:
+        path = _vectors().save(tmp_path / "v")
+        table = write_table(tmp_path / "t.parquet", __import__("pandas").DataFrame({"x": [1]}))
+        cfg = RandomModelConfig(family="gpt2", n_layers=1, d_model=8, n_heads=2, d_mlp=16, max_positions=16)
+        model = build_random_model(cfg, ["a b c", "d e f"], tmp_path / "model", tokenizer_vocab_size=300)
+        cache = Path(__import__("tempfile").mkdtemp(dir=tmp_path))  # 0700, as the organism's cache starts
+        (cache / "w.bin").write_bytes(b"0")
+        (cache / "w.bin").chmod(0o600)
+        follow_umask(cache)
+    finally:
+        os.umask(old)
+    for p in (path, path.with_suffix(".json"), table, *model.iterdir(), cache / "w.bin"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o777 & ~umask
+
+
+# ------------------------------------------------------------------ 8. the former tracebacks: a full disk, truncated vectors
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize(("writer", "named"), [("to_parquet", "shards/fr-"), ("to_csv", "sweep_fr.csv")])
+def test_a_full_disk_during_a_sweep_is_one_line_naming_the_file(
+    writer, named, cli_model, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+
+    monkeypatch.setattr(pd.DataFrame, writer, _disk_full)
+    out = tmp_path / "out"
+    assert main(_argv("sweep", cli_model, out)) == 2
+    err = _error_after_progress(capsys)
+    assert err.startswith("lrp2-interp: error: cannot write ") and err.endswith("No space left on device")
+    assert named in err and ".tmp" not in err
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no temporary file left behind
+
+
+def test_a_full_disk_while_saving_vectors_is_one_line(cli_model, tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    vec = tmp_path / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "--out", str(vec)]) == 2
+    err = _error_after_progress(capsys)
+    assert f"cannot write {vec}.safetensors" in err and "No space left" in err
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("command", ["probe", "similarity"])
+def test_a_truncated_vectors_file_is_one_line_in_every_command(command, keep, cli_model, tmp_path, capsys):
+    path = _vectors().save(tmp_path / "v")
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+    out = tmp_path / "out"
+    argv = [command, "--model", cli_model, *_repo_facts(), "--languages", "fr", "--lrp2", "fr=0,1"]
+    assert main([*argv, "--vectors", str(path), "--out", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert str(path) in err and ("truncated" in err or "corrupt" in err)
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ 9. --source honoured everywhere, checked first
+def _similarity_of(model: str, languages: list[str], source: str):
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.lrp2.similarity import SimilarityConfig, similarity_table
+    from lrp2_interp.models.loading import load_model
+
+    lm = load_model(model)
+    facts = load_facts(REPO_DATA, [source, *languages], ["P36", "P30"], max_facts_per_relation=4).parallel()
+    return similarity_table(lm, facts, languages, config=SimilarityConfig(source=source)).table
+
+
+@pytest.mark.parametrize("source", ["fr", "ru"])
+def test_similarity_compares_to_the_given_source(source, cli_model, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "out"
+    argv = ["similarity", "--model", cli_model, *_repo_facts(), "--languages", "nl", "--source", source]
+    assert main([*argv, "--out", str(out)]) == 0
+    got = pd.read_csv(out / "similarity.csv")
+    want = _similarity_of(cli_model, ["nl"], source)
+    np.testing.assert_allclose(got["centred_cosine"], want["centred_cosine"], rtol=1e-5, equal_nan=True)
+    english = _similarity_of(cli_model, ["nl"], "en")
+    assert not np.allclose(got["cosine"], english["cosine"])  # not silently 'en'
+
+
+def test_neurons_compare_every_part_to_the_given_source(cli_model, tmp_path, monkeypatch):
+    import lrp2_interp.neurons.pipeline as pipeline
+    from lrp2_interp.neurons.pipeline import KnowledgeConfig
+
+    assert KnowledgeConfig(languages=("nl",), lrp2={"nl": (0, 1)}, source="fr").causal.source == "fr"
+    seen: dict[str, str] = {}
+
+    def recorded(name):
+        original = getattr(pipeline, name)
+
+        def run(*args, **kwargs):
+            seen[name] = kwargs["config"].source
+            return original(*args, **kwargs)
+
+        return run
+
+    for name in ("similarity_table", "causal_effect"):
+        monkeypatch.setattr(pipeline, name, recorded(name))
+    out = tmp_path / "out"
+    argv = ["neurons", "--model", cli_model, *_repo_facts(1), "--languages", "nl", "--lrp2", "nl=0,1"]
+    assert main([*argv, "--source", "fr", "--n-perm", "20", "--steps", "2", "--out", str(out)]) == 0
+    assert seen == {"similarity_table": "fr", "causal_effect": "fr"}  # not the default 'en'
+
+
+@pytest.fixture(scope="module")
+def en_fr_vectors(cli_model, tmp_path_factory) -> Path:
+    vec = tmp_path_factory.mktemp("vec") / "v"
+    assert main(["vectors", "--model", cli_model, *_repo_facts(), "--languages", "en", "fr", "--out", str(vec)]) == 0
+    return vec
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["probe", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["probe", "--languages", "fr", "--lrp2", "fr=0,1", "--source", "nl", "--vectors", "V"], "'nl'"),
+        (["sweep", "--language", "nl", "--vectors", "V"], "'nl'"),
+        (["sweep", "--language", "fr", "--source", "nl", "--vectors", "V"], "'nl'"),
+        (["similarity", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["similarity", "--languages", "fr", "--source", "nl", "--lrp2", "fr=0,1", "--vectors", "V"], "'nl'"),
+        (["neurons", "--languages", "nl", "--lrp2", "nl=0,1", "--vectors", "V"], "'nl'"),
+        (["neurons", "--languages", "fr", "--source", "nl", "--lrp2", "fr=0,1", "--vectors", "V"], "'nl'"),
+        (["lape", "--languages", "fr", "nl", "--lrp2", "fr=0,1"], "--source 'en'"),
+    ],
+)
+def test_a_source_or_language_missing_is_refused_before_any_compute_or_write(
+    argv, needle, cli_model, en_fr_vectors, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = [str(en_fr_vectors) if a == "V" else a for a in argv]
+    capsys.readouterr()
+    assert main([argv[0], "--model", cli_model, *_repo_facts(), *argv[1:], "--out", str(out)]) == 2
+    assert needle in _one_error_line(capsys)  # one line and no progress bar: nothing was computed
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ 10. golds the model cannot tell from a wrong candidate
+#: case -> (new en/P36 obj_label per lineid, the reason shown); both facts are left out of ranking
+UNRANKABLE = {
+    "unknown_only": ({101: "\u2c65", 102: "\u023e"}, "the gold tokenizes to the unknown token only"),
+    "same_tokens": ({101: "\u023e-Berlin", 102: "\u2c65-Berlin"}, "the gold tokenizes like the candidate"),
+}
+
+
+def _unrankable_facts(tmp_path: Path, case: str) -> Path:
+    root = _copy_facts(tmp_path)
+    path = root / "en" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        row["obj_label"] = UNRANKABLE[case][0].get(row["lineid"], row["obj_label"])
+        row["obj_aliases"] = [] if row["lineid"] in UNRANKABLE[case][0] else row.get("obj_aliases", [])
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("path", ["fast", "reference"])
+@pytest.mark.parametrize("case", sorted(UNRANKABLE))
+def test_golds_the_model_cannot_tell_apart_are_not_ranked_by_label_order(bert_lm, tmp_path, case, path):
+    from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+
+    facts = load_facts(_unrankable_facts(tmp_path, case), ["en", "fr"])
+    a, b = UNRANKABLE[case][0].values()
+    _, scores = probe_scores(bert_lm, facts, "en", ProbeConfig(path=path))
+    assert scores[("P36", 101)][a] == scores[("P36", 101)][b]  # a tie: only the label order would decide
+
+    for lang in ("en", "fr"):  # left out in every language: the languages stay parallel
+        res = probe(bert_lm, facts, lang, ProbeConfig(path=path))
+        ranked = set(zip(res.table["relation"], res.table["lineid"]))
+        assert not ranked & {("P36", 101), ("P36", 102)}
+        assert len(res.table) == facts.n_facts(lang) - 2 and res.n_excluded == 2
+        assert set(res.excluded["lineid"]) == {101, 102} and set(res.excluded["language"]) == {"en"}
+        assert all(r.startswith(UNRANKABLE[case][1]) for r in res.excluded["reason"])
+
+
+@pytest.mark.parametrize("command", ["probe", "sweep"])
+def test_commands_report_the_facts_left_out_of_ranking(command, tiny_model_dir, tmp_path, capsys):
+    import pandas as pd
+
+    root = _unrankable_facts(tmp_path, "unknown_only")
+    out = tmp_path / "out"
+    argv = [command, "--model", str(tiny_model_dir("bert")), "--facts", str(root), "--relations", "P36"]
+    argv += ["--languages", "en", "fr"] if command == "probe" else ["--language", "fr", "--layers", "0", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "note: 2 fact(s) left out of ranking" in capsys.readouterr().err
+    assert _run_json(out)["n_excluded"] == 2
+    assert set(pd.read_csv(out / "excluded.csv")["lineid"]) == {101, 102}
+    tables = (
+        [pd.read_csv(out / "predictions.csv")]
+        if command == "probe"
+        else [pd.read_parquet(p) for p in (out / "shards").glob("*.parquet")]
+    )
+    assert not {101, 102} & set(pd.concat(tables)["lineid"])

@@ -132,7 +132,9 @@ def test_manifest_written_then_same_accepted_other_refused(tmp_path):
     check_manifest(tmp_path, m)
     assert (tmp_path / MANIFEST).is_file()
     check_manifest(tmp_path, json.loads(json.dumps(m)))  # the same run resumes
-    with pytest.raises(InputError, match=r"differs in: config\.max_facts, config\.relations") as err:
+    with pytest.raises(
+        InputError, match=r'differs in: config\.max_facts: 5 -> 4; config\.relations: \["P36", "P30"\]'
+    ) as err:
         check_manifest(tmp_path, {"config": {"relations": ["P30"], "max_facts": 4}, "model": {"weights_sha256": "a"}})
     assert err.value.file == str(tmp_path) and "\n" not in str(err.value)
 
@@ -166,7 +168,8 @@ def test_model_fingerprint_sees_a_change_in_any_layer(bert_lm):
 
 
 def test_vectors_digest_is_provenance_not_float_bits():
-    """Recomputing the same vectors (e.g. with another thread count) may change last bits: still the same run."""
+    """Recomputing the same vectors (e.g. with another thread count) may change last bits: still the same run
+    (loaded vectors are identified by their content: tests/test_adversarial.py)."""
     import torch
 
     from lrp2_interp.lrp2.vectors import LanguageVectors

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.layers import EMBEDDINGS
@@ -261,6 +262,19 @@ def check_args(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if out is not None:
         check_writable(out, is_file=args.command == "vectors")
+
+
+def check_vectors(vectors: Any, lm: Any, languages: Sequence[str]) -> None:
+    """Language vectors fit ``lm`` and hold every one of ``languages`` (the source and LRP2's targets):
+    checked before any compute, so a missing language is not found after hours of it."""
+    vectors.check_model(lm)
+    missing = [lang for lang in dict.fromkeys(languages) if lang not in vectors.vectors]
+    if missing:
+        raise InputError(
+            f"no language vector for {', '.join(repr(m) for m in missing)} (have: {', '.join(vectors.languages)})",
+            file=vectors.path,
+            field="--vectors",
+        )
 
 
 #: commands whose ``--lrp2`` still accepts the deprecated ``M N`` (one release)

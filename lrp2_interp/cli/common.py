@@ -104,6 +104,17 @@ def add_preset_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_out_args(p: argparse.ArgumentParser, *, required: bool = True, default: str | None = None) -> None:
+    """``--out`` (a results folder) and ``--overwrite``."""
+    p.add_argument("--out", required=required, default=default, help="results folder")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --out clean: remove the results of an earlier run in it (default: a folder holding another "
+        "run's results is refused, the same run's is resumed)",
+    )
+
+
 def add_lrp2_arg(p: argparse.ArgumentParser, *, required: bool = False, nargs: str = "+", help: str = "") -> None:
     """``--lrp2 LANG=M,N ...``: the LRP2 layers (m, n) of each language."""
     p.add_argument("--lrp2", nargs=nargs, required=required, default=None, metavar="LANG=M,N", help=help or None)
@@ -163,6 +174,35 @@ def load_model_for(args: argparse.Namespace, facts: FactSet | None = None, *, ob
         if objects:
             check_object_coverage(lm, facts)
     return lm
+
+
+def rankable_facts(lm: LanguageModel, facts: FactSet) -> tuple[FactSet, Any]:
+    """``facts`` less those whose gold the model cannot tell from a wrong candidate (in any language:
+    :func:`lrp2_interp.probing.types.rankable`), and those facts; one note line on stderr when there are any."""
+    import sys
+
+    from lrp2_interp.probing.types import rankable
+
+    kept, excluded = rankable(lm, facts)
+    if len(excluded):
+        first = excluded.iloc[0]
+        n = len(set(zip(excluded["relation"], excluded["lineid"])))
+        print(
+            f"lrp2-interp: note: {n} fact(s) left out of ranking in every language, their gold cannot be told "
+            f"from a wrong candidate (e.g. {first['language']}/{first['relation']}.jsonl lineid {first['lineid']}: "
+            f"{first['reason']}); listed in excluded.csv",
+            file=sys.stderr,
+        )
+    return kept, excluded
+
+
+def write_excluded(out: Path, excluded: Any) -> int:
+    """``excluded.csv`` when facts were left out of ranking; returns how many facts (for ``run.json``)."""
+    from lrp2_interp.files import write_table
+
+    if len(excluded):
+        write_table(out / "excluded.csv", excluded)
+    return len(set(zip(excluded["relation"], excluded["lineid"])))
 
 
 def max_memory(items: Sequence[str] | None) -> dict[str | int, str | int] | None:
@@ -245,6 +285,84 @@ def language_vectors(
         corpus=dict.fromkeys(langs, f"probe prompts of {facts_folder(args)}"),
         tokens=vector_tokens(args),
     )
+
+
+# ------------------------------------------------------------------ results folders
+#: parsed options that change no number (speed, memory, placement, where files go) or that the manifest
+#: records by content instead (--model: weights digest; --facts: facts digest; --vectors: vectors digest;
+#: --dtype: the model's dtype): left out of the manifest's ``options``
+NOT_SETTINGS = frozenset(
+    {
+        "command",
+        "func",
+        "out",
+        "overwrite",
+        "device",
+        "device_map",
+        "max_memory",
+        "offload_folder",
+        "batch_size",
+        "memory_mb",
+        "threads",
+        "cache",
+        "model",
+        "facts",
+        "vectors",
+        "dtype",
+    }
+)
+
+
+def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Every parsed option that may change a number (all but :data:`NOT_SETTINGS`), by name."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_SETTINGS and not callable(v)}
+
+
+def start_clean(args: argparse.Namespace, dist: Any = None) -> None:
+    """``--overwrite``: empty ``--out`` (rank 0 of a distributed run; the others wait). Call it after every
+    input check and before the manifest check, so bad input never removes old results."""
+    from lrp2_interp.store import clear_results
+
+    if not getattr(args, "overwrite", False):
+        return
+    if dist is None or dist.is_main:
+        clear_results(args.out)
+    if dist is not None:
+        dist.barrier()
+
+
+def results_folder(
+    args: argparse.Namespace,
+    config: Any = None,
+    *,
+    facts: FactSet | None = None,
+    lm: LanguageModel | None = None,
+    vectors: LanguageVectors | None = None,
+    dist: Any = None,
+) -> Path:
+    """``--out``, guarded before anything is computed or written there.
+
+    The manifest (:func:`lrp2_interp.store.results_manifest`) records ``config``, every option that may
+    change a number (:func:`cli_settings`), the facts' and the vectors' content (``vectors``: loaded
+    ones; vectors a command computes follow from the model, the facts and the options) and the model's
+    weights and dtype.  A folder holding another run's results is refused with one line naming what
+    differs (``--overwrite`` starts it clean); the same run's folder is resumed.
+    """
+    from lrp2_interp.store import check_manifest, results_manifest
+
+    manifest = results_manifest(
+        config, facts=facts, lm=lm, vectors=vectors, command=args.command, options=cli_settings(args)
+    )
+    start_clean(args, dist)
+    check_manifest(args.out, manifest)
+    return Path(args.out)
+
+
+def finish_run(out: Path, meta: Mapping[str, Any]) -> Path:
+    """Write ``run.json`` last, with ``"complete": true`` as its last field: only a finished run has it."""
+    from lrp2_interp.files import write_json
+
+    return write_json(out / "run.json", {**{k: v for k, v in meta.items() if k != "complete"}, "complete": True})
 
 
 # ------------------------------------------------------------------ run records

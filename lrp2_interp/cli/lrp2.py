@@ -7,23 +7,30 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrp2_interp.cli.checks import check_vectors
 from lrp2_interp.cli.common import (
     Subparsers,
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
+    add_out_args,
     add_preset_args,
     add_probe_args,
     done,
     facts_folder,
+    finish_run,
     language_vectors,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
     probe_config,
+    rankable_facts,
+    results_folder,
     run_info,
+    start_clean,
     vector_tokens,
+    write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.errors import InputError
@@ -90,33 +97,36 @@ def experiment_options() -> ConfigOptions[ExperimentConfig]:
 def cmd_probe(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.projection import lrp2_hooks
     from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.metrics import summarize
     from lrp2_interp.probing.api import probe
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     facts = load_facts_for(args)  # bad fact input fails before the model is loaded
     pairs = lrp2_pairs(args, facts.languages)
     if pairs and not args.vectors:
         raise InputError("--lrp2 needs --vectors (make them with `lrp2-interp vectors`)", field="vectors")
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     cfg = probe_config(args)
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
-    tables = []
-    for lang in facts.languages:
-        hooks = None
-        if vectors is not None and lang in pairs:
-            m, n = pairs[lang]
-            hooks = lrp2_hooks(lm, vectors, lang, lrp2_options().build(args, m=m, n=n))
-        tables.append(probe(lm, facts, lang, cfg, fwd_hooks=hooks, progress=True).table)
+    configs = {lang: lrp2_options().build(args, m=m, n=n) for lang, (m, n) in pairs.items()}
+    hooks_of = {lang: lrp2_hooks(lm, vectors, lang, c) for lang, c in configs.items()} if vectors else {}
+    out = results_folder(args, {"probe": cfg, "lrp2": configs}, facts=facts, lm=lm, vectors=vectors)
+    tables = [
+        probe(lm, facts, lang, cfg, fwd_hooks=hooks_of.get(lang), progress=True).table for lang in facts.languages
+    ]
     table = pd.concat(tables, ignore_index=True)
     write_table(out / "predictions.csv", table)
     summary = summarize(table)
     write_table(out / "summary.csv", summary)
-    info = run_info(args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors)
-    write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+    n_excluded = write_excluded(out, excluded)
+    info = run_info(
+        args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors, n_excluded=n_excluded
+    )
+    finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
     print(summary[summary["relation"] == "ALL"].to_string(index=False))
     done(out, t0)
 
@@ -161,31 +171,38 @@ def cmd_vectors(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from lrp2_interp.distributed import init_distributed
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.experiment import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
-    from lrp2_interp.lrp2.vectors import vectors_path
-    from lrp2_interp.store import check_manifest, file_sha256, results_manifest
+    from lrp2_interp.lrp2.vectors import LanguageVectors
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     dist = init_distributed(args.device)
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
-    vectors = language_vectors(args, lm, facts)
-    vectors_file = file_sha256(vectors_path(args.vectors)) if args.vectors else None
-    manifest = results_manifest(cfg, facts=facts, lm=lm, vectors=vectors, vectors_file=vectors_file)
-    check_manifest(out, manifest)  # never mix shards
+    given = LanguageVectors.load(args.vectors) if args.vectors else None
+    if given is not None:
+        check_vectors(given, lm, [args.source, args.language])
+    out = results_folder(args, cfg, facts=facts, lm=lm, vectors=given, dist=dist)  # never mix shards
+    vectors = given if given is not None else language_vectors(args, lm, facts)
     res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
     if res is not None:
         write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
         plot_sweep(res, out / f"sweep_{args.language}_gain.png")
         o, h = res.oracle(), res.heldout()
         info = run_info(
-            args, t0, languages=list(facts.languages), oracle=o.to_dict(), heldout=h.to_dict(), world=dist.world
+            args,
+            t0,
+            languages=list(facts.languages),
+            oracle=o.to_dict(),
+            heldout=h.to_dict(),
+            world=dist.world,
+            n_excluded=write_excluded(out, excluded),
         )
-        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **info))
+        finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
         print(
             f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
             f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
@@ -199,7 +216,6 @@ def cmd_run(args: argparse.Namespace) -> None:
     import json
 
     from lrp2_interp.distributed import init_distributed
-    from lrp2_interp.files import write_json
     from lrp2_interp.interventions.experiment import run_experiment
 
     t0, out = time.time(), Path(args.out)
@@ -207,18 +223,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     langs = tuple(args.languages or ())
     facts = load_facts_for(args, [args.source, *langs] if langs else None)
     lm = load_model_for(args, facts, objects=True)
+    facts, excluded = rankable_facts(lm, facts)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
     cfg = experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
     vectors = None
     if vector_tokens(args) != "real":  # run_experiment's own vectors (dev prompts when held out) drop special tokens
         vectors = language_vectors(args, lm, facts, [args.source, *langs])
-        if dist.is_main:
-            vectors.save(out / "vectors.safetensors")
+    start_clean(args, dist)  # --overwrite; run_experiment checks the folder's manifest before it writes
     res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
     if res is not None:
+        if vectors is not None:  # written after run_experiment's check: never into another run's folder
+            vectors.save(out / "vectors.safetensors")
         meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        write_json(out / "run.json", {**meta, **run_info(args, t0, languages=list(langs))})
+        info = run_info(args, t0, languages=list(langs), n_excluded=write_excluded(out, excluded))
+        finish_run(out, {**meta, **info})
         print((out / "summary.md").read_text(encoding="utf-8"))
         done(out, t0)
     dist.close()
@@ -234,7 +253,7 @@ def register(sub: Subparsers) -> None:
     add_lrp2_arg(p, help="LRP2 layers per probed language (the old form 'M N', every language, is deprecated)")
     p.add_argument("--vectors", default=None, help="language vectors (.safetensors) for --lrp2")
     lrp2_options().add_to(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("vectors", help="compute language vectors")
@@ -256,7 +275,7 @@ def register(sub: Subparsers) -> None:
     sweep_options().add_to(p)
     p.add_argument("--vectors", default=None, help="default: computed from the probe prompts")
     add_preset_args(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("run", help="the LRP2 experiment for several languages (held-out design by default)")
@@ -265,5 +284,5 @@ def register(sub: Subparsers) -> None:
     add_probe_args(p)
     experiment_options().add_to(p)
     add_preset_args(p)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_run)

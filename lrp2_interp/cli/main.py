@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_command(argv)
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT (128 + 2), no traceback
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
         print("lrp2-interp: interrupted (files are written atomically: rerun the same command)", file=sys.stderr)
         return 130
 
@@ -70,9 +74,28 @@ def run_command(argv: Sequence[str] | None = None) -> int:
         check_args(args)  # every argument checked before any model is loaded or file written
         args.func(args)
     except InputError as err:
-        print(f"lrp2-interp: error: {err}", file=sys.stderr)
+        error_line(str(err))
+        return 2
+    except OSError as err:  # a full disk, a read-only or vanished folder: the system's reason and the file
+        error_line(os_error_line(err))
         return 2
     return 0
+
+
+def error_line(message: str) -> None:
+    """``lrp2-interp: error: MESSAGE`` on a line of its own (progress bars the error interrupted are closed)."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    print(f"lrp2-interp: error: {message}", file=sys.stderr)
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an ``OSError``: its reason and the file it names (files.write_error names the target)."""
+    reason = (err.strerror or str(err) or type(err).__name__).splitlines()[0]
+    name = err.filename
+    return reason if name is None or str(name) in reason else f"{name}: {reason}"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.common import (
@@ -12,16 +11,22 @@ from lrp2_interp.cli.common import (
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
+    add_out_args,
     add_probe_args,
     done,
     facts_folder,
+    finish_run,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
     probe_config,
+    rankable_facts,
+    results_folder,
+    write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
     from lrp2_interp.facts import FactSet
@@ -112,18 +117,21 @@ def _compare_configs(args: argparse.Namespace, methods: tuple[str, ...] | None) 
 def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> None:
     import pandas as pd
 
-    from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+    from lrp2_interp.files import run_metadata, write_table, write_text
     from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
     from lrp2_interp.methods.registry import build_interventions
     from lrp2_interp.metrics import estimate_columns
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     config, options = _compare_configs(args, methods)  # bad options fail first
     facts = load_facts_for(args, [options.source, *args.languages])
     lm = load_model_for(args)
+    facts, excluded = rankable_facts(lm, facts)
+    interventions = {lang: build_interventions(lm, lang, options.methods, options) for lang in args.languages}
+    out = results_folder(args, {"compare": config, "methods": options}, facts=facts, lm=lm)
     summaries, texts = [], []
     for lang in args.languages:
-        res = run_comparison(lm, facts, build_interventions(lm, lang, options.methods, options), config, progress=True)
+        res = run_comparison(lm, facts, interventions[lang], config, progress=True)
         write_table(out / lang / "conditions.csv", res.facts_table)
         write_table(out / lang / "search.csv", pd.concat([r.search.assign(method=r.method) for r in res.results]))
         plot_grids(res, out / lang)
@@ -139,8 +147,9 @@ def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> N
         facts=facts_folder(args),
         languages=args.languages,
         seconds=seconds,
+        n_excluded=write_excluded(out, excluded),
     )
-    write_json(out / "run.json", meta)
+    finish_run(out, meta)
     print("\n".join(texts))
     done(out, t0)
 
@@ -168,7 +177,7 @@ def _lrp2_hooks(
 def cmd_lape(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.methods.lape import activation_stats, select_language_neurons
     from lrp2_interp.methods.lape_effects import (
         activation_shift,
@@ -181,12 +190,19 @@ def cmd_lape(args: argparse.Namespace) -> None:
     )
     from lrp2_interp.plots import heatmap
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     cfg = lape_options(True).build(args)
     facts = load_facts_for(args).parallel()
     langs = list(facts.languages)
     pairs = lrp2_pairs(args, [g for g in langs if g != args.source])
+    if pairs and args.source not in langs:  # LRP2's vectors come from the source's prompts: checked first
+        raise InputError(
+            f"--lrp2 projects onto --source '{args.source}', which is not among the languages loaded "
+            f"({', '.join(langs)}): add it to --languages",
+            field="--source",
+        )
     lm = load_model_for(args)
+    out = results_folder(args, {"lape": cfg}, facts=facts, lm=lm)
     stats = activation_stats(lm, {g: fact_corpus(facts, g) for g in langs})
     neurons = select_language_neurons(stats, cfg)
     counts = neurons.counts()
@@ -226,8 +242,8 @@ def cmd_lape(args: argparse.Namespace) -> None:
             s = shift_summary(activation_shift(lm, neurons, prompt_corpus(facts, lang, lm), hooks))
             shifts.append(s.assign(prompts=lang))
         write_table(out / "lrp2_activation_shift.csv", pd.concat(shifts, ignore_index=True))
-    write_json(
-        out / "run.json",
+    finish_run(
+        out,
         run_metadata(
             cfg, command="lape", model_name=lm.name, facts=facts_folder(args), lrp2=lrp2_record(pairs), **extra
         ),
@@ -239,13 +255,14 @@ def cmd_lape(args: argparse.Namespace) -> None:
 def cmd_lens(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.methods.logit_lens import lens_curve, logit_lens, plot_lens
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     facts = load_facts_for(args, [args.source, *args.languages]).parallel()
     pairs = lrp2_pairs(args, args.languages)
     lm = load_model_for(args)
+    out = results_folder(args, facts=facts, lm=lm)
     for lang in args.languages:
         parts = [logit_lens(lm, facts, lang, source=args.source)]
         if lang in pairs:
@@ -269,7 +286,7 @@ def cmd_lens(args: argparse.Namespace) -> None:
         languages=args.languages,
         lrp2=lrp2_record(pairs),
     )
-    write_json(out / "run.json", meta)
+    finish_run(out, meta)
     done(out, t0)
 
 
@@ -289,7 +306,7 @@ def register(sub: Subparsers) -> None:
         compare_options().add_to(p)
         p.add_argument("--affine", action="store_true", default=None, help="fit [W; b] (default with --site resid)")
         lape_options(False).add_to(p)
-        p.add_argument("--out", required=True)
+        add_out_args(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("lape", help="LAPE language-specific neurons: selection, deactivation losses, overlaps")
@@ -299,7 +316,7 @@ def register(sub: Subparsers) -> None:
     lape_options(True).add_to(p)
     p.add_argument("--kn-facts", type=int, default=0, help="facts per language for the knowledge-neuron overlap")
     add_lrp2_arg(p, help="also measure how LRP2 changes the language neurons' activation; " + LRP2_HELP)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_lape)
 
     p = sub.add_parser("lens", help="logit lens per layer: English vs language-l label, with/without LRP2")
@@ -309,5 +326,5 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--source", default="en")
     add_lrp2_arg(p, help=LRP2_HELP)
     p.add_argument("--include-same-token", action="store_true")
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_lens)

@@ -8,18 +8,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lrp2_interp.cli.checks import check_vectors
 from lrp2_interp.cli.common import (
     Subparsers,
     add_facts_args,
     add_lrp2_arg,
     add_model_args,
+    add_out_args,
     done,
+    finish_run,
     language_vectors,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
+    results_folder,
     run_info,
+    start_clean,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.errors import InputError
@@ -72,13 +77,15 @@ def attribution_config(args: argparse.Namespace) -> AttributionConfig:
 
 def cmd_attribute(args: argparse.Namespace) -> None:
     from lrp2_interp.attribution.api import attribute_neurons
-    from lrp2_interp.files import run_metadata, write_json, write_table
+    from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.plots import attribution_heatmap
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     lm = load_model_for(args)
     cfg = attribution_config(args)
+    cfg.validate(lm.n_layers)
     check_attribute_input(lm, args.prompt, args.target)
+    out = results_folder(args, {"attribution": cfg}, lm=lm)
     res = attribute_neurons(lm, args.prompt, args.target, cfg, progress=True)
     import pandas as pd
 
@@ -96,8 +103,8 @@ def cmd_attribute(args: argparse.Namespace) -> None:
         ),
     )
     attribution_heatmap(res.scores, out / "attribution.png", layers=res.layers, title=f"{args.prompt} -> {args.target}")
-    write_json(
-        out / "run.json",
+    finish_run(
+        out,
         run_metadata(
             cfg,
             command="attribute",
@@ -131,9 +138,10 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
 
 def cmd_neurons(args: argparse.Namespace) -> None:
     from lrp2_interp.distributed import init_distributed
-    from lrp2_interp.files import run_metadata, write_json
+    from lrp2_interp.files import run_metadata
     from lrp2_interp.neurons.config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
+    from lrp2_interp.store import check_manifest, results_manifest
 
     t0, out = time.time(), Path(args.out)
     dist = init_distributed(args.device)
@@ -152,32 +160,44 @@ def cmd_neurons(args: argparse.Namespace) -> None:
     )
     if args.no_causal:
         cfg = replace(cfg, causal=None)
-    prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
+    prepared = prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
+    start_clean(args, dist)  # --overwrite
+    # run_knowledge_analysis checks the whole manifest before it writes; all but the vectors' digest now
+    check_manifest(out, results_manifest(cfg, facts=prepared, lm=lm), ignore=("vectors_digest",), write=False)
     vectors = language_vectors(args, lm, facts)
+    check_vectors(vectors, lm, [cfg.source, *langs])
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
-        write_json(out / "run.json", run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
+        finish_run(out, run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
         print(res.overlap_summary.table.to_string(index=False))
         done(out, t0)
     dist.close()
 
 
 def cmd_similarity(args: argparse.Namespace) -> None:
-    from lrp2_interp.files import run_metadata, write_json, write_table
-    from lrp2_interp.lrp2.similarity import similarity_table
+    from lrp2_interp.files import run_metadata, write_table
+    from lrp2_interp.lrp2.similarity import SimilarityConfig, similarity_table
+    from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.plots import similarity_plot
 
-    t0, out = time.time(), Path(args.out)
+    t0 = time.time()
     lrp = lrp2_pairs(args, args.languages)
     facts = load_facts_for(args, [args.source, *args.languages]).parallel()
     lm = load_model_for(args, facts)
-    vectors = language_vectors(args, lm, facts)
+    sim = SimilarityConfig(source=args.source)  # every language is compared to --source, with or without LRP2
     configs = {lg: similarity_options().build(args, m=m, n=n) for lg, (m, n) in lrp.items()}
-    table = similarity_table(lm, facts, list(args.languages), vectors, configs or None).table
+    for c in configs.values():
+        c.validate(lm.n_layers)
+    given = LanguageVectors.load(args.vectors) if args.vectors else None
+    if given is not None:
+        check_vectors(given, lm, [args.source, *lrp])
+    out = results_folder(args, {"similarity": sim, "lrp2": configs}, facts=facts, lm=lm, vectors=given)
+    vectors = given if given is not None else language_vectors(args, lm, facts)
+    table = similarity_table(lm, facts, list(args.languages), vectors, configs or None, config=sim).table
     write_table(out / "similarity.csv", table)
     similarity_plot(table, out / "similarity.png")
-    info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors)
-    write_json(out / "run.json", run_metadata(None, model_name=lm.name, **info))
+    info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors, source=args.source)
+    finish_run(out, run_metadata(sim, model_name=lm.name, **info))
     done(out, t0)
 
 
@@ -189,7 +209,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--prompt", required=True, help="masked-LM prompt with [MASK] or a causal-LM prefix")
     p.add_argument("--target", required=True, help="gold object text")
     p.add_argument("--top", type=int, default=20)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("neurons", help="knowledge neurons: EN-vs-l overlap with/without LRP2, control, causal")
@@ -210,7 +230,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--top-k", type=int, default=None, help="--paper: neurons per layer per prompt (default 20)")
     p.add_argument("--tokens", choices=("real", "all"), default=None, help="tokens averaged into language vectors")
     p.add_argument("--no-causal", action="store_true")
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_neurons)
 
     p = sub.add_parser(
@@ -222,5 +242,5 @@ def register(sub: Subparsers) -> None:
     add_lrp2_arg(p, nargs="*", help="LRP2 layers of some target languages (the others: without LRP2 only)")
     similarity_options().add_to(p)
     p.add_argument("--vectors", default=None)
-    p.add_argument("--out", required=True)
+    add_out_args(p)
     p.set_defaults(func=cmd_similarity)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lrp2_interp.cli.common import DTYPES, Subparsers
+from lrp2_interp.cli.common import DTYPES, Subparsers, add_out_args, finish_run, results_folder
 from lrp2_interp.cli.options import ConfigOptions, Option
 
 if TYPE_CHECKING:
@@ -101,7 +102,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     )
     if args.quick:
         cfg = quick(cfg)
+    results_folder(args, cfg)  # the config names the model (the organism's settings, or --model) and the facts
     run_demo(cfg, out, cache_dir=args.cache)
+    finish_run(out, json.loads((out / "run.json").read_text(encoding="utf-8")))
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")
 
@@ -124,5 +127,5 @@ def register(sub: Subparsers) -> None:
     demo_options().add_to(p)
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")
     p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets)")
-    p.add_argument("--out", default="results/demo")
+    add_out_args(p, required=False, default="results/demo")
     p.set_defaults(func=cmd_demo)

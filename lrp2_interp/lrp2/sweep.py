@@ -41,7 +41,7 @@ from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.layer_runner import LayerRunner, Unsupported
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.api import ProbeConfig, probe
-from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows
+from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows, rankable
 from lrp2_interp.store import ShardStore
 
 BASELINE = "baseline"
@@ -160,6 +160,7 @@ def run_sweep(
     """
     dist = dist if dist is not None else Dist()
     facts.check_languages([config.language])
+    facts, _ = rankable(lm, facts)  # golds the model cannot tell from a wrong candidate: not ranked (probing)
     vectors.check_model(lm)
     vectors[config.language], vectors[config.source]  # clear error if a vector is missing
     pairs = config.pairs(lm.n_layers)

@@ -24,6 +24,7 @@ naming the model and its sizes, so vectors of another model are refused.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -115,13 +116,17 @@ class LanguageVectors:
             )
 
     def save(self, path: str | Path) -> Path:
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         path = vectors_path(path)
         with atomic_path(path) as tmp:
             tensors = dict(self.vectors)
             tensors.update({EMBEDDINGS_KEY + k: v for k, v in self.embeddings.items()})
-            save_file({k: v.detach().cpu().contiguous().float() for k, v in tensors.items()}, str(tmp))
+            try:
+                save_file({k: v.detach().cpu().contiguous().float() for k, v in tensors.items()}, str(tmp))
+            except SafetensorError as err:  # e.g. a full disk: an OSError naming the file (files.atomic_path)
+                raise OSError(errno.EIO, str(err).splitlines()[0] if str(err) else "write failed") from err
         write_json(
             path.with_suffix(".json"),
             {

@@ -9,12 +9,15 @@ ordinary :func:`lrp2_interp.models.loading.load_model` path is exercised end to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+
+from lrp2_interp.files import follow_umask
 
 Family = Literal["bert", "bloom", "gpt2", "qwen2", "gemma3", "llama", "mistral", "qwen3", "gemma2", "xglm", "xlmr"]
 #: the families every test of the suite runs on
@@ -314,6 +317,8 @@ def build_random_model(
         model = auto.from_config(config).eval()
     finally:
         torch.random.set_rng_state(gen_state)
+    start = time.time() - 1.0  # file times may be rounded down to the second
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    follow_umask(directory, since=start)  # save_pretrained writes the weights 0600
     return directory

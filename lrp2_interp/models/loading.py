@@ -253,11 +253,11 @@ def check_loaded_weights(hf_model: Any, tokenizer: Any, name: str) -> None:
     and a token id past the table an IndexError deep inside the forward pass.
     """
     with torch.no_grad():
-        for bridged_name, param in hf_model.named_parameters():
-            pname = bridged_name.replace("._original_component", "")  # the HF name, not the bridge's wrapper path
+        for wrapped, param in hf_model.named_parameters():
             if param.device.type == "meta" or not param.is_floating_point():
                 continue  # offloaded (meta) weights load on use and are not checked here
             if not bool(torch.isfinite(param).all()):
+                pname = wrapped.replace("._original_component", "")  # the checkpoint's name, not the bridge's
                 n_bad = int((~torch.isfinite(param)).sum())
                 raise InputError(
                     f"model weight '{pname}' holds {n_bad} non-finite value(s) (NaN or inf): corrupt weights",

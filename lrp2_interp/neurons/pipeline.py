@@ -44,7 +44,7 @@ from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_table
 from lrp2_interp.layers import paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.similarity import SimilarityResult, similarity_table
+from lrp2_interp.lrp2.similarity import SimilarityConfig, SimilarityResult, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
@@ -86,6 +86,10 @@ class KnowledgeConfig:
     chunk: int = 16  # facts per resumable unit
     causal: CausalConfig | None = field(default_factory=lambda: CausalConfig(n_random=3))
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.causal is not None and self.causal.source != self.source:  # one source for every part
+            object.__setattr__(self, "causal", replace(self.causal, source=self.source))
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,9 @@ def run_knowledge_analysis(
         title=f"attribution, {config.source} fact {keys[0][0]}:{keys[0][1]}",
     )
     lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
-    sim = similarity_table(lm, facts, list(config.languages), vectors, lrp)
+    sim = similarity_table(
+        lm, facts, list(config.languages), vectors, lrp, config=SimilarityConfig(source=config.source)
+    )
     sim.to_csv(out / "similarity.csv")
     similarity_plot(sim.table, out / "similarity.png")
     causal: tuple[CausalResult, ...] = ()

@@ -85,7 +85,7 @@ from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
-from lrp2_interp.files import write_json
+from lrp2_interp.files import follow_umask, write_json
 from lrp2_interp.models.builders import RandomModelConfig, bert_tokenizer, bpe_tokenizer, hf_config, pad_rows
 from lrp2_interp.organism.config import (
     FORMAT_VERSION,
@@ -312,6 +312,7 @@ def train_organism(
                 "torch_threads": torch.get_num_threads(),
             },
         )
+        follow_umask(tmp)  # the cached model is readable as any other file of the user's
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -37,6 +37,7 @@ from lrp2_interp.probing.types import (
     fact_pools,
     rank_row,
     rank_rows,
+    rankable,
 )
 from lrp2_interp.probing.verified import verified_scores
 
@@ -121,7 +122,16 @@ def probe(
     (True, True)
     """
     config = config or ProbeConfig()
+    _check(facts, language)
+    facts, excluded = rankable(lm, facts)  # golds the model cannot tell from a wrong candidate: not ranked
+    if facts.n_facts(language) == 0:
+        first = excluded.iloc[0]
+        raise InputError(
+            f"none of the {len(excluded)} fact(s) can be ranked: e.g. lineid {first['lineid']}: {first['reason']}",
+            file=facts.root / first["language"] / f"{first['relation']}.jsonl",
+            field="obj_label",
+        )
     pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False, progress=progress)
     order, _ = fact_pools(facts, language, config)
     rows = rank_rows(order, pools, scores)
-    return ProbeResult(config, lm.name, language, pd.DataFrame(rows, columns=TABLE_COLUMNS))
+    return ProbeResult(config, lm.name, language, pd.DataFrame(rows, columns=TABLE_COLUMNS), excluded)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -19,6 +19,8 @@ from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.loading import LanguageModel
 
 TABLE_COLUMNS = ["language", "relation", "lineid", "gold", "prediction", "rank", "correct", "n_candidates"]
+#: columns of the facts left out of ranking (:func:`unrankable_facts`)
+EXCLUDED_COLUMNS = ["language", "relation", "lineid", "gold", "reason"]
 
 FactKey = tuple[str, int]  # (relation, lineid)
 Scores = dict[FactKey, dict[str, float]]  # fact -> candidate label -> score (higher is better)
@@ -71,12 +73,21 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One row per fact (see ``TABLE_COLUMNS``); ``rank`` is the 1-based rank of the gold object."""
+    """One row per fact (see ``TABLE_COLUMNS``); ``rank`` is the 1-based rank of the gold object.
+
+    ``excluded``: the facts left out of ranking (:func:`unrankable_facts`, columns ``EXCLUDED_COLUMNS``).
+    """
 
     config: ProbeConfig
     model_name: str
     language: str
     table: pd.DataFrame
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXCLUDED_COLUMNS))
+
+    @property
+    def n_excluded(self) -> int:
+        """How many facts were left out of ranking (their gold cannot be told from a wrong candidate)."""
+        return len(self.excluded)
 
     @property
     def accuracy(self) -> float:
@@ -180,6 +191,51 @@ def rank_rows(order: Sequence[Fact], pools: Pools, scores: Scores) -> list[dict]
         key = (fact.relation, fact.lineid)
         rows.append(rank_row(fact, pools[key], [scores[key][c] for c in pools[key]]))
     return rows
+
+
+def unrankable_facts(lm: LanguageModel, facts: FactSet) -> pd.DataFrame:
+    """The facts whose gold the model cannot tell from a wrong candidate, in any language of ``facts``.
+
+    A gold that tokenizes to the unknown token only, or to the same token ids as another object label
+    of its relation that is not correct for the fact (not the gold, not an alias), gets the score of
+    that candidate: every such tie would be broken by label order, not by the model.  One row per
+    (language, fact), columns ``EXCLUDED_COLUMNS``.
+    """
+    from lrp2_interp.models.loading import unknown_only
+
+    rows = []
+    for (lang, rel), rel_facts in sorted(facts.facts.items()):
+        if lang not in facts.languages or rel not in facts.relations or not rel_facts:
+            continue
+        labels = sorted(set(facts.candidates(lang, rel)) | {f.obj_label for f in rel_facts})
+        ids = dict(zip(labels, (tuple(t) for t in lm.tokenizer(labels, add_special_tokens=False)["input_ids"])))
+        same: dict[tuple[int, ...], list[str]] = {}
+        for label, t in ids.items():
+            same.setdefault(t, []).append(label)
+        for fact in rel_facts:
+            gold = ids[fact.obj_label]
+            if unknown_only(lm, list(gold)):
+                reason = "the gold tokenizes to the unknown token only"
+            else:
+                twins = [c for c in same[gold] if not fact.is_correct(c)]
+                if not twins:
+                    continue
+                reason = f"the gold tokenizes like the candidate {twins[0]!r}"
+            rows.append(
+                {"language": lang, "relation": rel, "lineid": fact.lineid, "gold": fact.obj_label, "reason": reason}
+            )
+    return pd.DataFrame(rows, columns=EXCLUDED_COLUMNS)
+
+
+def rankable(lm: LanguageModel, facts: FactSet) -> tuple[FactSet, pd.DataFrame]:
+    """``facts`` without the facts of :func:`unrankable_facts` -- left out in every language, so the
+    languages stay parallel -- and those facts; candidate pools are unchanged."""
+    excluded = unrankable_facts(lm, facts)
+    if not len(excluded):
+        return facts, excluded
+    drop = set(zip(excluded["relation"], excluded["lineid"]))
+    keep = {(f.relation, f.lineid) for lang in facts.languages for f in facts.iter_facts(lang)} - drop
+    return facts.restrict_keys(keep), excluded
 
 
 def token_table(
