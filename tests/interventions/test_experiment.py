@@ -123,7 +123,7 @@ def test_a_killed_run_resumes_to_identical_output(lm, facts, tmp_path, monkeypat
 def test_a_changed_selection_setting_refuses_the_resume(lm, facts, tmp_path):
     run_experiment(lm, facts, _config(n_controls=1), tmp_path, progress=False)
     before = _outputs(tmp_path)
-    with pytest.raises(InputError, match=r"differs in: config\.n_controls\)") as err:
+    with pytest.raises(InputError, match=r"differs in: config\.n_controls: 1 -> 2\)") as err:
         run_experiment(lm, facts, _config(n_controls=2), tmp_path, progress=False)
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match=r"config\.search"):
