@@ -460,7 +460,7 @@ def test_speed_only_settings_do_not_refuse_the_folder(command, cli_model, tmp_pa
     [
         ("probe", "lrp2_interp.probing.api", "probe"),
         ("sweep", "lrp2_interp.lrp2.sweep", "run_sweep"),
-        ("run", "lrp2_interp.lrp2.experiment", "run_sweep"),
+        ("run", "lrp2_interp.interventions.experiment", "select_and_score"),  # the held-out default
         ("similarity", "lrp2_interp.lrp2.similarity", "similarity_table"),
         ("lens", "lrp2_interp.methods.logit_lens", "logit_lens"),
     ],
