@@ -1,8 +1,10 @@
 """Command line ``lrp2-interp``: builds the parser from the command modules and runs one command.
 
 Every command writes its outputs (CSV/parquet + JSON config + PNG) into a results
-folder and prints where they are.  Bad input exits with status 2 and one line
-naming the file, line and field.  Commands that shard work (``sweep``, ``run``)
+folder and prints where they are; a folder holding another run's results is refused
+(``--overwrite`` starts it clean; see :func:`lrp2_interp.cli.common.results_folder`).
+Bad input exits with status 2 and one line naming the file, line and field; so does a
+failed write (a full disk), naming the file.  Ctrl-C: one line, status 130.  Commands that shard work (``sweep``, ``run``)
 can be launched with ``torchrun --nproc_per_node K -m lrp2_interp.cli.main ...``.
 """
 
