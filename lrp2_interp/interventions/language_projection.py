@@ -65,6 +65,17 @@ def plane_rotation(vectors: Sequence[torch.Tensor], seed: int) -> list[torch.Ten
     return out
 
 
+def dev_vectors(lm: LanguageModel, facts: FactSet, languages: Sequence[str]) -> LanguageVectors:
+    """Language vectors from the probe prompts of ``facts`` (an intervention's dev facts), one per language."""
+    facts.check_languages(languages)
+    return compute_language_vectors(
+        lm,
+        {g: prompt_corpus(facts, g, lm) for g in languages},
+        corpus={g: f"probe prompts of {facts.n_facts(g)} dev facts" for g in languages},
+        progress=False,
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class LRP2Intervention:
     """LRP2 for queries in ``language`` (see the module docstring); settings are ``(m, n)`` pairs, m < n."""
@@ -102,15 +113,7 @@ class LRP2Intervention:
             for g in self.languages():
                 self.vectors[g]  # a clear error if one is missing
             return replace(self, n_layers=lm.n_layers)
-        langs = self.languages()
-        facts.check_languages(langs)
-        vectors = compute_language_vectors(
-            lm,
-            {g: prompt_corpus(facts, g, lm) for g in langs},
-            corpus={g: f"probe prompts of {facts.n_facts(g)} dev facts" for g in langs},
-            progress=False,
-        )
-        return replace(self, vectors=vectors, n_layers=lm.n_layers)
+        return replace(self, vectors=dev_vectors(lm, facts, self.languages()), n_layers=lm.n_layers)
 
     def _vectors(self) -> LanguageVectors:
         if self.vectors is None:

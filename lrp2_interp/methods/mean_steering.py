@@ -23,13 +23,12 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
-from lrp2_interp.interventions.language_projection import draw_seed
+from lrp2_interp.interventions.language_projection import dev_vectors, draw_seed
 from lrp2_interp.layers import EMBEDDINGS
-from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
+from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.methods.controls import same_norm_random
 from lrp2_interp.models.hooks import FwdHooks, ShiftHook, shift_point_hook
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.prompts import prompt_corpus
 
 Steer = tuple[int, float]
 
@@ -65,15 +64,7 @@ class MeanSteering:
 
     def fit(self, lm: LanguageModel, facts: FactSet) -> MeanSteering:
         """Mean token states of the probe prompts of ``facts`` (the dev facts) in both languages."""
-        langs = [self.source, self.language]
-        facts.check_languages(langs)
-        vectors = compute_language_vectors(
-            lm,
-            {g: prompt_corpus(facts, g, lm) for g in langs},
-            corpus={g: f"probe prompts of {facts.n_facts(g)} dev facts" for g in langs},
-            progress=False,
-        )
-        return replace(self, vectors=vectors)
+        return replace(self, vectors=dev_vectors(lm, facts, [self.source, self.language]))
 
     def direction(self, layer: int) -> torch.Tensor:
         """``mean_source - mean_language`` at shift point ``layer`` (``[d_model]``)."""
