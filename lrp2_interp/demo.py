@@ -18,7 +18,8 @@ on a pretrained model over the shipped facts (every fact, parallel to English):
    causal suppress/enhance check;
 3. writes ``summary.md`` with the headline numbers, CSV tables and heatmaps,
    including the paper's Table 2 comparison (overlap with English's same vs
-   different relations vs chance, with and without LRP2).
+   different relations vs chance, with and without LRP2), and ``figures.md``,
+   the gallery of every figure with what it shows (:mod:`lrp2_interp.gallery`).
 
 ``DemoConfig(preset="paper")`` (``lrp2-interp demo --paper``) uses the paper's
 choices (:mod:`lrp2_interp.presets`): language vectors from all tokens and the
@@ -38,6 +39,7 @@ from lrp2_interp.attribution.api import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, available_languages, load_facts
 from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.experiment import HeldoutResult, run_experiment
 from lrp2_interp.lrp2.experiment import ExperimentConfig
 from lrp2_interp.lrp2.vectors import compute_language_vectors
@@ -193,6 +195,7 @@ def run_demo(
     summary = summary.merge(kn, on="language", how="left") if len(kn) else summary
     write_table(out / "summary.csv", estimate_columns(summary))
     write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name, config.design))
+    write_gallery(out)
     return summary
 
 
@@ -351,6 +354,7 @@ def _markdown(
     lines += [
         "",
         f"Files: {FILES[design]}, `neurons/{{lang}}/` (attribution, neuron "
-        "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`.",
+        "sets, overlap, control, causal), `heatmap_*.png`, `similarity.png`, `summary.csv`; every figure with "
+        "what it shows: `figures.md`.",
     ]
     return "\n".join(lines) + "\n"

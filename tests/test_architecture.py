@@ -64,6 +64,7 @@ LAYERS = [
         "figures",
         "heldout_figures",
         "plots",
+        "gallery",
     },
     {"fact_files"},
     {"facts", "store", "real_size"},

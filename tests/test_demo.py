@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -140,3 +142,13 @@ def test_demo_defaults_to_the_held_out_design_and_runs_neurons_at_the_chosen_pai
     md = (out / "summary.md").read_text()
     assert "| fr |" in md and "held-out (chosen on dev facts)" in md
     assert (out / "knowledge_neurons.csv").is_file() and "Table 2" in md
+    # the gallery: every figure under the folder once, the demo's own first, each with a relative link
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "figures.md").read_text(encoding="utf-8"))
+    assert sorted(links) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert links[:4] == [
+        "heatmap_shared_neurons_baseline.png",
+        "heatmap_shared_neurons_lrp2.png",
+        "heatmap_overlap_gain.png",
+        "similarity.png",
+    ]
+    assert "neurons/fr/heatmap_relation_overlap.png" in links and (out / "neurons" / "fr" / "figures.md").is_file()

@@ -41,6 +41,7 @@ from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
 from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.language_projection import LRP2Intervention
 from lrp2_interp.interventions.protocol import Intervention
 from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, select_and_score
@@ -213,6 +214,7 @@ def run_heldout(
     write_table(out / "summary.csv", estimate_columns(summary))
     write_text(out / "summary.md", heldout_markdown(summary, config, lm.name, work))
     meta.update(complete=True, seconds=round(time.time() - t0, 1), work=work)
+    write_gallery(out)  # figures.md when the folder holds figures (the held-out design draws none itself)
     write_json(out / "run.json", meta)
     return HeldoutResult(config, out, summary, selections, work)
 

@@ -15,6 +15,7 @@ Results folder of the full-grid design::
     sweep_{lang}.parquet/.csv     per-fact / per-pair tables; sweep_{lang}_gain.png gain heatmap
     summary.csv, summary.md       one row per language with CIs (CSV: numeric X, X_low, X_high columns;
                                   markdown: ``12.3 [10.1, 14.5]``)
+    figures.md                    the gallery: every figure with what it shows (lrp2_interp.gallery)
     shards/                       resumable units (a restarted run skips finished ones)
 """
 
@@ -32,6 +33,7 @@ from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
 from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.gallery import write_gallery
 from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_test, transferability_ci
@@ -268,6 +270,7 @@ def run_full_grid(
     write_table(out / "summary.csv", estimate_columns(summary))
     meta["seconds"] = round(time.time() - t0, 1)
     meta["complete"] = True
+    write_gallery(out)
     write_json(out / "run.json", meta)
     write_text(out / "summary.md", summary_markdown(summary.astype(object).fillna(""), meta))
     return ExperimentResult(config, out, summary, sweeps)

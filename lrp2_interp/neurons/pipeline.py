@@ -25,6 +25,7 @@ Results folder (``out_dir``)::
     causal.csv, causal_summary.csv
     heatmap_shared_neurons_{baseline,lrp2}.png, heatmap_overlap_gain.png, heatmap_attribution_one_fact.png,
     heatmap_relation_overlap.png   layer x (language, condition, same / different / chance)
+    figures.md                     the gallery: every figure above with what it shows (lrp2_interp.gallery)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_table
+from lrp2_interp.gallery import write_gallery
 from lrp2_interp.layers import paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.similarity import SimilarityConfig, SimilarityResult, similarity_table
@@ -313,6 +315,7 @@ def run_knowledge_analysis(
         table = pd.concat([c.table for c in causal], ignore_index=True)
         write_table(out / "causal.csv", table)
         write_table(out / "causal_summary.csv", summarize_causal(table))
+    write_gallery(out)
     return KnowledgeResult(
         config,
         out,
