@@ -108,7 +108,8 @@ def run_demo(
 ) -> pd.DataFrame:
     """Run the demo into ``out_dir``; returns the summary table (one row per language, Estimate cells).
 
-    ``progress``: progress bars of the organism training and the LRP2 sweeps.
+    ``progress``: progress bars with ETAs (stderr) of the organism training, the LRP2 search and the
+    knowledge-neuron stage (attribution, overlap and permutation control, causal check).
     """
     out = Path(out_dir)
     t0 = time.time()
@@ -184,7 +185,7 @@ def run_demo(
             n_boot=config.n_boot,
             seed=config.seed,
         )
-        res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang)
+        res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang, progress=progress)
         if res is None:
             raise RuntimeError(f"the knowledge-neuron analysis of '{lang}' returned no result on the main process")
         results.append(res)

@@ -33,7 +33,7 @@ once and goes in the next release).  One fact of a fact set: :func:`attribute_fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -196,12 +196,14 @@ def attribute_many(
     fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = True,
+    tick: Callable[[int], object] | None = None,
     extra_hooks: FwdHooks | None = None,
 ) -> list[AttributionResult]:
     """:func:`attribute_neurons` over many prompts (one result each), with a progress bar over prompts.
 
     The fast implementation is built once and reused for every prompt (``extra_hooks``: deprecated
-    name of ``fwd_hooks``).
+    name of ``fwd_hooks``).  ``progress``: a bar with the ETA over the prompts (stderr); ``tick``: called
+    with 1 after each prompt (a caller's own bar over many calls, e.g. the knowledge-neuron pipeline's).
     """
     config = AttributionConfig() if config is None else config
     if len(prompts) != len(targets):
@@ -209,10 +211,12 @@ def attribute_many(
     layers = config.validate(lm.n_layers)
     hooks = renamed_hooks(fwd_hooks, extra_hooks, "attribute_many")
     fm = choose_path(lm, config, hooks)
-    return [
-        _attribute(lm, prompt, target, config, layers, hooks, fm, progress=False)
-        for prompt, target in tqdm(list(zip(prompts, targets)), desc="knowledge-neuron IG", disable=not progress)
-    ]
+    out = []
+    for prompt, target in tqdm(list(zip(prompts, targets)), desc="knowledge-neuron IG", disable=not progress):
+        out.append(_attribute(lm, prompt, target, config, layers, hooks, fm, progress=False))
+        if tick is not None:
+            tick(1)
+    return out
 
 
 def attribute_fact(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
@@ -183,6 +184,7 @@ def causal_effect(
     lrp2: LRP2Config | None = None,
     *,
     config: CausalConfig | None = None,
+    progress: bool = False,
 ) -> CausalResult:
     """Gold-probability change when a neuron set is suppressed / enhanced, vs random sets of the same sizes.
 
@@ -192,7 +194,8 @@ def causal_effect(
     ``language`` are run in the source language (``baseline``) and in ``language``
     (``baseline`` and, when ``lrp2`` is given, ``lrp2``).  Random draw ``d`` of
     fact ``i`` uses seed ``(config.seed, i)``; the same random sets are used in
-    every language and condition.  Table columns: ``COLUMNS``.
+    every language and condition.  Table columns: ``COLUMNS``.  ``progress``: a bar with the ETA over
+    the facts of every language and condition (stderr).
     """
     config = config if config is not None else CausalConfig()
     if lrp2 is not None and vectors is None:
@@ -221,6 +224,7 @@ def causal_effect(
     if lrp2 is not None and vectors is not None:
         runs.append((language, "lrp2", lrp2_hooks(lm, vectors, language, lrp2)))
     frames = []
+    bar = tqdm(total=len(runs) * len(keys), desc=f"causal check {language}", unit="fact", disable=not progress)
     for run, (lang, cond, hooks) in enumerate(runs):
         queries = gold_queries(lm, facts, lang, keys, config.target_token)
         for start in range(0, len(keys), config.batch_size):
@@ -251,6 +255,8 @@ def causal_effect(
                             }
                         )
                     )
+            bar.update(len(idx))
+    bar.close()
     out = pd.concat(frames, ignore_index=True)
     out = out.iloc[sorted(range(len(out)), key=out["_key"].__getitem__)].reset_index(drop=True)
     out["change"] = out["p_after"] - out["p_before"]

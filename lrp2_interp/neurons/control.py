@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.figures import draw_control
@@ -139,6 +140,7 @@ def permutation_control(
     seed: int = 0,
     by_layer: bool = False,
     sampler: Sampler = "hypergeometric",
+    progress: bool = False,
 ) -> ControlResult:
     """Observed overlap vs random neuron sets of the same per-layer sizes.
 
@@ -148,12 +150,14 @@ def permutation_control(
     chance-level ``jaccard`` / ``overlap_rate``, ``z`` (of the shared count) and a
     one-sided permutation ``p_value`` = (1 + #{null >= observed}) / (1 + n_perm),
     which is the same for Jaccard and overlap rate (both increase with the shared
-    count at fixed sizes).  Unit ``i`` uses seed ``(seed, i)``.
+    count at fixed sizes).  Unit ``i`` uses seed ``(seed, i)``.  ``progress``: a bar with the ETA over the
+    units (stderr, cleared when done).
     """
     if n_perm < 1:
         raise InputError(f"n_perm must be >= 1, got {n_perm}", field="n_perm")
     frames = []
-    for i, ((lang, cond, unit), a, b) in enumerate(pair_sets(sets, source)):
+    pairs = tqdm(pair_sets(sets, source), desc="permutation control", unit="set", disable=not progress, leave=False)
+    for i, ((lang, cond, unit), a, b) in enumerate(pairs):
         n_a, n_b = a.per_layer_counts(n_layers), b.per_layer_counts(n_layers)  # [L]
         shared = NeuronSet(a.sites & b.sites).per_layer_counts(n_layers)  # [L]
         unit_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])

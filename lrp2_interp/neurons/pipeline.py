@@ -8,7 +8,9 @@ English is compared between the two conditions, against a permutation control.
 Representation similarity per layer and the causal suppress/enhance check
 complete the picture.  Attribution runs in resumable units (chunks of facts per
 language and condition), so an interrupted analysis picks up where it stopped,
-and under ``torchrun`` the units are shared between ranks.
+and under ``torchrun`` the units are shared between ranks.  The overlap tables, the
+permutation control and Table 2 are :mod:`lrp2_interp.neurons.comparison`'s.  With
+``progress`` the attribution, the overlap stage and the causal check show bars with ETAs on stderr.
 
 Results folder (``out_dir``)::
 
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.api import AttributionConfig, attribute_many
 from lrp2_interp.distributed import Dist
@@ -44,32 +47,18 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.files import write_table
 from lrp2_interp.gallery import write_gallery
-from lrp2_interp.layers import paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.similarity import SimilarityConfig, SimilarityResult, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
+from lrp2_interp.neurons.comparison import NullSettings, compare_with_source
 from lrp2_interp.neurons.config import Level, NeuronConfig
-from lrp2_interp.neurons.control import ControlResult, permutation_control, unit_baseline_summary
-from lrp2_interp.neurons.overlap import (
-    OverlapResult,
-    OverlapSummary,
-    different_unit_overlap,
-    overlap_by_layer,
-    overlap_gain,
-    overlap_table,
-    summarize_overlap,
-)
+from lrp2_interp.neurons.control import ControlResult
+from lrp2_interp.neurons.overlap import OverlapResult, OverlapSummary
 from lrp2_interp.neurons.selection import select_grouped
 from lrp2_interp.neurons.sets import NeuronSet, sets_to_frame
-from lrp2_interp.plots import (
-    attribution_heatmap,
-    overlap_gain_heatmap,
-    relation_overlap_heatmap,
-    shared_neurons_heatmap,
-    similarity_plot,
-)
+from lrp2_interp.plots import attribution_heatmap, similarity_plot
 from lrp2_interp.prompts import attribution_queries, render_prefix
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 
@@ -141,11 +130,16 @@ def attribute_facts(
     config: KnowledgeConfig,
     store: ShardStore,
     dist: Dist | None = None,
+    *,
+    progress: bool = False,
 ) -> tuple[dict, tuple, pd.DataFrame] | None:
-    """Attribution of every (language, condition) in resumable chunks; rank 0 gets the merged scores."""
+    """Attribution of every (language, condition) in resumable chunks; rank 0 gets the merged scores.
+
+    ``progress``: a bar with the ETA over this rank's facts x conditions (stderr; stored chunks count as done).
+    """
     dist = dist if dist is not None else Dist()
     keys = tuple((f.relation, f.lineid) for f in facts.iter_facts(config.source))
-    units = []
+    units, sizes = [], {}
     for lang, cond in _conditions(config):
         queries = attribution_queries(lm, facts, lang, keys)  # row i is fact keys[i] in every language
         hooks = lrp2_hooks(lm, vectors, lang, _lrp2_config(config, lang)) if cond == LRP2 else None
@@ -160,6 +154,7 @@ def attribute_facts(
                     config.attribution,
                     fwd_hooks=hooks,
                     progress=False,
+                    tick=bar.update,
                 )
                 return pd.DataFrame(
                     {
@@ -174,7 +169,13 @@ def attribute_facts(
                 )
 
             units.append((f"ig-{lang}-{cond}-{start:06d}", compute))
-    done = store.run(units, rank=dist.rank, world=dist.world)
+            sizes[units[-1][0]] = len(keys[start : start + config.chunk])
+    mine = sum(sizes[key] for i, (key, _) in enumerate(units) if i % dist.world == dist.rank)
+    bar = tqdm(total=mine, desc="knowledge-neuron IG", unit="fact", disable=not progress)
+    done = store.run(
+        units, rank=dist.rank, world=dist.world, progress=lambda key, stored: bar.update(sizes[key] if stored else 0)
+    )
+    bar.close()
     dist.barrier()
     if not dist.is_main:
         return None
@@ -257,13 +258,18 @@ def run_knowledge_analysis(
     out_dir: str | Path,
     *,
     dist: Dist | None = None,
+    progress: bool = True,
 ) -> KnowledgeResult | None:
-    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps."""
+    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps.
+
+    ``progress``: bars with ETAs on stderr for the attribution, the overlap and permutation control and the
+    causal check (they change no number and no file).
+    """
     dist = dist if dist is not None else Dist()
     out = Path(out_dir)
     facts = prepare_facts(lm, facts, config)
     check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
-    merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist)
+    merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist, progress=progress)
     if merged is None:
         return None
     scores, keys, attr_table = merged
@@ -274,25 +280,8 @@ def run_knowledge_analysis(
     rel_sets = _select(scores, keys, config, "relation")
     write_table(out / "neurons_fact.csv", sets_to_frame(fact_sets))
     write_table(out / "neurons_relation.csv", sets_to_frame(rel_sets))
-    ov_fact = overlap_table(fact_sets, source=config.source)
-    ov_rel = overlap_table(rel_sets, source=config.source)
-    by_layer = overlap_by_layer(fact_sets, n_layers, source=config.source)
-    ov_fact.to_csv(out / "overlap_fact.csv")
-    ov_rel.to_csv(out / "overlap_relation.csv")
-    write_table(
-        out / "overlap_by_layer.csv", by_layer.table.assign(paper_layer=by_layer.table["layer"].map(paper_layer))
-    )
-    summary = summarize_overlap(ov_fact, ("jaccard", "overlap_rate"), n_boot=config.n_boot, seed=config.seed)
-    summary.to_csv(out / "overlap_summary.csv")
-    control = permutation_control(
-        fact_sets, n_layers=n_layers, d_mlp=d_mlp, source=config.source, n_perm=config.n_perm, seed=config.seed
-    )
-    control.to_csv(out / "permutation_control.csv")
-    write_table(out / "permutation_summary.csv", control.summary())
-    relation_baseline = relation_baseline_tables(rel_sets, config, n_layers, d_mlp, out)
-    for cond in (BASELINE, LRP2):
-        shared_neurons_heatmap(by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png")
+    null = NullSettings(n_layers, d_mlp, config.source, config.n_perm, config.n_boot, config.seed)
+    stage = compare_with_source(fact_sets, rel_sets, null, out, progress=progress)
     attribution_heatmap(
         scores[(config.source, BASELINE)][0],
         out / "heatmap_attribution_one_fact.png",
@@ -309,7 +298,7 @@ def run_knowledge_analysis(
     if config.causal is not None:
         english = english_sets(fact_sets, config.source)
         causal = tuple(
-            causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal)
+            causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal, progress=progress)
             for lang in config.languages
         )
         table = pd.concat([c.table for c in causal], ignore_index=True)
@@ -323,39 +312,15 @@ def run_knowledge_analysis(
         keys,
         fact_sets,
         rel_sets,
-        ov_fact,
-        ov_rel,
-        by_layer,
-        summary,
-        control,
-        relation_baseline,
+        stage.overlap_fact,
+        stage.overlap_relation,
+        stage.by_layer,
+        stage.summary,
+        stage.control,
+        stage.relation_baseline,
         sim,
         causal,
     )
-
-
-def relation_baseline_tables(
-    rel_sets: Mapping[tuple, NeuronSet], config: KnowledgeConfig, n_layers: int, d_mlp: int, out: Path
-) -> pd.DataFrame:
-    """The paper's Table 2 on the per-relation sets: same vs different relations vs chance; returns the pooled table."""
-    tables = {}
-    for by_layer in (False, True):
-        cross = different_unit_overlap(rel_sets, n_layers, source=config.source, by_layer=by_layer)
-        control = permutation_control(
-            rel_sets,
-            n_layers=n_layers,
-            d_mlp=d_mlp,
-            source=config.source,
-            n_perm=config.n_perm,
-            seed=config.seed,
-            by_layer=by_layer,
-        )
-        tables[by_layer] = (cross, unit_baseline_summary(cross, control))
-    write_table(out / "relation_overlap.csv", pd.concat([tables[False][0], tables[True][0]], ignore_index=True))
-    write_table(out / "relation_overlap_summary.csv", tables[False][1])
-    write_table(out / "relation_overlap_by_layer.csv", tables[True][1])
-    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png")
-    return tables[False][1]
 
 
 def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:
