@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lrp2_interp.cli.main import main
+import pytest
+
+from lrp2_interp.cli.main import REPO_DATA, main
 from lrp2_interp.gallery import GALLERY, gallery_figures, write_gallery
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -100,3 +102,36 @@ def test_a_cli_run_on_a_tiny_model_writes_its_gallery_and_a_resumed_run_the_same
     assert "## Attribution of one fact" in text
     assert main(argv) == 0  # the same run again: resumed, the same gallery
     assert (out / GALLERY).read_text(encoding="utf-8") == text
+
+
+#: figure-writing commands besides ``attribute``: their arguments besides --model/--facts/--out
+COMMANDS = {
+    "sweep": ["--language", "fr", "--layers", "0", "1"],
+    "similarity": ["--languages", "fr", "--lrp2", "fr=0,1"],
+    "lens": ["--languages", "fr"],
+    "lape": ["--languages", "en", "fr", "--kn-facts", "0"],
+    "compare": [
+        "--languages",
+        "fr",
+        "--methods",
+        "mean_steering",
+        "--n-boot",
+        "20",
+        "--n-controls",
+        "1",
+        "--alphas",
+        "1",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_figure_writing_command_lists_exactly_its_pngs(command, repo_model_dir, tmp_path):
+    out = tmp_path / command
+    facts = ["--facts", str(REPO_DATA), "--relations", "P36", "--max-facts", "4"]
+    model = ["--model", str(repo_model_dir("bert"))]
+    assert main([command, *model, *facts, *COMMANDS[command], "--out", str(out)]) == 0
+    pngs = [p.relative_to(out).as_posix() for p in out.rglob("*.png")]
+    links = _links((out / GALLERY).read_text(encoding="utf-8"))
+    assert pngs and sorted(links) == sorted(pngs)
+    assert all(not Path(link).is_absolute() for link in links)
