@@ -30,3 +30,13 @@ def test_summary_csv_holds_numbers_and_the_markdown_the_intervals(bert_lm, fixtu
     assert disk.loc[0, "acc_baseline"] == pytest.approx(res.summary.loc[0, "acc_baseline"].value)
     assert pd.isna(disk.loc[0, "acc_oracle"]) and pd.isna(disk.loc[0, "heldout_m"])  # English: no LRP2 columns
     assert disk.loc[1, "heldout_m"] == res.summary.loc[1, "heldout_m"]
+
+
+def test_the_full_grid_writes_the_gallery_of_its_gain_heatmaps(bert_lm, fixture_facts, tmp_path):
+    cfg = ExperimentConfig(
+        languages=("fr",), layers=(0, 1), n_boot=10, probe=ProbeConfig(max_candidates=4), design="full-grid"
+    )
+    run_full_grid(bert_lm, fixture_facts, cfg, tmp_path, random_control=False, progress=False)
+    text = (tmp_path / "figures.md").read_text(encoding="utf-8")
+    assert "![LRP2 gain over the baseline for every (m, n), fr](sweep_fr_gain.png)" in text
+    assert [p.name for p in tmp_path.rglob("*.png")] == ["sweep_fr_gain.png"]
