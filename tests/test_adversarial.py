@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -737,3 +738,47 @@ def test_commands_report_the_facts_left_out_of_ranking(command, tiny_model_dir, 
         else [pd.read_parquet(p) for p in (out / "shards").glob("*.parquet")]
     )
     assert not {101, 102} & set(pd.concat(tables)["lineid"])
+
+
+@dataclass(frozen=True)
+class _Unchanged:
+    """An intervention that changes nothing: the comparison's ranking is the baseline's."""
+
+    language: str = "fr"
+    source: str = "en"
+    name: str = "unchanged"
+    title: str = "unchanged"
+
+    def settings(self):
+        return [0]
+
+    def fit(self, lm, facts):
+        return self
+
+    def hooks(self, setting):
+        return []
+
+    def control(self, setting, seed):
+        return []
+
+    def extra_controls(self, setting):
+        return {}
+
+    def label(self, setting):
+        return "none"
+
+
+@pytest.mark.parametrize("case", sorted(UNRANKABLE))
+def test_run_comparison_leaves_out_golds_the_model_cannot_tell_apart(bert_lm, tmp_path, case):
+    from lrp2_interp.interventions.selection import SelectionConfig
+    from lrp2_interp.methods.compare import CompareConfig, run_comparison
+    from lrp2_interp.probing.types import ProbeConfig
+
+    facts = load_facts(_unrankable_facts(tmp_path, case), ["en", "fr"])
+    probe = ProbeConfig(distractors="label")  # the fixture facts have no obj_uri
+    config = CompareConfig(SelectionConfig(first_rung=2, n_controls=1, probe=probe), n_boot=10)
+    res = run_comparison(bert_lm, facts, [_Unchanged()], config)
+    assert res.n_excluded == 2 and set(res.excluded["lineid"]) == {101, 102}
+    assert all(r.startswith(UNRANKABLE[case][1]) for r in res.excluded["reason"])
+    ranked = set(zip(res.facts_table["relation"], res.facts_table["lineid"]))
+    assert ranked and not ranked & {("P36", 101), ("P36", 102)}  # in no language, no split
