@@ -782,3 +782,40 @@ def test_run_comparison_leaves_out_golds_the_model_cannot_tell_apart(bert_lm, tm
     assert all(r.startswith(UNRANKABLE[case][1]) for r in res.excluded["reason"])
     ranked = set(zip(res.facts_table["relation"], res.facts_table["lineid"]))
     assert ranked and not ranked & {("P36", 101), ("P36", 102)}  # in no language, no split
+
+
+# ------------------------------------------------------------------ 11. align rerun into its own folder
+@pytest.fixture(scope="module")
+def align_folder(cli_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("align") / "out"
+    assert main(_argv("align", cli_model, out)) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        (["--ridge", "0.5"], "ridge: 0.0 -> 0.5"),
+        (["--sigmas", "0", "0.5"], "sigmas: [0.0, 1.0] -> [0.0, 0.5]"),
+        (["--max-facts", "3"], "max_facts: 4 -> 3"),
+    ],
+)
+def test_align_rerun_with_other_settings_is_refused_in_one_line_and_overwrite_starts_clean(
+    changed, named, align_folder, cli_model, tmp_path, capsys
+):
+    """Formerly the rerun read the first run's units and crashed ('argmax of an empty sequence')."""
+    import pandas as pd
+
+    out = tmp_path / "out"
+    shutil.copytree(align_folder, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(_argv("align", cli_model, out, *changed)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and named in err and "--overwrite" in err and "argmax" not in err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+
+    assert main(_argv("align", cli_model, out, *changed, "--overwrite")) == 0
+    assert _run_json(out)["complete"] is True
+    assert not pd.read_csv(out / "fr" / "search.csv").empty
+    assert main(_argv("align", cli_model, out, *changed)) == 0  # the new run's folder: its own rerun resumes
