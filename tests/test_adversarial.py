@@ -819,3 +819,60 @@ def test_align_rerun_with_other_settings_is_refused_in_one_line_and_overwrite_st
     assert _run_json(out)["complete"] is True
     assert not pd.read_csv(out / "fr" / "search.csv").empty
     assert main(_argv("align", cli_model, out, *changed)) == 0  # the new run's folder: its own rerun resumes
+
+
+# ------------------------------------------------------------------ 12. neurons: the whole manifest checked before compute
+@pytest.fixture(scope="module")
+def neurons_folders(cli_model, en_fr_vectors, tmp_path_factory) -> dict[str, Path]:
+    """A neurons run with vectors computed from the probe prompts, and one with --vectors (a file)."""
+    root = tmp_path_factory.mktemp("neurons")
+    assert main(_argv("neurons", cli_model, root / "computed")) == 0
+    assert main(_argv("neurons", cli_model, root / "given", "--vectors", str(en_fr_vectors))) == 0
+    return {"computed": root / "computed", "given": root / "given"}
+
+
+def _no_vectors_computed(*args, **kwargs):
+    raise AssertionError("language vectors computed before the results folder was checked")
+
+
+@pytest.mark.parametrize(
+    ("first", "extra", "named"),
+    [
+        ("computed", ["--tokens", "all"], "language vectors"),  # the same prompts, other tokens averaged
+        ("computed", ["--vectors", "V"], "language vectors"),
+        ("given", [], "language vectors"),  # the file's vectors before, computed ones now
+        ("computed", ["--threshold", "0.3"], "threshold"),
+    ],
+)
+def test_neurons_refuses_another_runs_folder_before_computing_vectors(
+    first, extra, named, neurons_folders, cli_model, en_fr_vectors, tmp_path, monkeypatch, capsys
+):
+    import lrp2_interp.lrp2.vectors as vectors
+
+    out = tmp_path / "out"
+    shutil.copytree(neurons_folders[first], out)
+    monkeypatch.setattr(vectors, "compute_language_vectors", _no_vectors_computed)
+    capsys.readouterr()
+    extra = [str(en_fr_vectors) if a == "V" else a for a in extra]
+    assert main(_argv("neurons", cli_model, out, *extra)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and named in err and "--overwrite" in err
+
+
+def test_neurons_rerun_with_computed_vectors_resumes(neurons_folders, cli_model, tmp_path):
+    """The vectors' record is known before they are computed and equals the computed vectors' record."""
+    out = tmp_path / "out"
+    shutil.copytree(neurons_folders["computed"], out)
+    assert main(_argv("neurons", cli_model, out)) == 0
+    assert _run_json(out)["complete"] is True
+
+
+def test_planned_provenance_is_the_computed_vectors_provenance(bert_lm):
+    from lrp2_interp.lrp2.vectors import compute_language_vectors, planned_provenance
+
+    sentences = {"en": ["Paris is a city .", "Berlin is a city ."], "fr": ["Paris est une ville ."]}
+    for tokens in ("real", "all"):
+        vec = compute_language_vectors(bert_lm, sentences, corpus={"en": "c", "fr": "c"}, tokens=tokens, progress=False)
+        assert vec.provenance() == planned_provenance(bert_lm, sentences, corpus={"en": "c", "fr": "c"}, tokens=tokens)
+    other = {**sentences, "fr": ["Berlin est une ville ."]}  # other sentences, the same name and count
+    assert planned_provenance(bert_lm, other) != planned_provenance(bert_lm, sentences)
