@@ -876,3 +876,93 @@ def test_planned_provenance_is_the_computed_vectors_provenance(bert_lm):
         assert vec.provenance() == planned_provenance(bert_lm, sentences, corpus={"en": "c", "fr": "c"}, tokens=tokens)
     other = {**sentences, "fr": ["Berlin est une ville ."]}  # other sentences, the same name and count
     assert planned_provenance(bert_lm, other) != planned_provenance(bert_lm, sentences)
+
+
+# ------------------------------------------------------------------ 13. figures name the source language
+def _texts(fig) -> list[str]:
+    """Every text of a figure: titles, the suptitle, axis and colour-bar labels, legends."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def _titled(texts: list[str], source_name: str) -> bool:
+    return any(source_name in t for t in texts) and not any("English" in t for t in texts)
+
+
+def test_every_figure_of_neurons_and_similarity_names_the_source(cli_model, tmp_path, monkeypatch):
+    import lrp2_interp.plots as plots
+
+    seen: dict[str, list[str]] = {}
+    original = plots.save_plot
+
+    def recorded(ax, path, table):
+        seen[Path(path).stem] = _texts(ax.figure)
+        return original(ax, path, table)
+
+    monkeypatch.setattr(plots, "save_plot", recorded)
+    argv = ["--model", cli_model, *_repo_facts(), "--languages", "nl", "--source", "fr"]
+    neurons = ["--lrp2", "nl=0,1", "--n-perm", "20", "--steps", "2", "--no-causal"]
+    assert main(["neurons", *argv, *neurons, "--out", str(tmp_path / "n")]) == 0
+    assert main(["similarity", *argv, "--out", str(tmp_path / "s")]) == 0
+    named = ["similarity", "heatmap_shared_neurons_baseline", "heatmap_shared_neurons_lrp2"]
+    named += ["heatmap_overlap_gain", "heatmap_relation_overlap"]
+    assert set(named) <= set(seen)
+    for stem in named:
+        assert _titled(seen[stem], "French"), (stem, seen[stem])
+    assert not [t for texts in seen.values() for t in texts if "English" in t]
+
+
+def _drawn(name: str, source: str):
+    """Draw figure ``name`` from a small hand-made table with ``source``; returns its texts."""
+    import pandas as pd
+
+    import lrp2_interp.figures as figures
+    import lrp2_interp.heldout_figures as heldout
+    from lrp2_interp.drawing import offscreen
+    from lrp2_interp.metrics import Estimate
+
+    by_layer = pd.DataFrame(
+        {
+            "language": ["nl"] * 4,
+            "condition": ["baseline", "baseline", "lrp2", "lrp2"],
+            "unit": ["P36:1"] * 4,
+            "layer": [0, 1, 0, 1],
+            "n_shared": [1.0, 2.0, 2.0, 3.0],
+        }
+    )
+    with offscreen():
+        if name == "similarity":
+            table = pd.DataFrame(
+                {"language": "nl", "layer": [0, 1], "condition": "baseline", "centred_cosine": [0.1, 0.2]}
+            )
+            ax = figures.draw_similarity(table, source=source)
+        elif name == "shared_neurons":
+            ax = figures.draw_shared_neurons(by_layer, source=source)
+        elif name == "overlap_pooled":
+            ax = figures.draw_overlap(by_layer.drop(columns="layer"), source=source)
+        elif name == "overlap_gain":
+            gain = by_layer.assign(value="n_shared", baseline=1.0, lrp2=2.0, gain=1.0)
+            ax = figures.draw_overlap_gain(gain, source=source)
+        elif name == "relation_overlap":
+            summary = by_layer.assign(same_overlap_rate=0.5, different_overlap_rate=0.2)
+            ax = figures.draw_relation_overlap(summary, source=source)
+        elif name == "control":
+            summary = pd.DataFrame(
+                {"language": ["nl"], "condition": ["baseline"], "jaccard": [0.2], "chance_jaccard": [0.1]}
+            )
+            ax = figures.draw_control(summary.assign(share_above_chance=0.5), source=source)
+        else:
+            est = Estimate(40.0, 30.0, 50.0)
+            summary = pd.DataFrame({"language": ["nl"], "n_test": [10], "trans_baseline": [est], "trans_chosen": [est]})
+            ax = heldout.draw_real_size_trans(summary, source=source)
+        return _texts(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["similarity", "shared_neurons", "overlap_pooled", "overlap_gain", "relation_overlap", "control", "trans"],
+)
+def test_every_draw_function_names_the_given_source(name):
+    assert _titled(_drawn(name, "ru"), "Russian")
+    assert any("English" in t for t in _drawn(name, "en"))  # the default source, English, is still named

@@ -215,7 +215,7 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     vectors = given if given is not None else language_vectors(args, lm, facts)
     table = similarity_table(lm, facts, list(args.languages), vectors, configs or None, config=sim).table
     write_table(out / "similarity.csv", table)
-    similarity_plot(table, out / "similarity.png")
+    similarity_plot(table, out / "similarity.png", source=args.source)
     info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors, source=args.source)
     finish_run(out, run_metadata(sim, model_name=lm.name, **info))
     done(out, t0)
@@ -232,7 +232,7 @@ def register(sub: Subparsers) -> None:
     add_out_args(p)
     p.set_defaults(func=cmd_attribute)
 
-    p = sub.add_parser("neurons", help="knowledge neurons: EN-vs-l overlap with/without LRP2, control, causal")
+    p = sub.add_parser("neurons", help="knowledge neurons: --source vs l overlap with/without LRP2, control, causal")
     add_model_args(p)
     add_facts_args(p, languages=False)
     attribution_options().add_to(p)
@@ -254,7 +254,7 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_neurons)
 
     p = sub.add_parser(
-        "similarity", help="similarity to English per layer (cosine, centred cosine, linear CKA), with/without LRP2"
+        "similarity", help="similarity to --source per layer (cosine, centred cosine, linear CKA), with/without LRP2"
     )
     add_model_args(p)
     add_facts_args(p, languages=False)

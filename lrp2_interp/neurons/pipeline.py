@@ -289,8 +289,10 @@ def run_knowledge_analysis(
     write_table(out / "permutation_summary.csv", control.summary())
     relation_baseline = relation_baseline_tables(rel_sets, config, n_layers, d_mlp, out)
     for cond in (BASELINE, LRP2):
-        shared_neurons_heatmap(by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png")
+        shared_neurons_heatmap(
+            by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond, source=config.source
+        )
+    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png", source=config.source)
     attribution_heatmap(
         scores[(config.source, BASELINE)][0],
         out / "heatmap_attribution_one_fact.png",
@@ -302,7 +304,7 @@ def run_knowledge_analysis(
         lm, facts, list(config.languages), vectors, lrp, config=SimilarityConfig(source=config.source)
     )
     sim.to_csv(out / "similarity.csv")
-    similarity_plot(sim.table, out / "similarity.png")
+    similarity_plot(sim.table, out / "similarity.png", source=config.source)
     causal: tuple[CausalResult, ...] = ()
     if config.causal is not None:
         english = english_sets(fact_sets, config.source)
@@ -351,7 +353,7 @@ def relation_baseline_tables(
     write_table(out / "relation_overlap.csv", pd.concat([tables[False][0], tables[True][0]], ignore_index=True))
     write_table(out / "relation_overlap_summary.csv", tables[False][1])
     write_table(out / "relation_overlap_by_layer.csv", tables[True][1])
-    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png")
+    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png", source=config.source)
     return tables[False][1]
 
 
