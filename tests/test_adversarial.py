@@ -650,6 +650,21 @@ def test_neurons_compare_every_part_to_the_given_source(cli_model, tmp_path, mon
     assert seen == {"similarity_table": "fr", "causal_effect": "fr"}  # not the default 'en'
 
 
+def test_neurons_with_another_source_needs_no_english_facts(cli_model, tmp_path):
+    """Formerly: with no 'en' in the facts, neurons --source X failed after the whole analysis ran."""
+    from lrp2_interp.cli.main import REPO_DATA
+
+    root = tmp_path / "facts"
+    for lang in ("fr", "nl"):
+        shutil.copytree(REPO_DATA / lang, root / lang)
+    out = tmp_path / "out"
+    argv = ["neurons", "--model", cli_model, "--facts", str(root), "--relations", "P36", "--max-facts", "4"]
+    argv += ["--languages", "nl", "--source", "fr", "--lrp2", "nl=0,1", "--n-perm", "20", "--steps", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert _run_json(out)["complete"] is True
+    assert set(__import__("pandas").read_csv(out / "overlap_fact.csv")["language"]) == {"nl"}
+
+
 @pytest.fixture(scope="module")
 def en_fr_vectors(cli_model, tmp_path_factory) -> Path:
     vec = tmp_path_factory.mktemp("vec") / "v"
