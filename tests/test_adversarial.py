@@ -981,3 +981,29 @@ def _drawn(name: str, source: str):
 def test_every_draw_function_names_the_given_source(name):
     assert _titled(_drawn(name, "ru"), "Russian")
     assert any("English" in t for t in _drawn(name, "en"))  # the default source, English, is still named
+
+
+def test_the_heldout_experiment_leaves_out_golds_the_model_cannot_tell_apart(cli_model, tmp_path):
+    """The Python API behind ``run`` applies the rule itself (the command filtered the facts before calling it)."""
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.interventions.experiment import run_experiment
+    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.models.loading import load_model
+    from lrp2_interp.probing.types import ProbeConfig
+
+    root = tmp_path / "facts"
+    for lang in ("en", "fr", "es"):
+        shutil.copytree(REPO_DATA / lang, root / lang)
+    path = root / "fr" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unknown = {rows[0]["lineid"]: "\u2c65", rows[1]["lineid"]: "\u023e"}
+    for row in rows:
+        if row["lineid"] in unknown:
+            row.update(obj_label=unknown[row["lineid"]], obj_aliases=[])
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    facts = load_facts(root, ["en", "fr", "es"], ["P36", "P30"])
+    config = ExperimentConfig(languages=("fr",), layers=(0, 1), n_controls=1, n_boot=20, probe=ProbeConfig())
+    res = run_experiment(load_model(cli_model), facts, config, tmp_path / "out", progress=False)
+    assert set(res.excluded["lineid"]) == set(unknown)
+    table = res.selections["fr"].facts_table
+    assert len(table) and not set(unknown) & set(table["lineid"])  # not ranked in fr, nor in the source
