@@ -3,7 +3,8 @@
 Each ``draw_*`` takes the analysis table, draws it with :mod:`lrp2_interp.drawing`
 and returns the Axes; each ``*_table`` gives the plotted table (what
 :mod:`lrp2_interp.plots` writes as the figure's CSV).  Layer axes show integer
-ticks with the block index and the paper's layer (``"0 (L1)"``).
+ticks with the block index and the paper's layer (``"0 (L1)"``).  Figures comparing languages with a
+source language take ``source`` (default ``"en"``) and name it (:func:`lrp2_interp.languages.language_name`).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import torch
 
 from lrp2_interp.drawing import LAYER_AXIS, draw_heatmap, draw_lines, new_axes
 from lrp2_interp.errors import InputError
+from lrp2_interp.languages import language_name
 from lrp2_interp.layers import layer_labels
 
-#: plain-language names of the overlap columns (the source language is English in every analysis)
+#: plain-language names of the overlap columns ({source}: the source language's name)
 VALUE_NAMES = {
-    "n_shared": "knowledge neurons shared with English",
-    "jaccard": "overlap of knowledge neurons with English (Jaccard)",
-    "overlap_rate": "share of the language's knowledge neurons that English also uses",
-    "overlap_rate_source": "share of English's knowledge neurons that the language also uses",
+    "n_shared": "knowledge neurons shared with {source}",
+    "jaccard": "overlap of knowledge neurons with {source} (Jaccard)",
+    "overlap_rate": "share of the language's knowledge neurons that {source} also uses",
+    "overlap_rate_source": "share of {source}'s knowledge neurons that the language also uses",
     "n_target": "knowledge neurons",
 }
 #: short names for colour bars
@@ -37,19 +39,19 @@ SHORT_NAMES = {
 CONDITION_NAMES = {"baseline": "baseline", "lrp2": "with LRP2"}
 #: similarity measures of :func:`lrp2_interp.lrp2.similarity.similarity_table`: (title, panel title, y label)
 MEASURES = {
-    "cosine": ("Cosine to English", "Cosine (raw)", "cosine"),
+    "cosine": ("Cosine to {source}", "Cosine (raw)", "cosine"),
     "centred_cosine": (
-        "Cosine to English after removing the mean over languages",
+        "Cosine to {source} after removing the mean over languages",
         "Cosine after removing the mean over languages",
         "centred cosine",
     ),
-    "cka": ("Linear CKA with English (geometry across facts)", "Linear CKA (geometry across facts)", "linear CKA"),
+    "cka": ("Linear CKA with {source} (geometry across facts)", "Linear CKA (geometry across facts)", "linear CKA"),
 }
 
 
-def value_name(value: str) -> str:
-    """Plain-language name of an overlap column (the column name itself when unknown)."""
-    return VALUE_NAMES.get(value, value.replace("_", " "))
+def value_name(value: str, source: str = "en") -> str:
+    """Plain-language name of an overlap column compared with ``source`` (the column name itself when unknown)."""
+    return VALUE_NAMES.get(value, value.replace("_", " ")).format(source=language_name(source))
 
 
 def _units(table: pd.DataFrame) -> str:
@@ -75,13 +77,14 @@ def draw_shared_neurons(
     value: str = "n_shared",
     agg: str = "mean",
     title: str | None = None,
+    source: str = "en",
 ) -> Any:
-    """Layer x language heatmap: ``value`` (default: neurons shared with English) aggregated over facts.
+    """Layer x language heatmap: ``value`` (default: neurons shared with ``source``) aggregated over facts.
 
     ``by_layer`` is :func:`lrp2_interp.neurons.overlap.overlap_by_layer`'s table.
     """
     pivot = shared_neurons_table(by_layer, condition, value, agg)
-    name = value_name(value)
+    name = value_name(value, source)
     return draw_heatmap(
         pivot,
         ax,
@@ -104,7 +107,7 @@ def overlap_gain_table(gain: pd.DataFrame) -> pd.DataFrame:
     return gain.pivot_table(index="layer", columns="language", values="gain", aggfunc="mean")
 
 
-def draw_overlap_gain(gain: pd.DataFrame, ax: Any = None, *, title: str | None = None) -> Any:
+def draw_overlap_gain(gain: pd.DataFrame, ax: Any = None, *, title: str | None = None, source: str = "en") -> Any:
     """Layer x language heatmap of the change (treated - baseline) per layer, diverging around 0.
 
     ``gain`` is :func:`lrp2_interp.neurons.overlap.overlap_gain`'s table.
@@ -116,7 +119,7 @@ def draw_overlap_gain(gain: pd.DataFrame, ax: Any = None, *, title: str | None =
     return draw_heatmap(
         pivot,
         ax,
-        title=title or f"Change {after} in {value_name(value)}, per layer",
+        title=title or f"Change {after} in {value_name(value, source)}, per layer",
         center=0.0,
         cbar_label=f"{after} minus {CONDITION_NAMES.get(baseline, baseline)} (mean over {_units(gain)})",
         xlabel="language",
@@ -146,9 +149,14 @@ def relation_overlap_table(summary: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def draw_relation_overlap(
-    summary: pd.DataFrame, ax: Any = None, *, value: str = "overlap_rate", title: str | None = None
+    summary: pd.DataFrame,
+    ax: Any = None,
+    *,
+    value: str = "overlap_rate",
+    title: str | None = None,
+    source: str = "en",
 ) -> Any:
-    """The paper's Table 2 per layer: overlap with English for the same relation, other relations and chance.
+    """The paper's Table 2 per layer: overlap with ``source`` for the same relation, other relations and chance.
 
     ``summary`` is :func:`lrp2_interp.neurons.control.unit_baseline_summary`'s per-layer table.
     """
@@ -156,8 +164,8 @@ def draw_relation_overlap(
     return draw_heatmap(
         pivot,
         ax,
-        title=title or "Overlap with English: same relation vs other relations vs chance, per layer",
-        cbar_label=value_name(value),
+        title=title or f"Overlap with {language_name(source)}: same relation vs other relations vs chance, per layer",
+        cbar_label=value_name(value, source),
         ylabel=LAYER_AXIS,
         xlabel="",
         yticklabels=layer_labels(pivot.index),
@@ -234,8 +242,9 @@ def draw_similarity(
     measure: str = "centred_cosine",
     legend: bool = True,
     title: str | None = None,
+    source: str = "en",
 ) -> Any:
-    """Similarity to English vs layer (colour: language, line style: baseline / with LRP2) for one measure.
+    """Similarity to ``source`` vs layer (colour: language, line style: baseline / with LRP2) for one measure.
 
     ``table`` is :func:`lrp2_interp.lrp2.similarity.similarity_table`'s; ``measure``: ``"cosine"``,
     ``"centred_cosine"`` (cosine after removing the mean over languages) or ``"cka"`` (linear CKA).
@@ -249,23 +258,25 @@ def draw_similarity(
         measure,
         "language",
         ax,
-        title=title if title is not None else f"{long_title}, per layer",
+        title=title if title is not None else f"{long_title.format(source=language_name(source))}, per layer",
         style="condition",
         ylabel=ylabel,
         legend=legend,
     )
 
 
-def draw_overlap(table: pd.DataFrame, ax: Any = None, *, value: str = "n_shared", condition: str = "baseline") -> Any:
+def draw_overlap(
+    table: pd.DataFrame, ax: Any = None, *, value: str = "n_shared", condition: str = "baseline", source: str = "en"
+) -> Any:
     """An overlap table drawn: per layer, :func:`draw_shared_neurons`; pooled over layers, language x condition.
 
     ``table`` is an :class:`~lrp2_interp.neurons.overlap.OverlapResult`'s.
     """
     if "layer" in table.columns:
-        return draw_shared_neurons(table, ax, condition=condition, value=value)
+        return draw_shared_neurons(table, ax, condition=condition, value=value, source=source)
     pivot = table.pivot_table(index="language", columns="condition", values=value, aggfunc="mean")
     pivot = pivot.rename(columns=lambda c: CONDITION_NAMES.get(c, c))
-    name = value_name(value)
+    name = value_name(value, source)
     return draw_heatmap(
         pivot,
         ax,
@@ -276,8 +287,8 @@ def draw_overlap(table: pd.DataFrame, ax: Any = None, *, value: str = "n_shared"
     )
 
 
-def draw_control(summary: pd.DataFrame, ax: Any = None) -> Any:
-    """Observed overlap with English next to chance (random sets of the same sizes), per language and condition.
+def draw_control(summary: pd.DataFrame, ax: Any = None, *, source: str = "en") -> Any:
+    """Observed overlap with ``source`` next to chance (random sets of the same sizes), per language and condition.
 
     ``summary`` is :meth:`~lrp2_interp.neurons.control.ControlResult.summary`'s table.
     """
@@ -293,7 +304,7 @@ def draw_control(summary: pd.DataFrame, ax: Any = None) -> Any:
     return draw_heatmap(
         shown,
         ax,
-        title="Knowledge neurons shared with English vs random sets of the same sizes",
+        title=f"Knowledge neurons shared with {language_name(source)} vs random sets of the same sizes",
         fmt=".3f",
         xlabel="",
         cbar_label="value",

@@ -20,6 +20,7 @@ import pandas as pd
 from lrp2_interp.drawing import matplotlib_rc, new_axes, pin_fonts
 from lrp2_interp.errors import InputError
 from lrp2_interp.fonts import font_plan
+from lrp2_interp.languages import language_name
 from lrp2_interp.metrics import estimate_columns
 
 #: the three intervals of the test gain: column, name, colour, line width, vertical offset in a row
@@ -177,12 +178,13 @@ def draw_halving_search(
 
 
 def draw_real_size_trans(
-    summary: pd.DataFrame, ax: Any = None, *, label: str = "language", title: str | None = None
+    summary: pd.DataFrame, ax: Any = None, *, label: str = "language", title: str | None = None, source: str = "en"
 ) -> Any:
     """Trans before and after (the chosen setting) per row, with their bootstrap 95% CIs, an arrow between.
 
-    Trans: the Jaccard (%) of the test facts answered right in the row's language and in the source.
+    Trans: the Jaccard (%) of the test facts answered right in the row's language and in ``source``.
     """
+    src = language_name(source)
     s = estimate_columns(summary).reset_index(drop=True)
     cols = [f"trans_{c}{x}" for c in ("baseline", "chosen") for x in ("", "_low", "_high")]
     _require(s, [label, *cols], "summary")
@@ -204,8 +206,8 @@ def draw_real_size_trans(
                 ax.annotate("", xy=(a, yy), xytext=(b, yy), arrowprops=dict(arrowstyle="->", color="tab:blue", lw=1))
         ax.set_yticks(y, [plan.clean(s) for s in labels])
         ax.set_ylim(-0.6, len(t) - 0.4)
-        ax.set_xlabel("Trans (%): test facts answered right in both the language and English (Jaccard)")
-        ax.set_title(plan.clean(title or "Knowledge shared with English, before and after the chosen setting"))
+        ax.set_xlabel(f"Trans (%): test facts answered right in both the language and {src} (Jaccard)")
+        ax.set_title(plan.clean(title or f"Knowledge shared with {src}, before and after the chosen setting"))
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
         pin_fonts(ax, plan)
     return ax

@@ -38,6 +38,7 @@ from lrp2_interp.figures import (
     shared_neurons_table,
 )
 from lrp2_interp.files import save_figure, write_table
+from lrp2_interp.languages import language_name
 
 __all__ = [
     "LAYER_AXIS",
@@ -115,26 +116,32 @@ def shared_neurons_heatmap(
     value: str = "n_shared",
     agg: str = "mean",
     title: str | None = None,
+    source: str = "en",
 ) -> Path:
-    """:func:`~lrp2_interp.figures.draw_shared_neurons` saved (layer x language: neurons shared with English)."""
+    """:func:`~lrp2_interp.figures.draw_shared_neurons` saved (layer x language: neurons shared with ``source``)."""
     with offscreen():
-        ax = draw_shared_neurons(by_layer, condition=condition, value=value, agg=agg, title=title)
+        ax = draw_shared_neurons(by_layer, condition=condition, value=value, agg=agg, title=title, source=source)
     return save_plot(ax, path, shared_neurons_table(by_layer, condition, value, agg).reset_index())
 
 
-def overlap_gain_heatmap(gain: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
+def overlap_gain_heatmap(gain: pd.DataFrame, path: str | Path, *, title: str | None = None, source: str = "en") -> Path:
     """:func:`~lrp2_interp.figures.draw_overlap_gain` saved (layer x language: mean change with LRP2)."""
     with offscreen():
-        ax = draw_overlap_gain(gain, title=title)
+        ax = draw_overlap_gain(gain, title=title, source=source)
     return save_plot(ax, path, overlap_gain_table(gain).reset_index())
 
 
 def relation_overlap_heatmap(
-    summary: pd.DataFrame, path: str | Path, *, value: str = "overlap_rate", title: str | None = None
+    summary: pd.DataFrame,
+    path: str | Path,
+    *,
+    value: str = "overlap_rate",
+    title: str | None = None,
+    source: str = "en",
 ) -> Path:
     """:func:`~lrp2_interp.figures.draw_relation_overlap` saved (same vs different relations vs chance per layer)."""
     with offscreen():
-        ax = draw_relation_overlap(summary, value=value, title=title)
+        ax = draw_relation_overlap(summary, value=value, title=title, source=source)
     return save_plot(ax, path, relation_overlap_table(summary, value).reset_index())
 
 
@@ -152,8 +159,8 @@ def attribution_heatmap(
     return save_plot(ax, path, attribution_tables(scores, layers, top)[2])
 
 
-def similarity_plot(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Similarity to English per layer, one panel per measure in the table (cosine, centred cosine, CKA), + CSV.
+def similarity_plot(table: pd.DataFrame, path: str | Path, title: str | None = None, *, source: str = "en") -> Path:
+    """Similarity to ``source`` per layer, one panel per measure in the table (cosine, centred cosine, CKA), + CSV.
 
     ``table`` is :func:`lrp2_interp.lrp2.similarity.similarity_table`'s (``.table``); a table
     without the centred cosine or CKA columns (an older CSV) gets the panels it has.
@@ -165,6 +172,8 @@ def similarity_plot(table: pd.DataFrame, path: str | Path, title: str | None = N
         axes = new_axes(5.2 * len(measures) + 1.8, 4.2, ncols=len(measures))
         axes = list(axes) if len(measures) > 1 else [axes]
         for i, (ax, measure) in enumerate(zip(axes, measures)):
-            draw_similarity(table, ax, measure=measure, legend=i == len(measures) - 1, title=MEASURES[measure][1])
-        axes[0].figure.suptitle(title or "How similar each language's queries are to English's, per layer", y=1.03)
+            last = i == len(measures) - 1
+            draw_similarity(table, ax, measure=measure, legend=last, title=MEASURES[measure][1], source=source)
+        name = language_name(source)
+        axes[0].figure.suptitle(title or f"How similar each language's queries are to {name}'s, per layer", y=1.03)
     return save_plot(axes[0], path, table)

@@ -149,24 +149,22 @@ def vectors_digest(vectors: Any) -> str | None:
 
     Vectors loaded from a file (``vectors.path`` set): the content, i.e. every tensor's name, shape and
     float32 bytes -- never the file's name or size, so another file with the same name is another run.
-    Vectors computed in the run: their provenance (model, fingerprint, sizes, corpus description,
-    sentence counts and token choice per language), not the float bytes: recomputing the same vectors
-    with another thread count may change their last bits, and such a rerun must still resume.
+    Vectors computed in the run: their provenance (``vectors.provenance()``: model, fingerprint, sizes,
+    corpus description, the sha256 of each language's sentences and the token choice), not the float
+    bytes: recomputing the same vectors with another thread count may change their last bits, and such a
+    rerun must still resume.  Known before the vectors are computed (:func:`provenance_digest` of
+    :func:`lrp2_interp.lrp2.vectors.planned_provenance`), so the folder is checked first.
     """
     if vectors is None:
         return None
     if getattr(vectors, "path", None) is not None:
         return vectors_content_digest(vectors)
-    desc = {
-        "model": vectors.model_name,
-        "fingerprint": vectors.fingerprint,
-        "sizes": [vectors.n_layers, vectors.d_model],
-        "languages": list(vectors.languages),
-        "corpus": dict(sorted(vectors.corpus.items())),
-        "n_sentences": dict(sorted(vectors.n_sentences.items())),
-        "tokens": getattr(vectors, "tokens", "real"),
-    }
-    return hashlib.sha256(json.dumps(jsonable(desc), sort_keys=True).encode()).hexdigest()
+    return provenance_digest(vectors.provenance())
+
+
+def provenance_digest(provenance: Mapping[str, Any]) -> str:
+    """sha256 of a provenance record (JSON with sorted keys)."""
+    return hashlib.sha256(json.dumps(jsonable(dict(provenance)), sort_keys=True).encode()).hexdigest()
 
 
 def vectors_content_digest(vectors: Any) -> str:

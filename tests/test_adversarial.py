@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -649,6 +650,21 @@ def test_neurons_compare_every_part_to_the_given_source(cli_model, tmp_path, mon
     assert seen == {"similarity_table": "fr", "causal_effect": "fr"}  # not the default 'en'
 
 
+def test_neurons_with_another_source_needs_no_english_facts(cli_model, tmp_path):
+    """Formerly: with no 'en' in the facts, neurons --source X failed after the whole analysis ran."""
+    from lrp2_interp.cli.main import REPO_DATA
+
+    root = tmp_path / "facts"
+    for lang in ("fr", "nl"):
+        shutil.copytree(REPO_DATA / lang, root / lang)
+    out = tmp_path / "out"
+    argv = ["neurons", "--model", cli_model, "--facts", str(root), "--relations", "P36", "--max-facts", "4"]
+    argv += ["--languages", "nl", "--source", "fr", "--lrp2", "nl=0,1", "--n-perm", "20", "--steps", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert _run_json(out)["complete"] is True
+    assert set(__import__("pandas").read_csv(out / "overlap_fact.csv")["language"]) == {"nl"}
+
+
 @pytest.fixture(scope="module")
 def en_fr_vectors(cli_model, tmp_path_factory) -> Path:
     vec = tmp_path_factory.mktemp("vec") / "v"
@@ -737,3 +753,257 @@ def test_commands_report_the_facts_left_out_of_ranking(command, tiny_model_dir, 
         else [pd.read_parquet(p) for p in (out / "shards").glob("*.parquet")]
     )
     assert not {101, 102} & set(pd.concat(tables)["lineid"])
+
+
+@dataclass(frozen=True)
+class _Unchanged:
+    """An intervention that changes nothing: the comparison's ranking is the baseline's."""
+
+    language: str = "fr"
+    source: str = "en"
+    name: str = "unchanged"
+    title: str = "unchanged"
+
+    def settings(self):
+        return [0]
+
+    def fit(self, lm, facts):
+        return self
+
+    def hooks(self, setting):
+        return []
+
+    def control(self, setting, seed):
+        return []
+
+    def extra_controls(self, setting):
+        return {}
+
+    def label(self, setting):
+        return "none"
+
+
+@pytest.mark.parametrize("case", sorted(UNRANKABLE))
+def test_run_comparison_leaves_out_golds_the_model_cannot_tell_apart(bert_lm, tmp_path, case):
+    from lrp2_interp.interventions.selection import SelectionConfig
+    from lrp2_interp.methods.compare import CompareConfig, run_comparison
+    from lrp2_interp.probing.types import ProbeConfig
+
+    facts = load_facts(_unrankable_facts(tmp_path, case), ["en", "fr"])
+    probe = ProbeConfig(distractors="label")  # the fixture facts have no obj_uri
+    config = CompareConfig(SelectionConfig(first_rung=2, n_controls=1, probe=probe), n_boot=10)
+    res = run_comparison(bert_lm, facts, [_Unchanged()], config)
+    assert res.n_excluded == 2 and set(res.excluded["lineid"]) == {101, 102}
+    assert all(r.startswith(UNRANKABLE[case][1]) for r in res.excluded["reason"])
+    ranked = set(zip(res.facts_table["relation"], res.facts_table["lineid"]))
+    assert ranked and not ranked & {("P36", 101), ("P36", 102)}  # in no language, no split
+
+
+# ------------------------------------------------------------------ 11. align rerun into its own folder
+@pytest.fixture(scope="module")
+def align_folder(cli_model, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("align") / "out"
+    assert main(_argv("align", cli_model, out)) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        (["--ridge", "0.5"], "ridge: 0.0 -> 0.5"),
+        (["--sigmas", "0", "0.5"], "sigmas: [0.0, 1.0] -> [0.0, 0.5]"),
+        (["--max-facts", "3"], "max_facts: 4 -> 3"),
+    ],
+)
+def test_align_rerun_with_other_settings_is_refused_in_one_line_and_overwrite_starts_clean(
+    changed, named, align_folder, cli_model, tmp_path, capsys
+):
+    """Formerly the rerun read the first run's units and crashed ('argmax of an empty sequence')."""
+    import pandas as pd
+
+    out = tmp_path / "out"
+    shutil.copytree(align_folder, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(_argv("align", cli_model, out, *changed)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and named in err and "--overwrite" in err and "argmax" not in err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+
+    assert main(_argv("align", cli_model, out, *changed, "--overwrite")) == 0
+    assert _run_json(out)["complete"] is True
+    assert not pd.read_csv(out / "fr" / "search.csv").empty
+    assert main(_argv("align", cli_model, out, *changed)) == 0  # the new run's folder: its own rerun resumes
+
+
+# ------------------------------------------------------------------ 12. neurons: the whole manifest checked before compute
+@pytest.fixture(scope="module")
+def neurons_folders(cli_model, en_fr_vectors, tmp_path_factory) -> dict[str, Path]:
+    """A neurons run with vectors computed from the probe prompts, and one with --vectors (a file)."""
+    root = tmp_path_factory.mktemp("neurons")
+    assert main(_argv("neurons", cli_model, root / "computed")) == 0
+    assert main(_argv("neurons", cli_model, root / "given", "--vectors", str(en_fr_vectors))) == 0
+    return {"computed": root / "computed", "given": root / "given"}
+
+
+def _no_vectors_computed(*args, **kwargs):
+    raise AssertionError("language vectors computed before the results folder was checked")
+
+
+@pytest.mark.parametrize(
+    ("first", "extra", "named"),
+    [
+        ("computed", ["--tokens", "all"], "language vectors"),  # the same prompts, other tokens averaged
+        ("computed", ["--vectors", "V"], "language vectors"),
+        ("given", [], "language vectors"),  # the file's vectors before, computed ones now
+        ("computed", ["--threshold", "0.3"], "threshold"),
+    ],
+)
+def test_neurons_refuses_another_runs_folder_before_computing_vectors(
+    first, extra, named, neurons_folders, cli_model, en_fr_vectors, tmp_path, monkeypatch, capsys
+):
+    import lrp2_interp.lrp2.vectors as vectors
+
+    out = tmp_path / "out"
+    shutil.copytree(neurons_folders[first], out)
+    monkeypatch.setattr(vectors, "compute_language_vectors", _no_vectors_computed)
+    capsys.readouterr()
+    extra = [str(en_fr_vectors) if a == "V" else a for a in extra]
+    assert main(_argv("neurons", cli_model, out, *extra)) == 2
+    err = _one_error_line(capsys)
+    assert "another run" in err and named in err and "--overwrite" in err
+
+
+def test_neurons_rerun_with_computed_vectors_resumes(neurons_folders, cli_model, tmp_path):
+    """The vectors' record is known before they are computed and equals the computed vectors' record."""
+    out = tmp_path / "out"
+    shutil.copytree(neurons_folders["computed"], out)
+    assert main(_argv("neurons", cli_model, out)) == 0
+    assert _run_json(out)["complete"] is True
+
+
+def test_planned_provenance_is_the_computed_vectors_provenance(bert_lm):
+    from lrp2_interp.lrp2.vectors import compute_language_vectors, planned_provenance
+
+    sentences = {"en": ["Paris is a city .", "Berlin is a city ."], "fr": ["Paris est une ville ."]}
+    for tokens in ("real", "all"):
+        vec = compute_language_vectors(bert_lm, sentences, corpus={"en": "c", "fr": "c"}, tokens=tokens, progress=False)
+        assert vec.provenance() == planned_provenance(bert_lm, sentences, corpus={"en": "c", "fr": "c"}, tokens=tokens)
+    other = {**sentences, "fr": ["Berlin est une ville ."]}  # other sentences, the same name and count
+    assert planned_provenance(bert_lm, other) != planned_provenance(bert_lm, sentences)
+
+
+# ------------------------------------------------------------------ 13. figures name the source language
+def _texts(fig) -> list[str]:
+    """Every text of a figure: titles, the suptitle, axis and colour-bar labels, legends."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def _titled(texts: list[str], source_name: str) -> bool:
+    return any(source_name in t for t in texts) and not any("English" in t for t in texts)
+
+
+def test_every_figure_of_neurons_and_similarity_names_the_source(cli_model, tmp_path, monkeypatch):
+    import lrp2_interp.plots as plots
+
+    seen: dict[str, list[str]] = {}
+    original = plots.save_plot
+
+    def recorded(ax, path, table):
+        seen[Path(path).stem] = _texts(ax.figure)
+        return original(ax, path, table)
+
+    monkeypatch.setattr(plots, "save_plot", recorded)
+    argv = ["--model", cli_model, *_repo_facts(), "--languages", "nl", "--source", "fr"]
+    neurons = ["--lrp2", "nl=0,1", "--n-perm", "20", "--steps", "2", "--no-causal"]
+    assert main(["neurons", *argv, *neurons, "--out", str(tmp_path / "n")]) == 0
+    assert main(["similarity", *argv, "--out", str(tmp_path / "s")]) == 0
+    named = ["similarity", "heatmap_shared_neurons_baseline", "heatmap_shared_neurons_lrp2"]
+    named += ["heatmap_overlap_gain", "heatmap_relation_overlap"]
+    assert set(named) <= set(seen)
+    for stem in named:
+        assert _titled(seen[stem], "French"), (stem, seen[stem])
+    assert not [t for texts in seen.values() for t in texts if "English" in t]
+
+
+def _drawn(name: str, source: str):
+    """Draw figure ``name`` from a small hand-made table with ``source``; returns its texts."""
+    import pandas as pd
+
+    import lrp2_interp.figures as figures
+    import lrp2_interp.heldout_figures as heldout
+    from lrp2_interp.drawing import offscreen
+    from lrp2_interp.metrics import Estimate
+
+    by_layer = pd.DataFrame(
+        {
+            "language": ["nl"] * 4,
+            "condition": ["baseline", "baseline", "lrp2", "lrp2"],
+            "unit": ["P36:1"] * 4,
+            "layer": [0, 1, 0, 1],
+            "n_shared": [1.0, 2.0, 2.0, 3.0],
+        }
+    )
+    with offscreen():
+        if name == "similarity":
+            table = pd.DataFrame(
+                {"language": "nl", "layer": [0, 1], "condition": "baseline", "centred_cosine": [0.1, 0.2]}
+            )
+            ax = figures.draw_similarity(table, source=source)
+        elif name == "shared_neurons":
+            ax = figures.draw_shared_neurons(by_layer, source=source)
+        elif name == "overlap_pooled":
+            ax = figures.draw_overlap(by_layer.drop(columns="layer"), source=source)
+        elif name == "overlap_gain":
+            gain = by_layer.assign(value="n_shared", baseline=1.0, lrp2=2.0, gain=1.0)
+            ax = figures.draw_overlap_gain(gain, source=source)
+        elif name == "relation_overlap":
+            summary = by_layer.assign(same_overlap_rate=0.5, different_overlap_rate=0.2)
+            ax = figures.draw_relation_overlap(summary, source=source)
+        elif name == "control":
+            summary = pd.DataFrame(
+                {"language": ["nl"], "condition": ["baseline"], "jaccard": [0.2], "chance_jaccard": [0.1]}
+            )
+            ax = figures.draw_control(summary.assign(share_above_chance=0.5), source=source)
+        else:
+            est = Estimate(40.0, 30.0, 50.0)
+            summary = pd.DataFrame({"language": ["nl"], "n_test": [10], "trans_baseline": [est], "trans_chosen": [est]})
+            ax = heldout.draw_real_size_trans(summary, source=source)
+        return _texts(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["similarity", "shared_neurons", "overlap_pooled", "overlap_gain", "relation_overlap", "control", "trans"],
+)
+def test_every_draw_function_names_the_given_source(name):
+    assert _titled(_drawn(name, "ru"), "Russian")
+    assert any("English" in t for t in _drawn(name, "en"))  # the default source, English, is still named
+
+
+def test_the_heldout_experiment_leaves_out_golds_the_model_cannot_tell_apart(cli_model, tmp_path):
+    """The Python API behind ``run`` applies the rule itself (the command filtered the facts before calling it)."""
+    from lrp2_interp.cli.main import REPO_DATA
+    from lrp2_interp.interventions.experiment import run_experiment
+    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.models.loading import load_model
+    from lrp2_interp.probing.types import ProbeConfig
+
+    root = tmp_path / "facts"
+    for lang in ("en", "fr", "es"):
+        shutil.copytree(REPO_DATA / lang, root / lang)
+    path = root / "fr" / "P36.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unknown = {rows[0]["lineid"]: "\u2c65", rows[1]["lineid"]: "\u023e"}
+    for row in rows:
+        if row["lineid"] in unknown:
+            row.update(obj_label=unknown[row["lineid"]], obj_aliases=[])
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    facts = load_facts(root, ["en", "fr", "es"], ["P36", "P30"])
+    config = ExperimentConfig(languages=("fr",), layers=(0, 1), n_controls=1, n_boot=20, probe=ProbeConfig())
+    res = run_experiment(load_model(cli_model), facts, config, tmp_path / "out", progress=False)
+    assert set(res.excluded["lineid"]) == set(unknown)
+    table = res.selections["fr"].facts_table
+    assert len(table) and not set(unknown) & set(table["lineid"])  # not ranked in fr, nor in the source

@@ -56,6 +56,7 @@ LAYERS = [
         "files",
         "distributed",
         "layers",
+        "languages",
         "metrics",
         "paired",
         "corpus",

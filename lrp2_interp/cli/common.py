@@ -274,17 +274,22 @@ def language_vectors(
 ) -> LanguageVectors:
     """``--vectors`` when given, else vectors computed from the probe prompts of ``languages`` (default: all)."""
     from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
-    from lrp2_interp.prompts import prompt_corpus
 
     if getattr(args, "vectors", None):
         return LanguageVectors.load(args.vectors)
+    sentences, corpus = vector_sentences(lm, facts, languages)
+    return compute_language_vectors(lm, sentences, corpus=corpus, tokens=vector_tokens(args))
+
+
+def vector_sentences(
+    lm: LanguageModel, facts: FactSet, languages: Sequence[str] | None = None
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The sentences (probe prompts) and corpus names :func:`language_vectors` computes vectors from; the facts'
+    content is in the sentences, so no folder name enters the vectors' record."""
+    from lrp2_interp.prompts import prompt_corpus
+
     langs = list(languages or facts.languages)
-    return compute_language_vectors(
-        lm,
-        {lg: prompt_corpus(facts, lg, lm) for lg in langs},
-        corpus=dict.fromkeys(langs, f"probe prompts of {facts_folder(args)}"),
-        tokens=vector_tokens(args),
-    )
+    return {lg: prompt_corpus(facts, lg, lm) for lg in langs}, dict.fromkeys(langs, "probe prompts")
 
 
 # ------------------------------------------------------------------ results folders

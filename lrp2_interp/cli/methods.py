@@ -319,7 +319,7 @@ def register(sub: Subparsers) -> None:
     add_out_args(p)
     p.set_defaults(func=cmd_lape)
 
-    p = sub.add_parser("lens", help="logit lens per layer: English vs language-l label, with/without LRP2")
+    p = sub.add_parser("lens", help="logit lens per layer: the --source vs the language-l label, with/without LRP2")
     add_model_args(p)
     add_facts_args(p, languages=False)
     p.add_argument("--languages", nargs="+", required=True)

@@ -25,12 +25,15 @@ from lrp2_interp.cli.common import (
     results_folder,
     run_info,
     start_clean,
+    vector_sentences,
+    vector_tokens,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
     from lrp2_interp.attribution.api import AttributionConfig
+    from lrp2_interp.facts import FactSet
     from lrp2_interp.lrp2.projection import LRP2Config
     from lrp2_interp.models.loading import LanguageModel
     from lrp2_interp.neurons.config import NeuronConfig
@@ -139,6 +142,7 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
 def cmd_neurons(args: argparse.Namespace) -> None:
     from lrp2_interp.distributed import init_distributed
     from lrp2_interp.files import run_metadata
+    from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.neurons.config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
     from lrp2_interp.store import check_manifest, results_manifest
@@ -161,10 +165,17 @@ def cmd_neurons(args: argparse.Namespace) -> None:
     if args.no_causal:
         cfg = replace(cfg, causal=None)
     prepared = prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
+    given = LanguageVectors.load(args.vectors) if args.vectors else None
+    if given is not None:
+        check_vectors(given, lm, [cfg.source, *langs])
     start_clean(args, dist)  # --overwrite
-    # run_knowledge_analysis checks the whole manifest before it writes; all but the vectors' digest now
-    check_manifest(out, results_manifest(cfg, facts=prepared, lm=lm), ignore=("vectors_digest",), write=False)
-    vectors = language_vectors(args, lm, facts)
+    # the manifest run_knowledge_analysis writes, checked in full before any compute (computed vectors: their
+    # provenance, known from the prompts they will be computed from)
+    manifest = results_manifest(cfg, facts=prepared, lm=lm, vectors=given)
+    if given is None:
+        manifest["vectors_digest"] = computed_vectors_digest(args, lm, facts)
+    check_manifest(out, manifest, write=False)
+    vectors = given if given is not None else language_vectors(args, lm, facts)
     check_vectors(vectors, lm, [cfg.source, *langs])
     res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
     if res is not None:
@@ -172,6 +183,15 @@ def cmd_neurons(args: argparse.Namespace) -> None:
         print(res.overlap_summary.table.to_string(index=False))
         done(out, t0)
     dist.close()
+
+
+def computed_vectors_digest(args: argparse.Namespace, lm: LanguageModel, facts: FactSet) -> str:
+    """The manifest's ``vectors_digest`` of the vectors ``language_vectors`` would compute, before computing them."""
+    from lrp2_interp.lrp2.vectors import planned_provenance
+    from lrp2_interp.store import provenance_digest
+
+    sentences, corpus = vector_sentences(lm, facts)
+    return provenance_digest(planned_provenance(lm, sentences, corpus=corpus, tokens=vector_tokens(args)))
 
 
 def cmd_similarity(args: argparse.Namespace) -> None:
@@ -195,7 +215,7 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     vectors = given if given is not None else language_vectors(args, lm, facts)
     table = similarity_table(lm, facts, list(args.languages), vectors, configs or None, config=sim).table
     write_table(out / "similarity.csv", table)
-    similarity_plot(table, out / "similarity.png")
+    similarity_plot(table, out / "similarity.png", source=args.source)
     info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors, source=args.source)
     finish_run(out, run_metadata(sim, model_name=lm.name, **info))
     done(out, t0)
@@ -212,7 +232,7 @@ def register(sub: Subparsers) -> None:
     add_out_args(p)
     p.set_defaults(func=cmd_attribute)
 
-    p = sub.add_parser("neurons", help="knowledge neurons: EN-vs-l overlap with/without LRP2, control, causal")
+    p = sub.add_parser("neurons", help="knowledge neurons: --source vs l overlap with/without LRP2, control, causal")
     add_model_args(p)
     add_facts_args(p, languages=False)
     attribution_options().add_to(p)
@@ -234,7 +254,7 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_neurons)
 
     p = sub.add_parser(
-        "similarity", help="similarity to English per layer (cosine, centred cosine, linear CKA), with/without LRP2"
+        "similarity", help="similarity to --source per layer (cosine, centred cosine, linear CKA), with/without LRP2"
     )
     add_model_args(p)
     add_facts_args(p, languages=False)

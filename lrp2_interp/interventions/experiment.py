@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -50,6 +50,7 @@ from lrp2_interp.lrp2.experiment import ExperimentConfig, ExperimentResult, chec
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.probing.types import EXCLUDED_COLUMNS, rankable
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 
 #: how a summary row says where its pair was chosen
@@ -66,6 +67,8 @@ class HeldoutResult:
     summary: pd.DataFrame  # one row per target language (Estimate cells; metrics.estimate_columns for a CSV)
     selections: dict[str, SelectionResult]
     work: dict  # fact_conditions probed, full_grid: what every pair on every fact would have probed
+    #: facts left out of ranking in every language (probing.types.unrankable_facts), as probe and the CLI do
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXCLUDED_COLUMNS))
 
     def chosen(self, language: str) -> tuple[int, int]:
         """The (m, n) chosen for ``language``."""
@@ -160,6 +163,14 @@ def run_heldout(
         )
     selection = selection_config(config)
     targets = list(config.languages)
+    facts, excluded = rankable(lm, facts)  # golds the model cannot tell from a wrong candidate: never ranked
+    own, frames = {}, [excluded]
+    for lang, fs in (per_language or {}).items():
+        own[lang], more = rankable(lm, fs)
+        frames.append(more)
+    per_language = own or None
+    if any(len(f) for f in frames[1:]):
+        excluded = pd.concat([f for f in frames if len(f)], ignore_index=True).drop_duplicates(ignore_index=True)
     facts_of = {lang: (per_language or {}).get(lang) or facts for lang in targets}
     wrong = wrong_languages(targets)
     interventions = {}
@@ -216,7 +227,7 @@ def run_heldout(
     meta.update(complete=True, seconds=round(time.time() - t0, 1), work=work)
     write_gallery(out)  # figures.md when the folder holds figures (the held-out design draws none itself)
     write_json(out / "run.json", meta)
-    return HeldoutResult(config, out, summary, selections, work)
+    return HeldoutResult(config, out, summary, selections, work, excluded)
 
 
 def language_row(result: SelectionResult, config: ExperimentConfig) -> dict:

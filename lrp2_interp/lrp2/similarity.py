@@ -96,13 +96,13 @@ class SimilarityResult:
 
     def plot(self, ax: Any = None, *, measure: str = "centred_cosine") -> Any:
         """``measure`` (``"cosine"``, ``"centred_cosine"`` or ``"cka"``) vs layer on ``ax``; returns the Axes."""
-        return draw_similarity(self.table, ax, measure=measure)
+        return draw_similarity(self.table, ax, measure=measure, source=self.config.source)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``similarity.csv`` and ``similarity.png`` (every measure) into ``folder``; returns the PNG."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        return similarity_plot(self.table, folder / "similarity.png")
+        return similarity_plot(self.table, folder / "similarity.png", source=self.config.source)
 
 
 def _grab(

@@ -72,6 +72,14 @@ class LanguageVectors:
             )
         return self.vectors[language]
 
+    def provenance(self) -> dict[str, Any]:
+        """What vectors computed in a run follow from (the results manifest's record of them): the model and
+        its sizes, each language's corpus name and sentences (their sha256, the count when unknown), the tokens."""
+        sentences = {g: self.corpus_meta.get(g, {}).get("sha256", self.n_sentences.get(g)) for g in self.languages}
+        return vectors_provenance(
+            self.model_name, self.fingerprint, (self.n_layers, self.d_model), self.corpus, sentences, self.tokens
+        )
+
     def at(self, language: str, layer: int) -> torch.Tensor:
         """``[d_model]`` vector of ``language`` at a shift point (block index or ``layers.EMBEDDINGS``)."""
         check_shift_point(layer, self.n_layers)
@@ -282,6 +290,40 @@ def sentences_sha256(sentences: Sequence[str]) -> str:
     for s in sentences:
         h.update(s.encode("utf-8") + b"\n")
     return h.hexdigest()
+
+
+def vectors_provenance(
+    model_name: str,
+    fingerprint: str | None,
+    sizes: tuple[int, int],
+    corpus: Mapping[str, str],
+    sentences: Mapping[str, Any],
+    tokens: str,
+) -> dict[str, Any]:
+    """The provenance record of :meth:`LanguageVectors.provenance` (``sentences``: language -> sha256)."""
+    return {
+        "model": model_name,
+        "fingerprint": fingerprint,
+        "sizes": list(sizes),
+        "languages": sorted(sentences),
+        "corpus": dict(sorted(corpus.items())),
+        "sentences": dict(sorted(sentences.items())),
+        "tokens": tokens,
+    }
+
+
+def planned_provenance(
+    lm: LanguageModel,
+    sentences: Mapping[str, Sequence[str]],
+    *,
+    corpus: Mapping[str, str] | None = None,
+    tokens: TokenChoice = "real",
+) -> dict[str, Any]:
+    """The provenance of ``compute_language_vectors(lm, sentences, corpus=corpus, tokens=tokens)`` before
+    they are computed, so a results folder can be checked first (equal to the result's ``.provenance()``)."""
+    desc = dict(corpus or dict.fromkeys(sentences, "user sentences"))
+    shas = {lang: sentences_sha256(list(s)) for lang, s in sentences.items()}
+    return vectors_provenance(lm.name, lm.fingerprint, (lm.n_layers, lm.d_model), desc, shas, tokens)
 
 
 def compute_language_vectors(

@@ -7,7 +7,10 @@ LAPE steering, mean steering, or a class of your own) and runs the one held-out 
 search the setting grid on dev facts, score the choice, its matched-control draws and its
 extra controls on test facts.  Every intervention of one language sees the same split
 (:class:`~lrp2_interp.interventions.selection.SelectionConfig`'s seed) and the same
-candidate pools.  The summary has one row per intervention
+candidate pools.  Facts whose gold the model cannot tell from a wrong candidate (the gold tokenizes
+to the unknown token only, or like another object label) are left out in every language, as
+:func:`~lrp2_interp.probing.api.probe` and the command line do, and listed in
+:attr:`Comparison.excluded`.  The summary has one row per intervention
 (:func:`~lrp2_interp.interventions.summary.summary_row`); nothing is written to disk.
 Which names the command line knows: :mod:`lrp2_interp.methods.registry`.
 """
@@ -30,6 +33,7 @@ from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.probing.types import EXCLUDED_COLUMNS, rankable
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,13 @@ class Comparison:
     model_name: str
     results: tuple[SelectionResult, ...]
     summary: pd.DataFrame  # summary_row per result: Estimate cells (metrics.estimate_columns for a CSV)
+    #: facts left out of ranking (probing.types.unrankable_facts): one row per language and fact
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXCLUDED_COLUMNS))
+
+    @property
+    def n_excluded(self) -> int:
+        """How many facts were left out of ranking in every language (their gold cannot be told apart)."""
+        return len(set(zip(self.excluded["relation"], self.excluded["lineid"])))
 
     def result(self, method: str, language: str | None = None) -> SelectionResult:
         """The :class:`SelectionResult` of ``method`` (and ``language``, when several were run)."""
@@ -104,12 +115,16 @@ def run_comparison(
     *,
     progress: bool = False,
 ) -> Comparison:
-    """Select and score each intervention on the same held-out split; one summary row each."""
+    """Select and score each intervention on the same held-out split; one summary row each.
+
+    Facts whose gold cannot be told from a wrong candidate are left out first (:attr:`Comparison.excluded`).
+    """
     if not interventions:
         raise InputError("nothing to compare: no interventions given", field="interventions")
     names = [(i.name, i.language) for i in interventions]
     if len(set(names)) != len(names):
         raise InputError(f"two interventions share a name and language: {names}", field="interventions")
+    facts, excluded = rankable(lm, facts)  # never ranked by label order: left out in every language
     bar = tqdm(desc="compare", unit="fact-condition", disable=not progress)
     results = tuple(select_and_score(lm, facts, i, config.selection, tick=bar.update) for i in interventions)
     bar.close()
@@ -118,7 +133,7 @@ def run_comparison(
         row = summary_row(r, n_boot=config.n_boot, seed=config.seed)
         row["title"] = r.title
         rows.append(row)
-    return Comparison(config, lm.name, results, pd.DataFrame(rows))
+    return Comparison(config, lm.name, results, pd.DataFrame(rows), excluded)
 
 
 def summary_markdown(comparison: Comparison) -> str:

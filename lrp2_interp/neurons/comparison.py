@@ -86,8 +86,10 @@ def compare_with_source(
         relation_baseline = relation_baseline_tables(rel_sets, null, out, progress=progress)
         stage.update()
     for cond in ("baseline", "lrp2"):
-        shared_neurons_heatmap(by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond)
-    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png")
+        shared_neurons_heatmap(
+            by_layer.table, out / f"heatmap_shared_neurons_{cond}.png", condition=cond, source=null.source
+        )
+    overlap_gain_heatmap(overlap_gain(by_layer.table), out / "heatmap_overlap_gain.png", source=null.source)
     return OverlapStage(ov_fact, ov_rel, by_layer, summary, control, relation_baseline)
 
 
@@ -118,5 +120,5 @@ def relation_baseline_tables(
     write_table(out / "relation_overlap.csv", pd.concat([tables[False][0], tables[True][0]], ignore_index=True))
     write_table(out / "relation_overlap_summary.csv", tables[False][1])
     write_table(out / "relation_overlap_by_layer.csv", tables[True][1])
-    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png")
+    relation_overlap_heatmap(tables[True][1], out / "heatmap_relation_overlap.png", source=null.source)
     return tables[False][1]

@@ -73,7 +73,7 @@ class ControlResult:
 
     def plot(self, ax: Any = None) -> Any:
         """Observed vs chance Jaccard and the share of units above chance, per language and condition."""
-        return draw_control(self.summary(), ax)
+        return draw_control(self.summary(), ax, source=self.source)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``control.csv`` (the table) and ``control.png`` (:meth:`plot`) into ``folder``."""

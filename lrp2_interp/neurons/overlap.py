@@ -74,7 +74,7 @@ class OverlapResult:
 
     def plot(self, ax: Any = None, *, value: str = "n_shared", condition: str = "baseline") -> Any:
         """Per layer: layer x language heatmap of ``value`` for ``condition``; pooled: language x condition."""
-        return draw_overlap(self.table, ax, value=value, condition=condition)
+        return draw_overlap(self.table, ax, value=value, condition=condition, source=self.source)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``overlap.csv`` (the table) and ``overlap.png`` (:meth:`plot`) into ``folder``."""

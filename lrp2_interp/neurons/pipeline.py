@@ -293,7 +293,7 @@ def run_knowledge_analysis(
         lm, facts, list(config.languages), vectors, lrp, config=SimilarityConfig(source=config.source)
     )
     sim.to_csv(out / "similarity.csv")
-    similarity_plot(sim.table, out / "similarity.png")
+    similarity_plot(sim.table, out / "similarity.png", source=config.source)
     causal: tuple[CausalResult, ...] = ()
     if config.causal is not None:
         english = english_sets(fact_sets, config.source)
