@@ -42,12 +42,12 @@ from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores
-from lrp2_interp.attribution.fast.common import Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.hooks import renamed_hooks
 from lrp2_interp.models.loading import FwdHooks, LanguageModel

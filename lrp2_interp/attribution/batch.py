@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from lrp2_interp.attribution.api import attribute_neurons, choose_path
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores
-from lrp2_interp.attribution.fast.common import Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel
 from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import queries
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["Item", "attribute_batch"]

@@ -8,10 +8,10 @@ import torch
 
 from lrp2_interp.attribution.api import attribute_neurons
 from lrp2_interp.attribution.config import AttributionConfig
-from lrp2_interp.attribution.fast.common import HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import HookKind, Hooks
 from lrp2_interp.attribution.fast.ig import fast_model
 from lrp2_interp.attribution.fast.protocol import FamilyKind
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

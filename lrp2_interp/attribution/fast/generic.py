@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import copy
 import inspect
+import weakref
 from typing import Any, Literal
 
 import torch
 from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
 from lrp2_interp.attribution.fast.protocol import FamilyKind
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import LanguageModel
 
 __all__ = ["GenericDecoder", "pristine_model"]
@@ -41,13 +43,36 @@ __all__ = ["GenericDecoder", "pristine_model"]
 _STRIP = "._original_component"
 
 
+# hf model -> (its tensors' storage, the pristine copy): rebuilding costs more than a short prompt's attribution
+_PRISTINE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], torch.nn.Module]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _storage(hf: torch.nn.Module) -> tuple[int, ...]:
+    return tuple(t.data_ptr() for t in (*hf.parameters(), *hf.buffers()))
+
+
 def pristine_model(hf: torch.nn.Module) -> torch.nn.Module:
-    """A fresh instance of ``type(hf)`` holding ``hf``'s parameters and buffers (shared storage, no grads)."""
+    """A fresh instance of ``type(hf)`` holding ``hf``'s parameters and buffers (shared storage, no grads).
+
+    Built once per model and reused while ``hf`` holds the same tensors (a reassigned weight rebuilds it).
+    """
+    cached = _PRISTINE.get(hf)
+    if cached is not None and cached[0] == _storage(hf):
+        return cached[1]
+    model = _rebuild(hf)
+    _PRISTINE[hf] = (_storage(hf), model)
+    return model
+
+
+def _rebuild(hf: torch.nn.Module) -> torch.nn.Module:
     from transformers import PreTrainedModel
+    from transformers.initialization import no_init_weights
 
     if not isinstance(hf, PreTrainedModel):
         raise Unsupported(f"{type(hf).__name__} is not a transformers PreTrainedModel")
-    with torch.device("meta"):
+    with torch.device("meta"), no_init_weights():  # every tensor is replaced below: initialising them is waste
         model = type(hf)(copy.deepcopy(hf.config))
     own = {k.replace(_STRIP, ""): v for k, v in hf.state_dict().items()}
     model.load_state_dict(own, strict=False, assign=True)
@@ -154,6 +179,8 @@ class GenericDecoder:
         self._signatures = [inspect.signature(layer.forward) for layer in self.layers]
         params = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        # the clean pass needs no logits: where the model can, it projects only the last position
+        self._clean_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ------------------------------------------------------------------ hooks on HF modules
     @staticmethod
@@ -207,7 +234,10 @@ class GenericDecoder:
         rec = _RecordingCache(self.model.config)
         final: list[torch.Tensor] = []
         handles.append(self.norm.register_forward_pre_hook(lambda mod, args: final.append(args[0][0].detach())))
-        self._with(handles, lambda: self.model(input_ids=ids[None], use_cache=True, **{self._cache_arg: rec}))
+        self._with(
+            handles,
+            lambda: self.model(input_ids=ids[None], use_cache=True, **{self._cache_arg: rec}, **self._clean_kwargs),
+        )
         if len(rec.recorded) != self.L or len(calls) != self.L or len(c.act) != self.L:
             raise Unsupported("the decoder layers did not each store keys/values and run their FFN once")
         c.keys = [rec.recorded[j][0] for j in range(self.L)]  # [1, kv_heads, pos, d_head]
@@ -253,8 +283,12 @@ class GenericDecoder:
     # ------------------------------------------------------------------ family contract
     def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool = False) -> torch.Tensor:
         """Block ``l``'s output at ``p`` with the activation there set to ``x`` [n, d_mlp]: [n, d]."""
-        h = c.block_in[l][p].unsqueeze(0).expand(x.shape[0], -1)
-        return self._layer_at(l, h, p, c, hooks, patch=x)
+        # every row enters block l with the same clean state: attention and the FFN input run on one row, and
+        # the rows part at the patched activation ([n, 1, d_mlp] broadcasts against the [1, 1, d] residual)
+        out = self._layer_at(l, c.block_in[l][p].unsqueeze(0), p, c, hooks, patch=x)
+        if out.shape[0] != x.shape[0]:
+            raise Unsupported("the decoder layer does not broadcast a patched FFN activation over its rows")
+        return out
 
     def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
         return self._layer_at(j, x, p, c, hooks, patch=None)

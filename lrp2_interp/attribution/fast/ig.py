@@ -36,11 +36,12 @@ from dataclasses import dataclass
 import torch
 
 from lrp2_interp.attribution.fast.bert import BertFamily
-from lrp2_interp.attribution.fast.common import CleanCache, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, Hooks
 from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
 from lrp2_interp.attribution.memory import ModelShape, fast_row_bytes
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["FAMILIES", "FastModel", "GoldProb", "SharedClean", "StagedForward", "fast_model"]

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
+from lrp2_interp.errors import Unsupported
 
 __all__ = ["BatchedForward", "Unit"]
 
