@@ -16,8 +16,8 @@ Two paths compute the same numbers, both through Captum (:mod:`lrp2_interp.attri
 
 * ``"reference"`` (:mod:`lrp2_interp.attribution.reference`): per layer, the whole model through
   ``lm.bridge`` with a hook replacing the target position's activation (any family, any extra hooks);
-* ``"fast"`` (:mod:`lrp2_interp.attribution.fast.ig`): hand-written BERT/BLOOM/GPT-2/Qwen2 and, for
-  every other causal decoder (Gemma-3, ...), :mod:`lrp2_interp.attribution.fast.generic`; one Captum
+* ``"fast"`` (:mod:`lrp2_interp.attribution.fast.ig`): hand-written BERT and, for every causal
+  decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...), :mod:`lrp2_interp.attribution.fast.generic`; one Captum
   call over all layers with a forward function that resumes from a cached clean pass (identical
   scores up to float rounding; 5x less CPU time than knowledge-neurons 0.0.2 on an mBERT-sized
   model, see ``benchmarks/README.md``).  Extra hooks on other hook points than ``hook_resid_post`` /
@@ -87,20 +87,17 @@ def fast_query(
     return QueryScores(attr.detach(), acts, delta, f_in, f_base, (config.n_steps,) * len(layers))
 
 
-def choose_path(
-    lm: LanguageModel, config: AttributionConfig, *hook_sets: FwdHooks | None, generic: bool = False
-) -> FastModel | None:
+def choose_path(lm: LanguageModel, config: AttributionConfig, *hook_sets: FwdHooks | None) -> FastModel | None:
     """The fast implementation that honours every one of ``hook_sets``, or None for the reference path.
 
-    ``generic``: the generic decoder path (the one that batches several facts) even where a
-    hand-written family exists.  ``config.path="fast"`` turns "cannot" into an InputError.
+    ``config.path="fast"`` turns "cannot" into an InputError.
     """
     if config.path == "reference":
         return None
     try:
         for hooks in hook_sets:
             Hooks.parse(lm, hooks)
-        return fast_model(lm, generic=generic)
+        return fast_model(lm)
     except Unsupported as err:
         if config.path == "fast":
             raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None

@@ -92,7 +92,7 @@ def _batched_model(lm: LanguageModel, items: Sequence[Item], config: Attribution
     """The generic fast model when every item can be batched, else None (``path="fast"``: an InputError)."""
     if lm.kind != "causal":
         return None
-    return choose_path(lm, config, *(hooks for _, _, hooks in items), generic=True)
+    return choose_path(lm, config, *(hooks for _, _, hooks in items))
 
 
 def attribute_batch(
