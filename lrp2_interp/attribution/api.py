@@ -34,14 +34,13 @@ once and goes in the next release).  One fact of a fact set: :func:`attribute_fa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores
+from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
 from lrp2_interp.attribution.memory import rows_in_budget
@@ -120,15 +119,7 @@ def _adaptive_query(
             return fast_query(fm, lm, q, ls, cfg, hooks)
         return reference_query(lm, q, ls, cfg, hooks, progress=progress)
 
-    out = run(layers, config)
-    n = config.n_steps
-    while config.target_delta is not None and n < config.max_steps:
-        bad = [i for i in range(len(layers)) if abs(float(out.deltas[i])) > config.target_delta]
-        if not bad:
-            break
-        n = min(2 * n, config.max_steps)  # every layer still missing the target has used the same steps so far
-        out = out.with_rows(bad, run(tuple(layers[i] for i in bad), replace(config, n_steps=n)))
-    return out
+    return adaptive_steps(config, run(layers, config), lambda bad, cfg: run(tuple(layers[i] for i in bad), cfg))
 
 
 def _attribute(

@@ -16,14 +16,13 @@ The Captum batch size still follows ``memory_budget_mb`` (rows of the longest pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.api import attribute_neurons, choose_path
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores
+from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel
@@ -62,27 +61,24 @@ def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: Att
     bf = BatchedForward(fam, units, log_prob=config.log_prob)
     L, U, nl = bf.L, len(units), len(layers)
     keys = torch.tensor([u * L + l for u in range(U) for l in layers])
-    scores, deltas, f_base = _run(bf, fm, keys, config, layers)
-    steps = torch.full((U * nl,), config.n_steps)
-    n = config.n_steps
-    while config.target_delta is not None and n < config.max_steps:
-        bad = (deltas.abs() > config.target_delta).nonzero().flatten()
-        if not len(bad):
-            break
-        n = min(2 * n, config.max_steps)
-        s, d, fb = _run(bf, fm, keys[bad], replace(config, n_steps=n), layers)
-        scores[bad], deltas[bad], f_base[bad], steps[bad] = s, d, fb, n
+
+    def run(rows: list[int], cfg: AttributionConfig) -> QueryScores:  # rows: indices into keys
+        k = keys[rows]
+        scores, deltas, f_base = _run(bf, fm, k, cfg, layers)
+        return QueryScores(scores, bf.activations(k), deltas, bf.f_clean[k // L], f_base, (cfg.n_steps,) * len(rows))
+
+    every = adaptive_steps(config, run(list(range(U * nl)), config), run)
     out = []
     for u in range(U):
         sl = slice(u * nl, (u + 1) * nl)
         out.append(
             QueryScores(
-                scores=scores[sl],
+                scores=every.scores[sl],
                 activations=bf.act[u, list(layers)],
-                deltas=deltas[sl],
+                deltas=every.deltas[sl],
                 f_input=bf.f_clean[u].expand(nl).clone(),
-                f_baseline=f_base[sl],
-                steps=tuple(steps[sl].tolist()),
+                f_baseline=every.f_baseline[sl],
+                steps=every.steps[sl],
             )
         )
     return out
