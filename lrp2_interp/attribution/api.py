@@ -42,7 +42,9 @@ from tqdm.auto import tqdm
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
+from lrp2_interp.attribution.fast.staged import BatchedForward, Unit, ig_rows
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query
@@ -69,6 +71,11 @@ def fast_query(
     fm: FastModel, lm: LanguageModel, q: Query, layers: tuple[int, ...], config: AttributionConfig, hooks: FwdHooks
 ) -> QueryScores:
     """Attribution of ``layers`` for one query on the fast path: one Captum call over all layers."""
+    if isinstance(fm.family, GenericDecoder):  # every causal decoder: the decoder engine with this one query
+        if q.position != q.ids.shape[0] - 1:
+            raise Unsupported("the causal decoder engine needs the target at the last position")
+        bf = BatchedForward(fm.family, [Unit(q.ids, q.gold, Hooks.parse(lm, hooks))], log_prob=config.log_prob)
+        return ig_rows(bf, fm, torch.tensor(layers), config, layers)
     fwd = StagedForward(fm, q.ids, q.position, q.gold, log_prob=config.log_prob, hooks=hooks, lm=lm)
     acts = fwd.activations(layers)  # [n_layers, d_mlp]
     layer_idx = torch.tensor(layers, device=acts.device)

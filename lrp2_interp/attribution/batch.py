@@ -21,13 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.api import attribute_neurons, choose_path
-from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel
-from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
-from lrp2_interp.attribution.memory import rows_in_budget
+from lrp2_interp.attribution.fast.staged import BatchedForward, Unit, ig_rows
 from lrp2_interp.attribution.queries import queries
 from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -35,22 +33,6 @@ from lrp2_interp.models.loading import FwdHooks, LanguageModel
 __all__ = ["Item", "attribute_batch"]
 
 Item = tuple[str, "str | Sequence[int]", "FwdHooks | None"]
-
-
-def _rows(fm: FastModel, n_pos: int, layers: Sequence[int], budget_mb: float) -> int:
-    return rows_in_budget(budget_mb, fm.bytes_per_row(n_pos, layers))
-
-
-def _run(
-    bf: BatchedForward, fm: FastModel, keys: torch.Tensor, config: AttributionConfig, layers: Sequence[int]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """IG of the rows ``keys`` [N]: (scores [N, d_mlp], deltas [N], f_baseline [N]) in float64 where scalar."""
-    x = bf.activations(keys)
-    attr, _ = integrated_gradients(bf, x, config, _rows(fm, bf.W, layers, config.memory_budget_mb), keys, delta=False)
-    with torch.no_grad():
-        f_base = bf(torch.zeros_like(x), keys).double().cpu()
-    f_in = bf.f_clean[keys // bf.L]
-    return attr.detach(), attr.detach().sum(1).double().cpu() - (f_in - f_base), f_base
 
 
 def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: AttributionConfig) -> list[QueryScores]:
@@ -63,9 +45,7 @@ def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: Att
     keys = torch.tensor([u * L + l for u in range(U) for l in layers])
 
     def run(rows: list[int], cfg: AttributionConfig) -> QueryScores:  # rows: indices into keys
-        k = keys[rows]
-        scores, deltas, f_base = _run(bf, fm, k, cfg, layers)
-        return QueryScores(scores, bf.activations(k), deltas, bf.f_clean[k // L], f_base, (cfg.n_steps,) * len(rows))
+        return ig_rows(bf, fm, keys[rows], cfg, layers)
 
     every = adaptive_steps(config, run(list(range(U * nl)), config), run)
     out = []

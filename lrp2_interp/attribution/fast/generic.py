@@ -10,17 +10,14 @@ post-norms, scaled embeddings and local/global RoPE; tested on Gemma-3, BLOOM, G
   every decoder layer was called with (masks, RoPE tables, ALiBi, ...), the
   keys/values each attention module stored (via :class:`_RecordingCache`), the
   FFN activations and the block outputs, with the caller's hooks applied;
-* :meth:`GenericDecoder.block_step` / :meth:`~GenericDecoder.join` call decoder
-  layer ``j`` itself on one position -- the target ``p``, always the last prompt
-  position of a causal query -- for a batch of rows, against the clean keys and
-  values of positions ``< p`` (:class:`_PrefixCache`) and the call arguments of
-  the clean pass cut to that query row (:func:`_step_arguments`).
+* :class:`lrp2_interp.attribution.fast.staged.BatchedForward` then calls decoder layer ``j``
+  itself (``layers[j]``, with a hook on ``mlp_out[j]``) on the target position only, against those
+  keys/values and the recorded call arguments cut to that position.
 
 Which HF module is which comes from the bridge (``blocks.{j}`` -> the decoder
 layer, ``blocks.{j}.mlp.out`` -> the FFN output projection whose *input* is
 ``mlp.hook_post``, ``ln_final``, ``unembed``), so nothing here names a family.
-A call argument it does not know how to cut raises :class:`Unsupported` (the
-caller falls back to the reference path) rather than guessing.
+A call argument the engine does not know how to cut raises :class:`Unsupported` rather than guessing.
 """
 
 from __future__ import annotations
@@ -99,41 +96,6 @@ class _RecordingCache(DynamicCache):
     def update(self, key_states, value_states, layer_idx, *args, **kwargs):
         self.recorded[layer_idx] = (key_states.detach(), value_states.detach())  # [1, kv_heads, pos, d_head]
         return super().update(key_states, value_states, layer_idx, *args, **kwargs)
-
-
-class _PrefixCache(DynamicCache):
-    """Returns the clean keys/values of positions ``< p`` followed by the rows' own (nothing is stored)."""
-
-    def __init__(self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
-        super().__init__()
-        self.prefix, self.n = prefix, n
-
-    def update(self, key_states, value_states, layer_idx, *args, **kwargs):  # states [n, kv_heads, 1, d_head]
-        k, v = self.prefix[layer_idx]  # [1, kv_heads, p, d_head]
-        shape = (self.n, -1, -1, -1)
-        return torch.cat([k.expand(shape), key_states], -2), torch.cat([v.expand(shape), value_states], -2)
-
-
-def _cut(name: str, value: Any, p: int, n: int, prefix_cache: _PrefixCache) -> Any:
-    """One clean-pass call argument of a decoder layer, cut to the query row ``p`` for ``n`` batch rows."""
-    from transformers import Cache
-
-    if isinstance(value, Cache):
-        return prefix_cache
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if name == "attention_mask" and torch.is_tensor(value) and value.dim() == 4:  # [1, 1, q, k]
-        # expanded to the n rows: some layers (XGLM) check the mask's batch size instead of broadcasting
-        return value[:, :, p : p + 1, : p + 1].expand(n, -1, -1, -1)
-    if name == "position_embeddings" and isinstance(value, tuple):  # (cos, sin), each [1, pos, d_head]
-        return tuple(t[:, p : p + 1] for t in value)
-    if name == "position_ids" and torch.is_tensor(value):  # [1, pos]
-        return value[..., p : p + 1]
-    if name == "cache_position" and torch.is_tensor(value):  # [pos]
-        return value[p : p + 1]
-    if name == "alibi" and torch.is_tensor(value):  # BLOOM: [heads, 1, keys], batch folded into dim 0
-        return value[..., : p + 1].repeat(n, 1, 1)
-    raise Unsupported(f"decoder layer argument {name!r} ({type(value).__name__}) has no known single-position form")
 
 
 class GenericDecoder:
@@ -247,52 +209,7 @@ class GenericDecoder:
         c.layer_args = calls  # per layer: the clean call's arguments by name (hidden_states removed)
         return c
 
-    def _layer_at(
-        self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, patch: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Decoder layer ``j`` at position ``p`` for rows ``h`` [n, d] -> [n, d] (after resid_post hooks).
-
-        ``patch`` [n, d_mlp]: the FFN activation at ``p`` is replaced by it (else computed, hooks applied).
-        """
-        n, pos = h.shape[0], c.block_in[j].shape[0]
-        if p != pos - 1:
-            raise Unsupported("the generic decoder path needs the target at the last position")
-        prefix = _PrefixCache({j: (c.keys[j][:, :, :p], c.values[j][:, :, :p])}, n)
-        kwargs = {k: _cut(k, v, p, n, prefix) for k, v in c.layer_args[j].items()}
-
-        def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
-            a = (
-                patch.to(args[0].dtype)
-                if patch is not None
-                else hooks.apply_at(HookKind.MLP_POST, j, args[0][:, 0], p, c.act_pre[j])
-            )
-            return (a[:, None], *args[1:])
-
-        def resid_post(mod, args, out):
-            row = (out[0] if isinstance(out, tuple) else out)[:, 0]  # [n, d]
-            row = hooks.apply_at(HookKind.RESID_POST, j, row, p, c.resid_pre[j])[:, None]
-            return (row, *out[1:]) if isinstance(out, tuple) else row
-
-        handles = [
-            self.mlp_out[j].register_forward_pre_hook(mlp_post),
-            self.layers[j].register_forward_hook(resid_post),
-        ]
-        out = self._with(handles, lambda: self.layers[j](h[:, None], **kwargs))
-        return (out[0] if isinstance(out, tuple) else out)[:, 0]
-
     # ------------------------------------------------------------------ family contract
-    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool = False) -> torch.Tensor:
-        """Block ``l``'s output at ``p`` with the activation there set to ``x`` [n, d_mlp]: [n, d]."""
-        # every row enters block l with the same clean state: attention and the FFN input run on one row, and
-        # the rows part at the patched activation ([n, 1, d_mlp] broadcasts against the [1, 1, d] residual)
-        out = self._layer_at(l, c.block_in[l][p].unsqueeze(0), p, c, hooks, patch=x)
-        if out.shape[0] != x.shape[0]:
-            raise Unsupported("the decoder layer does not broadcast a patched FFN activation over its rows")
-        return out
-
-    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
-        return self._layer_at(j, x, p, c, hooks, patch=None)
-
     def final(self, h: torch.Tensor) -> torch.Tensor:  # [n, d] -> [n, d]
         return self.norm(h)
 

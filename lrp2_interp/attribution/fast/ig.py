@@ -1,24 +1,20 @@
-"""The fast exact forward function for knowledge-neuron integrated gradients.
+"""The fast exact path's model table and shared pieces, and the encoder engine (BERT) for integrated gradients.
 
 Integrated gradients for layer ``l`` evaluates the model ``n_steps`` times with the
 FFN activation of layer ``l`` at the target position ``p`` scaled by ``alpha``;
 every other activation is computed normally.  Nothing before that activation can
-change, so :class:`StagedForward` (the function Captum differentiates) starts
-from a cached clean pass instead of re-running the model:
+change, so the function Captum differentiates starts from a cached clean pass
+instead of re-running the model.  :func:`fast_model` picks the family
+(:data:`~lrp2_interp.attribution.fast.protocol.Family`, told apart by its ``kind`` tag): every causal
+decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...) is :class:`lrp2_interp.attribution.fast.generic.GenericDecoder`,
+run by the decoder engine :class:`lrp2_interp.attribution.fast.staged.BatchedForward`; BERT is
+hand-written (:mod:`lrp2_interp.attribution.fast.bert`) and run by :class:`StagedForward` here:
 
-* block ``l``'s output changes only at ``p``: it is rebuilt from the cached
-  attention output and the patched activation (:meth:`join`);
-* BERT (bidirectional): blocks ``l+1 .. L-2`` run on all positions, the last block
-  only for the query at ``p``; decoders (causal): every later block runs for the
-  single position ``p`` against the clean keys/values of positions ``< p``;
-* the vocabulary projection is applied at ``p`` only;
-* BERT: the rows at alpha = 1 (the clean activation) of all layers share one
-  single-row pass whose one backward gives every layer's gradient there.
-
-The family (:data:`~lrp2_interp.attribution.fast.protocol.Family`: a causal decoder or an encoder, told
-apart by its ``kind`` tag) supplies the block computations: hand-written for BERT
-(:mod:`lrp2_interp.attribution.fast.bert`: bidirectional), and for every causal decoder (BLOOM, GPT-2,
-Qwen2, Gemma-3, ...) the model's own HF layers (:class:`lrp2_interp.attribution.fast.generic.GenericDecoder`).
+* block ``l``'s output is rebuilt from the cached attention output and the patched activation (``join``);
+* blocks ``l+1 .. L-2`` run on all positions (bidirectional), the last block only for the query at ``p``;
+* the vocabulary projection is applied at ``p`` only (:class:`GoldProb`, shared by both engines);
+* the rows at alpha = 1 (the clean activation) of all layers share one single-row pass whose one
+  backward gives every layer's gradient there (:class:`SharedClean`).
 
 One call carries the rows of *all* attributed layers (Captum's
 ``additional_forward_args`` hands each row its layer).  Rows join the batch at
@@ -37,7 +33,7 @@ import torch
 from lrp2_interp.attribution.fast.bert import BertFamily
 from lrp2_interp.attribution.fast.common import CleanCache, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
-from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
+from lrp2_interp.attribution.fast.protocol import EncoderFamily, Family, FamilyKind
 from lrp2_interp.attribution.memory import ModelShape, fast_row_bytes
 from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -166,14 +162,13 @@ class SharedClean(torch.autograd.Function):
 
 
 class StagedForward:
-    """Captum forward function: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
+    """Captum forward function of an encoder: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
 
     Row ``i`` is the model output with layer ``layer_idx[i]``'s activation at
     position ``p`` replaced by ``x[i]``; ``f`` is the gold token's probability
     (or log-probability) at ``p``.  Rows equal to their layer's clean activation
-    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: where the
-    family is an encoder (BERT: ``clean_row``), they share one pass (:class:`SharedClean`)
-    instead of one batch row per layer each.
+    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: they share
+    one pass (``clean_row``, :class:`SharedClean`) instead of one batch row per layer each.
     """
 
     def __init__(
@@ -188,7 +183,10 @@ class StagedForward:
         lm: LanguageModel,
     ):
         self.model = model
-        self.fam = model.family
+        fam = model.family
+        if fam.kind is not FamilyKind.ENCODER:
+            raise Unsupported("causal decoders run on fast.staged.BatchedForward, not StagedForward")
+        self.fam: EncoderFamily = fam
         self.p = p
         self.gold = gold
         self.log_prob = log_prob
@@ -219,7 +217,7 @@ class StagedForward:
         lay = layer_idx.detach().to("cpu")
         clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
         fam = self.fam
-        if fam.kind is FamilyKind.ENCODER and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
+        if torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
             i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
             e = {
                 l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -244,7 +242,7 @@ class StagedForward:
         L = self.model.n_layers
         present = set(lay.tolist())
         order: list[torch.Tensor] = []
-        state: torch.Tensor | None = None  # BERT: [n, pos, d] until the last block, then [n, d]
+        state: torch.Tensor | None = None  # [n, pos, d] until the last block, then [n, d]
 
         def join(l: int, full: bool) -> int:  # rows of layer l join at the end of the batch
             nonlocal state
@@ -255,11 +253,9 @@ class StagedForward:
             return len(idx)
 
         for j in range(min(present) + 1, L):
-            n_new = join(j - 1, full=fam.kind is FamilyKind.ENCODER) if j - 1 in present else 0
+            n_new = join(j - 1, full=True) if j - 1 in present else 0
             assert state is not None  # the rows of layer min(present) joined first
-            if fam.kind is FamilyKind.CAUSAL:
-                state = fam.block_step(j, state, p, c, hooks)
-            elif j == L - 1:
+            if j == L - 1:
                 state = fam.block_query(j, state, p, c, hooks)
             else:
                 state = fam.block_full(j, state, p, c, hooks, n_new)
