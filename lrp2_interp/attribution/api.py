@@ -42,9 +42,9 @@ from tqdm.auto import tqdm
 from lrp2_interp.attribution.captum_ig import integrated_gradients
 from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.decoder_engine import BatchedForward, Unit, ig_rows
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
-from lrp2_interp.attribution.fast.staged import BatchedForward, Unit, ig_rows
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query

@@ -1,4 +1,4 @@
-"""The generic causal-decoder fast path (fast/generic.py), many facts per pass (batch.py, fast/staged.py) and
+"""The generic causal-decoder fast path (fast/generic.py), many facts per pass (batch.py, fast/decoder_engine.py) and
 adaptive steps."""
 
 from __future__ import annotations

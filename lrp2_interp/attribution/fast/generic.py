@@ -1,4 +1,4 @@
-"""Generic causal-decoder fast path: the model's own HF decoder layers, run at the target position only.
+"""The causal-decoder family of the fast path: the HF model rebuilt on the same weights, and its recorded clean pass.
 
 Any causal decoder that TransformerBridge wraps gets the fast knowledge-neuron
 path without re-implementing its maths (Gemma-3 with GQA, q/k norms, pre- and
@@ -10,7 +10,7 @@ post-norms, scaled embeddings and local/global RoPE; tested on Gemma-3, BLOOM, G
   every decoder layer was called with (masks, RoPE tables, ALiBi, ...), the
   keys/values each attention module stored (via :class:`_RecordingCache`), the
   FFN activations and the block outputs, with the caller's hooks applied;
-* :class:`lrp2_interp.attribution.fast.staged.BatchedForward` then calls decoder layer ``j``
+* :class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward` then calls decoder layer ``j``
   itself (``layers[j]``, with a hook on ``mlp_out[j]``) on the target position only, against those
   keys/values and the recorded call arguments cut to that position.
 

@@ -7,7 +7,7 @@ change, so the function Captum differentiates starts from a cached clean pass
 instead of re-running the model.  :func:`fast_model` picks the family
 (:data:`~lrp2_interp.attribution.fast.protocol.Family`, told apart by its ``kind`` tag): every causal
 decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...) is :class:`lrp2_interp.attribution.fast.generic.GenericDecoder`,
-run by the decoder engine :class:`lrp2_interp.attribution.fast.staged.BatchedForward`; BERT is
+run by the decoder engine :class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward`; BERT is
 hand-written (:mod:`lrp2_interp.attribution.fast.bert`) and run by :class:`StagedForward` here:
 
 * block ``l``'s output is rebuilt from the cached attention output and the patched activation (``join``);
@@ -185,7 +185,7 @@ class StagedForward:
         self.model = model
         fam = model.family
         if fam.kind is not FamilyKind.ENCODER:
-            raise Unsupported("causal decoders run on fast.staged.BatchedForward, not StagedForward")
+            raise Unsupported("causal decoders run on fast.decoder_engine.BatchedForward, not StagedForward")
         self.fam: EncoderFamily = fam
         self.p = p
         self.gold = gold

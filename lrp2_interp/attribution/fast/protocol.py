@@ -6,7 +6,7 @@ returning a :class:`~lrp2_interp.attribution.fast.common.CleanCache` of per-laye
 target position only; ``head(h)`` = logits ``[n, vocab]``.
 
 * causal decoders (:class:`CausalFamily`: :class:`~lrp2_interp.attribution.fast.generic.GenericDecoder`,
-  every causal LM): the decoder engine :class:`~lrp2_interp.attribution.fast.staged.BatchedForward`
+  every causal LM): the decoder engine :class:`~lrp2_interp.attribution.fast.decoder_engine.BatchedForward`
   calls the model's own decoder layers at the target position against the cached keys/values;
 * encoders (:class:`EncoderFamily`, bidirectional: later blocks see all positions), run by
   :class:`lrp2_interp.attribution.fast.ig.StagedForward`: ``join(l, x, p, cache, hooks, full)`` -- the
@@ -52,7 +52,7 @@ class FamilyCore(Protocol):
 
 
 class CausalFamily(FamilyCore, Protocol):
-    """Causal decoder: the decoder engine (``fast.staged.BatchedForward``) calls its HF layers itself."""
+    """Causal decoder: the decoder engine (``fast.decoder_engine.BatchedForward``) calls its HF layers itself."""
 
     @property
     def kind(self) -> Literal[FamilyKind.CAUSAL]: ...
