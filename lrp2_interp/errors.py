@@ -1,8 +1,11 @@
-"""One exception type for bad input, always naming where the problem is.
+"""The package's two exceptions: bad input, always naming where the problem is, and a fast path that cannot run.
 
 Every user-facing failure (a malformed file, an unknown language, a layer out of
 range) is raised as :class:`InputError`.  The CLI prints ``str(err)`` and exits
 with status 2 instead of a traceback from deep inside torch.
+
+:class:`Unsupported` is internal: a fast path (attribution, probing, the sweep) cannot run this
+model or these hooks exactly, and its caller falls back to the reference path.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class InputError(ValueError):
             where.append(f"field '{self.field}'")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class Unsupported(Exception):
+    """A fast path cannot run this model or these hooks exactly (the caller falls back to the reference)."""
 
 
 def check_layer(layer: int, n_layers: int, *, field: str = "layer") -> int:

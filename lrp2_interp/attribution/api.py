@@ -16,8 +16,8 @@ Two paths compute the same numbers, both through Captum (:mod:`lrp2_interp.attri
 
 * ``"reference"`` (:mod:`lrp2_interp.attribution.reference`): per layer, the whole model through
   ``lm.bridge`` with a hook replacing the target position's activation (any family, any extra hooks);
-* ``"fast"`` (:mod:`lrp2_interp.attribution.fast.ig`): hand-written BERT/BLOOM/GPT-2/Qwen2 and, for
-  every other causal decoder (Gemma-3, ...), :mod:`lrp2_interp.attribution.fast.generic`; one Captum
+* ``"fast"`` (:mod:`lrp2_interp.attribution.fast.ig`): hand-written BERT and, for every causal
+  decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...), :mod:`lrp2_interp.attribution.fast.generic`; one Captum
   call over all layers with a forward function that resumes from a cached clean pass (identical
   scores up to float rounding; 5x less CPU time than knowledge-neurons 0.0.2 on an mBERT-sized
   model, see ``benchmarks/README.md``).  Extra hooks on other hook points than ``hook_resid_post`` /
@@ -34,20 +34,21 @@ once and goes in the next release).  One fact of a fact set: :func:`attribute_fa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores
-from lrp2_interp.attribution.fast.common import Hooks, Unsupported
+from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
+from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.decoder_engine import BatchedForward, Unit, ig_rows
+from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
 from lrp2_interp.attribution.reference import reference_query
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.hooks import renamed_hooks
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
@@ -70,6 +71,11 @@ def fast_query(
     fm: FastModel, lm: LanguageModel, q: Query, layers: tuple[int, ...], config: AttributionConfig, hooks: FwdHooks
 ) -> QueryScores:
     """Attribution of ``layers`` for one query on the fast path: one Captum call over all layers."""
+    if isinstance(fm.family, GenericDecoder):  # every causal decoder: the decoder engine with this one query
+        if q.position != q.ids.shape[0] - 1:
+            raise Unsupported("the causal decoder engine needs the target at the last position")
+        bf = BatchedForward(fm.family, [Unit(q.ids, q.gold, Hooks.parse(lm, hooks))], log_prob=config.log_prob)
+        return ig_rows(bf, fm, torch.tensor(layers), config, layers)
     fwd = StagedForward(fm, q.ids, q.position, q.gold, log_prob=config.log_prob, hooks=hooks, lm=lm)
     acts = fwd.activations(layers)  # [n_layers, d_mlp]
     layer_idx = torch.tensor(layers, device=acts.device)
@@ -87,20 +93,17 @@ def fast_query(
     return QueryScores(attr.detach(), acts, delta, f_in, f_base, (config.n_steps,) * len(layers))
 
 
-def choose_path(
-    lm: LanguageModel, config: AttributionConfig, *hook_sets: FwdHooks | None, generic: bool = False
-) -> FastModel | None:
+def choose_path(lm: LanguageModel, config: AttributionConfig, *hook_sets: FwdHooks | None) -> FastModel | None:
     """The fast implementation that honours every one of ``hook_sets``, or None for the reference path.
 
-    ``generic``: the generic decoder path (the one that batches several facts) even where a
-    hand-written family exists.  ``config.path="fast"`` turns "cannot" into an InputError.
+    ``config.path="fast"`` turns "cannot" into an InputError.
     """
     if config.path == "reference":
         return None
     try:
         for hooks in hook_sets:
             Hooks.parse(lm, hooks)
-        return fast_model(lm, generic=generic)
+        return fast_model(lm)
     except Unsupported as err:
         if config.path == "fast":
             raise InputError(f"the fast attribution path cannot run here: {err}", field="path") from None
@@ -123,15 +126,7 @@ def _adaptive_query(
             return fast_query(fm, lm, q, ls, cfg, hooks)
         return reference_query(lm, q, ls, cfg, hooks, progress=progress)
 
-    out = run(layers, config)
-    n = config.n_steps
-    while config.target_delta is not None and n < config.max_steps:
-        bad = [i for i in range(len(layers)) if abs(float(out.deltas[i])) > config.target_delta]
-        if not bad:
-            break
-        n = min(2 * n, config.max_steps)  # every layer still missing the target has used the same steps so far
-        out = out.with_rows(bad, run(tuple(layers[i] for i in bad), replace(config, n_steps=n)))
-    return out
+    return adaptive_steps(config, run(layers, config), lambda bad, cfg: run(tuple(layers[i] for i in bad), cfg))
 
 
 def _attribute(

@@ -1,9 +1,9 @@
-"""Many facts per pass: knowledge-neuron IG of several prompts and hook conditions in one staged forward.
+"""Many facts per pass: knowledge-neuron IG of several prompts and hook conditions through the decoder engine.
 
 :func:`attribute_batch` takes items ``(prompt, target, hooks)`` -- e.g. every fact of a relation, each
 once with no hooks (baseline) and once with LRP2's -- and attributes ``facts_per_pass`` queries at a
 time: their (query, layer) rows go through the same Captum call and the same decoder-layer calls
-(:class:`lrp2_interp.attribution.fast.staged.BatchedForward`, prompts of different lengths padded and masked).
+(:class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward`, prompts of different lengths padded and masked).
 Scores equal :func:`lrp2_interp.attribution.api.attribute_neurons` of each item on its own (tests), and
 so do ``deltas``, ``f_input``, ``f_baseline`` and adaptive ``steps`` (``target_delta`` raises the
 steps of the (query, layer) rows that miss it, in one batch per round).
@@ -16,42 +16,23 @@ The Captum batch size still follows ``memory_budget_mb`` (rows of the longest pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.api import attribute_neurons, choose_path
-from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores
-from lrp2_interp.attribution.fast.common import Hooks, Unsupported
+from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores, adaptive_steps
+from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.decoder_engine import BatchedForward, Unit, ig_rows
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel
-from lrp2_interp.attribution.fast.staged import BatchedForward, Unit
-from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import queries
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["Item", "attribute_batch"]
 
 Item = tuple[str, "str | Sequence[int]", "FwdHooks | None"]
-
-
-def _rows(fm: FastModel, n_pos: int, layers: Sequence[int], budget_mb: float) -> int:
-    return rows_in_budget(budget_mb, fm.bytes_per_row(n_pos, layers))
-
-
-def _run(
-    bf: BatchedForward, fm: FastModel, keys: torch.Tensor, config: AttributionConfig, layers: Sequence[int]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """IG of the rows ``keys`` [N]: (scores [N, d_mlp], deltas [N], f_baseline [N]) in float64 where scalar."""
-    x = bf.activations(keys)
-    attr, _ = integrated_gradients(bf, x, config, _rows(fm, bf.W, layers, config.memory_budget_mb), keys, delta=False)
-    with torch.no_grad():
-        f_base = bf(torch.zeros_like(x), keys).double().cpu()
-    f_in = bf.f_clean[keys // bf.L]
-    return attr.detach(), attr.detach().sum(1).double().cpu() - (f_in - f_base), f_base
 
 
 def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: AttributionConfig) -> list[QueryScores]:
@@ -62,27 +43,22 @@ def _pass(fm: FastModel, units: list[Unit], layers: tuple[int, ...], config: Att
     bf = BatchedForward(fam, units, log_prob=config.log_prob)
     L, U, nl = bf.L, len(units), len(layers)
     keys = torch.tensor([u * L + l for u in range(U) for l in layers])
-    scores, deltas, f_base = _run(bf, fm, keys, config, layers)
-    steps = torch.full((U * nl,), config.n_steps)
-    n = config.n_steps
-    while config.target_delta is not None and n < config.max_steps:
-        bad = (deltas.abs() > config.target_delta).nonzero().flatten()
-        if not len(bad):
-            break
-        n = min(2 * n, config.max_steps)
-        s, d, fb = _run(bf, fm, keys[bad], replace(config, n_steps=n), layers)
-        scores[bad], deltas[bad], f_base[bad], steps[bad] = s, d, fb, n
+
+    def run(rows: list[int], cfg: AttributionConfig) -> QueryScores:  # rows: indices into keys
+        return ig_rows(bf, fm, keys[rows], cfg, layers)
+
+    every = adaptive_steps(config, run(list(range(U * nl)), config), run)
     out = []
     for u in range(U):
         sl = slice(u * nl, (u + 1) * nl)
         out.append(
             QueryScores(
-                scores=scores[sl],
+                scores=every.scores[sl],
                 activations=bf.act[u, list(layers)],
-                deltas=deltas[sl],
+                deltas=every.deltas[sl],
                 f_input=bf.f_clean[u].expand(nl).clone(),
-                f_baseline=f_base[sl],
-                steps=tuple(steps[sl].tolist()),
+                f_baseline=every.f_baseline[sl],
+                steps=every.steps[sl],
             )
         )
     return out
@@ -92,7 +68,7 @@ def _batched_model(lm: LanguageModel, items: Sequence[Item], config: Attribution
     """The generic fast model when every item can be batched, else None (``path="fast"``: an InputError)."""
     if lm.kind != "causal":
         return None
-    return choose_path(lm, config, *(hooks for _, _, hooks in items), generic=True)
+    return choose_path(lm, config, *(hooks for _, _, hooks in items))
 
 
 def attribute_batch(

@@ -17,8 +17,8 @@ records the steps each layer used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +128,21 @@ class QueryScores:
             put(self.f_baseline, new.f_baseline),
             tuple(steps),
         )
+
+
+def adaptive_steps(
+    config: AttributionConfig, first: QueryScores, rerun: Callable[[list[int], AttributionConfig], QueryScores]
+) -> QueryScores:
+    """``first`` (rows at ``config.n_steps``) with adaptive steps: while some rows' ``|delta|`` exceed
+    ``config.target_delta``, ``rerun(rows, config)`` recomputes them at twice the steps, up to ``max_steps``."""
+    out, n = first, config.n_steps
+    while config.target_delta is not None and n < config.max_steps:
+        bad = (out.deltas.abs() > config.target_delta).nonzero().flatten().tolist()
+        if not bad:
+            break
+        n = min(2 * n, config.max_steps)  # every row still missing the target has used the same steps so far
+        out = out.with_rows(bad, rerun(bad, replace(config, n_steps=n)))
+    return out
 
 
 @dataclass(frozen=True)

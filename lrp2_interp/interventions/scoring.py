@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 import torch
 
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.layers import EMBEDDINGS
 from lrp2_interp.lrp2.sweep_engine import ShiftCondition, condition_scores
 from lrp2_interp.models.hooks import FwdHooks, ShiftHook, shift_point_hook
-from lrp2_interp.models.layer_runner import LayerRunner, Unsupported
+from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.api import probe_scores
 from lrp2_interp.probing.types import TABLE_COLUMNS, FactKey, Pools, ProbeConfig, fact_pools, rank_rows

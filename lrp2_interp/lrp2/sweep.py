@@ -31,14 +31,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lrp2_interp.distributed import Dist
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.figures import draw_sweep_gain
 from lrp2_interp.layers import EMBEDDINGS, paper_layer
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.lrp2.sweep_engine import sweep_scores
 from lrp2_interp.lrp2.vectors import LanguageVectors
-from lrp2_interp.models.layer_runner import LayerRunner, Unsupported
+from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.api import ProbeConfig, probe
 from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows, rankable

@@ -29,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,28 +261,36 @@ def mean_states(
     fwd_hooks=None,
     tokens: TokenChoice = "real",
     embeddings: bool = False,
+    hook_names: Sequence[str] | None = None,
+    keep_empty: bool = False,
+    float32: bool = False,
 ) -> torch.Tensor:
-    """``[n_sentences, n_layers, d_model]``: each sentence's mean token state per layer.
+    """``[n_sentences, n_points, d_model]``: each sentence's mean token state at each hook point.
 
-    ``tokens`` picks the tokens (:func:`token_mask`).  With ``embeddings`` the
-    result is ``[n_sentences, 1 + n_layers, d_model]`` with the embedding output
-    first, i.e. rows in the paper's numbering (row k = paper layer k).
+    The points are the block outputs (``[n_sentences, n_layers, d_model]``; with ``embeddings`` the
+    embedding output first, i.e. rows in the paper's numbering: row k = paper layer k), or the hooks
+    ``hook_names`` (e.g. ``mlp_out`` sites).  ``tokens`` picks the tokens (:func:`token_mask`); a
+    sentence with none is dropped, or kept as a zero row with ``keep_empty`` (rows stay parallel).
+    ``float32``: average in float32 (else in the model's dtype, then cast to float32).
     """
-    points = [EMBEDDINGS] * embeddings + list(range(lm.n_layers))
+    if hook_names is None:
+        hook_names = [lm.shift_point(i) for i in [EMBEDDINGS] * embeddings + list(range(lm.n_layers))]
+    names = list(hook_names)
     out = []
     for start in tqdm(range(0, len(sentences), batch_size), disable=not progress, leave=False, desc="states"):
-        batch = lm.encode(sentences[start : start + batch_size])
-        keep = token_mask(lm, batch, tokens).to(lm.dtype)  # [b, pos]
+        batch = lm.encode(list(sentences[start : start + batch_size]))
+        keep = token_mask(lm, batch, tokens).to(torch.float32 if float32 else lm.dtype)  # [b, pos]
         means: dict[int, torch.Tensor] = {}
 
-        def grab(x: torch.Tensor, hook, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
-            means[layer] = (x * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+        def grab(x: torch.Tensor, hook=None, k: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
+            x = x.float() if float32 else x
+            means[k] = (x * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
-        hooks = [(lm.shift_point(i), (lambda x, hook, i=i: grab(x, hook, i))) for i in points]
+        hooks = [(name, partial(grab, k=k)) for k, name in enumerate(names)]
         lm.logits(batch, list(fwd_hooks or []) + hooks)
-        states = torch.stack([means[i] for i in points], dim=1)  # [b, n_points, d_model]
-        out.append(states[keep.sum(1) > 0].float().cpu())
-    return torch.cat(out) if out else torch.empty(0, len(points), lm.d_model)
+        states = torch.stack([means[k] for k in range(len(names))], dim=1)  # [b, n_points, d_model]
+        out.append((states if keep_empty else states[keep.sum(1) > 0]).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, len(names), lm.d_model)
 
 
 def sentences_sha256(sentences: Sequence[str]) -> str:

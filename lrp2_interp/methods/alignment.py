@@ -35,6 +35,7 @@ import torch
 
 from lrp2_interp.errors import InputError, check_layer
 from lrp2_interp.facts import FactSet
+from lrp2_interp.lrp2.vectors import mean_states
 from lrp2_interp.methods.controls import same_norm_random
 from lrp2_interp.models.hooks import (
     FwdHooks,
@@ -107,35 +108,6 @@ def site_name(site: Site, layer: int) -> str:
     return mlp_out_hook(layer) if site == "mlp_out" else resid_post_hook(layer)
 
 
-@torch.no_grad()
-def pooled_states(
-    lm: LanguageModel,
-    sentences: Sequence[str],
-    site: Site,
-    layers: Sequence[int],
-    *,
-    batch_size: int = 32,
-    fwd_hooks: FwdHooks | None = None,
-) -> torch.Tensor:
-    """``[n_sentences, len(layers), d_model]``: each sentence's mean over real tokens at the site.
-
-    Sentences with no real token get a zero row (kept, so rows stay parallel).
-    """
-    out = []
-    for start in range(0, len(sentences), batch_size):
-        batch = lm.encode(list(sentences[start : start + batch_size]))
-        keep = lm.real_token_mask(batch).float()  # [b, pos]
-        means: dict[int, torch.Tensor] = {}
-
-        def grab(x: torch.Tensor, hook=None, layer: int = 0, keep=keep, means=means) -> None:  # x: [b, pos, d]
-            means[layer] = (x.float() * keep[..., None]).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
-
-        hooks: FwdHooks = [(site_hook(lm, site, i), partial(grab, layer=i)) for i in layers]
-        lm.logits(batch, list(fwd_hooks or []) + hooks)
-        out.append(torch.stack([means[i] for i in layers], dim=1).cpu())
-    return torch.cat(out) if out else torch.empty(0, len(layers), lm.d_model)
-
-
 def solve_map(
     x: torch.Tensor, y: torch.Tensor, *, affine: bool = False, ridge: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -167,8 +139,10 @@ def fit_alignment(
         )
     if len(sentences) < 2:
         raise InputError("need at least 2 parallel sentences to fit an alignment", field="sentences")
-    x = pooled_states(lm, sentences, config.site, layers, batch_size=config.batch_size)  # [n, L, d]
-    y = pooled_states(lm, translations, config.site, layers, batch_size=config.batch_size)
+    # each sentence's float32 mean over real tokens at the site; a sentence with none is a zero row (kept parallel)
+    names = [site_hook(lm, config.site, i) for i in layers]
+    pooled = partial(mean_states, lm, hook_names=names, keep_empty=True, float32=True, batch_size=config.batch_size)
+    x, y = pooled(sentences), pooled(translations)  # [n, L, d]
     ws, bs, r2 = [], [], []
     for k in range(len(layers)):
         w, b, score = solve_map(x[:, k], y[:, k], affine=config.affine, ridge=config.ridge)

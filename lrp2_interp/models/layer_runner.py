@@ -32,12 +32,9 @@ from typing import Any
 
 import torch
 
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.layers import EMBEDDINGS
 from lrp2_interp.models.loading import LanguageModel
-
-
-class Unsupported(Exception):
-    """The fast path cannot run this model or these hooks exactly (the caller falls back to the reference)."""
 
 
 class _Stop(Exception):

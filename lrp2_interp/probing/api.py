@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lrp2_interp.errors import InputError
+from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
-from lrp2_interp.models.layer_runner import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast import fast_scores
 from lrp2_interp.probing.reference import reference_scores, sentence_logprobs

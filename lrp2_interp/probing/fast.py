@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.hooks import ShiftHook, is_unembed_hook
-from lrp2_interp.models.layer_runner import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast_causal import causal_scores
 from lrp2_interp.probing.fast_masked import masked_scores

@@ -32,8 +32,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.facts import Fact, FactSet
-from lrp2_interp.models.layer_runner import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast import fast_scores
 from lrp2_interp.probing.reference import reference_scores

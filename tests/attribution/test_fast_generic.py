@@ -1,4 +1,4 @@
-"""The generic causal-decoder fast path (fast/generic.py), many facts per pass (batch.py, fast/staged.py) and
+"""The generic causal-decoder fast path (fast/generic.py), many facts per pass (batch.py, fast/decoder_engine.py) and
 adaptive steps."""
 
 from __future__ import annotations
@@ -49,24 +49,19 @@ def lms(tmp_path_factory, tiny_corpus):
     return out
 
 
-@pytest.fixture
-def generic_only(monkeypatch):
-    """Route every causal family to the generic path (the hand-written decoders switched off)."""
-    monkeypatch.setattr(fast_ig, "FAMILIES", {"BertForMaskedLM": fast_ig.FAMILIES["BertForMaskedLM"]})
-
-
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-def test_gemma3_takes_the_generic_path(lms):
-    lm = lms["gemma3"][torch.float64]
+@pytest.mark.parametrize("fam", DECODERS)
+def test_every_decoder_takes_the_generic_path(lms, fam):
+    lm = lms[fam][torch.float64]
     assert isinstance(fast_ig.fast_model(lm).family, GenericDecoder)
     assert attribute_neurons(lm, PROMPT, OBJECT, AttributionConfig(layers=(1,))).path == "fast"
 
 
 @pytest.mark.parametrize("fam", DECODERS)
-def test_generic_forward_matches_transformerlens_logits(lms, generic_only, fam):
+def test_generic_forward_matches_transformerlens_logits(lms, fam):
     lm = lms[fam][torch.float64]
     ids = torch.tensor([lm.tokenizer.bos_token_id] + lm.token_ids(PROMPT))
     fm = fast_ig.fast_model(lm)
@@ -92,7 +87,7 @@ def _double(act, hook=None):
 
 
 @pytest.mark.parametrize("fam", DECODERS)
-def test_generic_path_equals_reference_float64(lms, generic_only, fam):
+def test_generic_path_equals_reference_float64(lms, fam):
     """Scores, activations, baselines and deltas of the generic path equal TransformerLens + Captum, also with
     LRP2 hooks (all positions / the last one) and an FFN hook."""
     lm = lms[fam][torch.float64]
@@ -153,17 +148,6 @@ def test_user_hooks_get_the_hook_point_on_generic_and_batched_paths(lms):
     assert _rel(batched.scores, res["reference"].scores) < 1e-6
     plain = attribute_neurons(lm, PROMPT, OBJECT, cfg, progress=False)
     assert _rel(res["fast"].scores, plain.scores) > 1e-3
-
-
-@pytest.mark.parametrize("fam", ["bloom", "gpt2", "qwen2"])
-def test_generic_path_equals_hand_written_family(lms, monkeypatch, fam):
-    lm = lms[fam][torch.float64]
-    cfg = AttributionConfig(n_steps=7, path="fast")
-    hand = attribute_neurons(lm, PROMPT, OBJECT, cfg)
-    assert not isinstance(fast_ig.fast_model(lm).family, GenericDecoder)
-    monkeypatch.setattr(fast_ig, "FAMILIES", {})
-    generic = attribute_neurons(lm, PROMPT, OBJECT, cfg)
-    assert _rel(generic.scores, hand.scores) < 1e-10
 
 
 def test_generic_multi_token_sum_equals_reference(lms):

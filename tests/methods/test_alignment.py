@@ -7,13 +7,12 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
-from lrp2_interp.lrp2.vectors import compute_language_vectors
+from lrp2_interp.lrp2.vectors import compute_language_vectors, mean_states
 from lrp2_interp.methods.alignment import (
     AlignmentConfig,
     AlignmentMaps,
     alignment_hooks,
     fit_alignment,
-    pooled_states,
     solve_map,
     translation_maps,
 )
@@ -137,8 +136,9 @@ def test_fit_maps_translations_and_random_control(gpt2_lm, fixture_facts):
     cfg = AlignmentConfig("fr", layers=(0, 2))
     maps = fit_alignment(lm, src, tgt, cfg)
     assert maps.layers == (0, 2) and maps.weights.shape == (2, lm.d_model, lm.d_model) and maps.n_pairs == len(src)
-    x = pooled_states(lm, src, "mlp_out", (0,))[:, 0]
-    y = pooled_states(lm, tgt, "mlp_out", (0,))[:, 0]
+    pooled = dict(hook_names=[lm.mlp_out(0)], keep_empty=True, float32=True)
+    x = mean_states(lm, src, **pooled)[:, 0]
+    y = mean_states(lm, tgt, **pooled)[:, 0]
     fitted = ((x @ maps.weight(0) - y) ** 2).sum()
     assert fitted < ((x - y) ** 2).sum() and fitted < (y**2).sum()  # least squares beats identity and zero
     ctl = maps.random_like(seed=3)

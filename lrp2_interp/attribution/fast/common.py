@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.hooks import bind_hook, full_lengths
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
@@ -34,15 +35,10 @@ __all__ = [
     "CleanCache",
     "HookKind",
     "Hooks",
-    "Unsupported",
     "hf_weights",
     "layer_norm",
     "split_layers",
 ]
-
-
-class Unsupported(Exception):
-    """The fast path cannot run this model or these hooks (the caller falls back)."""
 
 
 class HookKind(Enum):

@@ -1,4 +1,4 @@
-"""Generic causal-decoder fast path: the model's own HF decoder layers, run at the target position only.
+"""The causal-decoder family of the fast path: the HF model rebuilt on the same weights, and its recorded clean pass.
 
 Any causal decoder that TransformerBridge wraps gets the fast knowledge-neuron
 path without re-implementing its maths (Gemma-3 with GQA, q/k norms, pre- and
@@ -10,30 +10,29 @@ post-norms, scaled embeddings and local/global RoPE; tested on Gemma-3, BLOOM, G
   every decoder layer was called with (masks, RoPE tables, ALiBi, ...), the
   keys/values each attention module stored (via :class:`_RecordingCache`), the
   FFN activations and the block outputs, with the caller's hooks applied;
-* :meth:`GenericDecoder.block_step` / :meth:`~GenericDecoder.join` call decoder
-  layer ``j`` itself on one position -- the target ``p``, always the last prompt
-  position of a causal query -- for a batch of rows, against the clean keys and
-  values of positions ``< p`` (:class:`_PrefixCache`) and the call arguments of
-  the clean pass cut to that query row (:func:`_step_arguments`).
+* :class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward` then calls decoder layer ``j``
+  itself (``layers[j]``, with a hook on ``mlp_out[j]``) on the target position only, against those
+  keys/values and the recorded call arguments cut to that position.
 
 Which HF module is which comes from the bridge (``blocks.{j}`` -> the decoder
 layer, ``blocks.{j}.mlp.out`` -> the FFN output projection whose *input* is
 ``mlp.hook_post``, ``ln_final``, ``unembed``), so nothing here names a family.
-A call argument it does not know how to cut raises :class:`Unsupported` (the
-caller falls back to the reference path) rather than guessing.
+A call argument the engine does not know how to cut raises :class:`Unsupported` rather than guessing.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import weakref
 from typing import Any, Literal
 
 import torch
 from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
 from lrp2_interp.attribution.fast.protocol import FamilyKind
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import LanguageModel
 
 __all__ = ["GenericDecoder", "pristine_model"]
@@ -41,13 +40,36 @@ __all__ = ["GenericDecoder", "pristine_model"]
 _STRIP = "._original_component"
 
 
+# hf model -> (its tensors' storage, the pristine copy): rebuilding costs more than a short prompt's attribution
+_PRISTINE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], torch.nn.Module]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _storage(hf: torch.nn.Module) -> tuple[int, ...]:
+    return tuple(t.data_ptr() for t in (*hf.parameters(), *hf.buffers()))
+
+
 def pristine_model(hf: torch.nn.Module) -> torch.nn.Module:
-    """A fresh instance of ``type(hf)`` holding ``hf``'s parameters and buffers (shared storage, no grads)."""
+    """A fresh instance of ``type(hf)`` holding ``hf``'s parameters and buffers (shared storage, no grads).
+
+    Built once per model and reused while ``hf`` holds the same tensors (a reassigned weight rebuilds it).
+    """
+    cached = _PRISTINE.get(hf)
+    if cached is not None and cached[0] == _storage(hf):
+        return cached[1]
+    model = _rebuild(hf)
+    _PRISTINE[hf] = (_storage(hf), model)
+    return model
+
+
+def _rebuild(hf: torch.nn.Module) -> torch.nn.Module:
     from transformers import PreTrainedModel
+    from transformers.initialization import no_init_weights
 
     if not isinstance(hf, PreTrainedModel):
         raise Unsupported(f"{type(hf).__name__} is not a transformers PreTrainedModel")
-    with torch.device("meta"):
+    with torch.device("meta"), no_init_weights():  # every tensor is replaced below: initialising them is waste
         model = type(hf)(copy.deepcopy(hf.config))
     own = {k.replace(_STRIP, ""): v for k, v in hf.state_dict().items()}
     model.load_state_dict(own, strict=False, assign=True)
@@ -74,41 +96,6 @@ class _RecordingCache(DynamicCache):
     def update(self, key_states, value_states, layer_idx, *args, **kwargs):
         self.recorded[layer_idx] = (key_states.detach(), value_states.detach())  # [1, kv_heads, pos, d_head]
         return super().update(key_states, value_states, layer_idx, *args, **kwargs)
-
-
-class _PrefixCache(DynamicCache):
-    """Returns the clean keys/values of positions ``< p`` followed by the rows' own (nothing is stored)."""
-
-    def __init__(self, prefix: dict[int, tuple[torch.Tensor, torch.Tensor]], n: int):
-        super().__init__()
-        self.prefix, self.n = prefix, n
-
-    def update(self, key_states, value_states, layer_idx, *args, **kwargs):  # states [n, kv_heads, 1, d_head]
-        k, v = self.prefix[layer_idx]  # [1, kv_heads, p, d_head]
-        shape = (self.n, -1, -1, -1)
-        return torch.cat([k.expand(shape), key_states], -2), torch.cat([v.expand(shape), value_states], -2)
-
-
-def _cut(name: str, value: Any, p: int, n: int, prefix_cache: _PrefixCache) -> Any:
-    """One clean-pass call argument of a decoder layer, cut to the query row ``p`` for ``n`` batch rows."""
-    from transformers import Cache
-
-    if isinstance(value, Cache):
-        return prefix_cache
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if name == "attention_mask" and torch.is_tensor(value) and value.dim() == 4:  # [1, 1, q, k]
-        # expanded to the n rows: some layers (XGLM) check the mask's batch size instead of broadcasting
-        return value[:, :, p : p + 1, : p + 1].expand(n, -1, -1, -1)
-    if name == "position_embeddings" and isinstance(value, tuple):  # (cos, sin), each [1, pos, d_head]
-        return tuple(t[:, p : p + 1] for t in value)
-    if name == "position_ids" and torch.is_tensor(value):  # [1, pos]
-        return value[..., p : p + 1]
-    if name == "cache_position" and torch.is_tensor(value):  # [pos]
-        return value[p : p + 1]
-    if name == "alibi" and torch.is_tensor(value):  # BLOOM: [heads, 1, keys], batch folded into dim 0
-        return value[..., : p + 1].repeat(n, 1, 1)
-    raise Unsupported(f"decoder layer argument {name!r} ({type(value).__name__}) has no known single-position form")
 
 
 class GenericDecoder:
@@ -154,6 +141,8 @@ class GenericDecoder:
         self._signatures = [inspect.signature(layer.forward) for layer in self.layers]
         params = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        # the clean pass needs no logits: where the model can, it projects only the last position
+        self._clean_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ------------------------------------------------------------------ hooks on HF modules
     @staticmethod
@@ -207,7 +196,10 @@ class GenericDecoder:
         rec = _RecordingCache(self.model.config)
         final: list[torch.Tensor] = []
         handles.append(self.norm.register_forward_pre_hook(lambda mod, args: final.append(args[0][0].detach())))
-        self._with(handles, lambda: self.model(input_ids=ids[None], use_cache=True, **{self._cache_arg: rec}))
+        self._with(
+            handles,
+            lambda: self.model(input_ids=ids[None], use_cache=True, **{self._cache_arg: rec}, **self._clean_kwargs),
+        )
         if len(rec.recorded) != self.L or len(calls) != self.L or len(c.act) != self.L:
             raise Unsupported("the decoder layers did not each store keys/values and run their FFN once")
         c.keys = [rec.recorded[j][0] for j in range(self.L)]  # [1, kv_heads, pos, d_head]
@@ -217,48 +209,7 @@ class GenericDecoder:
         c.layer_args = calls  # per layer: the clean call's arguments by name (hidden_states removed)
         return c
 
-    def _layer_at(
-        self, j: int, h: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, patch: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Decoder layer ``j`` at position ``p`` for rows ``h`` [n, d] -> [n, d] (after resid_post hooks).
-
-        ``patch`` [n, d_mlp]: the FFN activation at ``p`` is replaced by it (else computed, hooks applied).
-        """
-        n, pos = h.shape[0], c.block_in[j].shape[0]
-        if p != pos - 1:
-            raise Unsupported("the generic decoder path needs the target at the last position")
-        prefix = _PrefixCache({j: (c.keys[j][:, :, :p], c.values[j][:, :, :p])}, n)
-        kwargs = {k: _cut(k, v, p, n, prefix) for k, v in c.layer_args[j].items()}
-
-        def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
-            a = (
-                patch.to(args[0].dtype)
-                if patch is not None
-                else hooks.apply_at(HookKind.MLP_POST, j, args[0][:, 0], p, c.act_pre[j])
-            )
-            return (a[:, None], *args[1:])
-
-        def resid_post(mod, args, out):
-            row = (out[0] if isinstance(out, tuple) else out)[:, 0]  # [n, d]
-            row = hooks.apply_at(HookKind.RESID_POST, j, row, p, c.resid_pre[j])[:, None]
-            return (row, *out[1:]) if isinstance(out, tuple) else row
-
-        handles = [
-            self.mlp_out[j].register_forward_pre_hook(mlp_post),
-            self.layers[j].register_forward_hook(resid_post),
-        ]
-        out = self._with(handles, lambda: self.layers[j](h[:, None], **kwargs))
-        return (out[0] if isinstance(out, tuple) else out)[:, 0]
-
     # ------------------------------------------------------------------ family contract
-    def join(self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool = False) -> torch.Tensor:
-        """Block ``l``'s output at ``p`` with the activation there set to ``x`` [n, d_mlp]: [n, d]."""
-        h = c.block_in[l][p].unsqueeze(0).expand(x.shape[0], -1)
-        return self._layer_at(l, h, p, c, hooks, patch=x)
-
-    def block_step(self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks) -> torch.Tensor:
-        return self._layer_at(j, x, p, c, hooks, patch=None)
-
     def final(self, h: torch.Tensor) -> torch.Tensor:  # [n, d] -> [n, d]
         return self.norm(h)
 

@@ -1,25 +1,20 @@
-"""The fast exact forward function for knowledge-neuron integrated gradients.
+"""The fast exact path's model table and shared pieces, and the encoder engine (BERT) for integrated gradients.
 
 Integrated gradients for layer ``l`` evaluates the model ``n_steps`` times with the
 FFN activation of layer ``l`` at the target position ``p`` scaled by ``alpha``;
 every other activation is computed normally.  Nothing before that activation can
-change, so :class:`StagedForward` (the function Captum differentiates) starts
-from a cached clean pass instead of re-running the model:
+change, so the function Captum differentiates starts from a cached clean pass
+instead of re-running the model.  :func:`fast_model` picks the family
+(:data:`~lrp2_interp.attribution.fast.protocol.Family`, told apart by its ``kind`` tag): every causal
+decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...) is :class:`lrp2_interp.attribution.fast.generic.GenericDecoder`,
+run by the decoder engine :class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward`; BERT is
+hand-written (:mod:`lrp2_interp.attribution.fast.bert`) and run by :class:`StagedForward` here:
 
-* block ``l``'s output changes only at ``p``: it is rebuilt from the cached
-  attention output and the patched activation (:meth:`join`);
-* BERT (bidirectional): blocks ``l+1 .. L-2`` run on all positions, the last block
-  only for the query at ``p``; decoders (causal): every later block runs for the
-  single position ``p`` against the clean keys/values of positions ``< p``;
-* the vocabulary projection is applied at ``p`` only;
-* BERT: the rows at alpha = 1 (the clean activation) of all layers share one
-  single-row pass whose one backward gives every layer's gradient there.
-
-The family (:data:`~lrp2_interp.attribution.fast.protocol.Family`: a causal decoder or an encoder, told
-apart by its ``kind`` tag) supplies the block computations: hand-written for BERT, BLOOM, GPT-2 and
-Qwen2 (:mod:`lrp2_interp.attribution.fast.bert`,
-:mod:`lrp2_interp.attribution.fast.decoders`), and for any other causal decoder the model's own HF layers
-(:class:`lrp2_interp.attribution.fast.generic.GenericDecoder`).
+* block ``l``'s output is rebuilt from the cached attention output and the patched activation (``join``);
+* blocks ``l+1 .. L-2`` run on all positions (bidirectional), the last block only for the query at ``p``;
+* the vocabulary projection is applied at ``p`` only (:class:`GoldProb`, shared by both engines);
+* the rows at alpha = 1 (the clean activation) of all layers share one single-row pass whose one
+  backward gives every layer's gradient there (:class:`SharedClean`).
 
 One call carries the rows of *all* attributed layers (Captum's
 ``additional_forward_args`` hands each row its layer).  Rows join the batch at
@@ -36,11 +31,11 @@ from dataclasses import dataclass
 import torch
 
 from lrp2_interp.attribution.fast.bert import BertFamily
-from lrp2_interp.attribution.fast.common import CleanCache, Hooks, Unsupported
-from lrp2_interp.attribution.fast.decoders import BloomFamily, GPT2Family, Qwen2Family
+from lrp2_interp.attribution.fast.common import CleanCache, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
-from lrp2_interp.attribution.fast.protocol import Family, FamilyKind
+from lrp2_interp.attribution.fast.protocol import EncoderFamily, Family, FamilyKind
 from lrp2_interp.attribution.memory import ModelShape, fast_row_bytes
+from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 
 __all__ = ["FAMILIES", "FastModel", "GoldProb", "SharedClean", "StagedForward", "fast_model"]
@@ -68,20 +63,16 @@ class FastModel:
         return fast_row_bytes(shape, n_pos, layers, self.itemsize)
 
 
-# HF architecture -> hand-written functional implementation.  BERT needs its own (bidirectional: the
-# generic decoder path does not apply).  BLOOM/GPT-2/Qwen2 keep theirs only because they came first and are
-# as fast; every other causal decoder (Gemma-3, ...) takes :class:`GenericDecoder` (same numbers: tests).
-FAMILIES: dict[str, Callable[[LanguageModel], Family]] = {
-    "BertForMaskedLM": BertFamily,
-    "BloomForCausalLM": BloomFamily,
-    "GPT2LMHeadModel": GPT2Family,
-    "Qwen2ForCausalLM": Qwen2Family,
-}
+# HF architecture -> hand-written functional implementation.  Only BERT has one (bidirectional: the generic
+# decoder path does not apply); every causal decoder takes :class:`GenericDecoder`.  The hand-written
+# BLOOM/GPT-2/Qwen2 forwards were removed: the generic path gives the same numbers (tests) within ~15 % of
+# their CPU time (benchmarks/README.md, "generic decoder path").
+FAMILIES: dict[str, Callable[[LanguageModel], Family]] = {"BertForMaskedLM": BertFamily}
 
 
-def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
+def fast_model(lm: LanguageModel) -> FastModel:
     """Build the fast implementation of ``lm``: a hand-written family, else the generic decoder path for
-    causal LMs (``generic=True``: always the generic one; raises :class:`Unsupported` when neither applies)."""
+    causal LMs (raises :class:`Unsupported` when neither applies)."""
     hf = lm.bridge.original_model
     arch = type(hf).__name__
     placed = {str(p.device) for p in hf.parameters()}
@@ -90,7 +81,7 @@ def fast_model(lm: LanguageModel, *, generic: bool = False) -> FastModel:
             f"the model is split by a device_map ({', '.join(sorted(placed))}): the fast attribution path reads "
             "weights directly, so the reference path runs"
         )
-    if arch in FAMILIES and not (generic and lm.kind == "causal"):
+    if arch in FAMILIES:
         fam = FAMILIES[arch](lm)
     elif lm.kind == "causal":
         fam = GenericDecoder(lm)
@@ -171,14 +162,13 @@ class SharedClean(torch.autograd.Function):
 
 
 class StagedForward:
-    """Captum forward function: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
+    """Captum forward function of an encoder: ``f(x [N, d_mlp], layer_idx [N]) -> [N]``.
 
     Row ``i`` is the model output with layer ``layer_idx[i]``'s activation at
     position ``p`` replaced by ``x[i]``; ``f`` is the gold token's probability
     (or log-probability) at ``p``.  Rows equal to their layer's clean activation
-    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: where the
-    family is an encoder (BERT: ``clean_row``), they share one pass (:class:`SharedClean`)
-    instead of one batch row per layer each.
+    (alpha = 1, e.g. ``kn_linspace``'s last step) are all the clean pass: they share
+    one pass (``clean_row``, :class:`SharedClean`) instead of one batch row per layer each.
     """
 
     def __init__(
@@ -193,7 +183,10 @@ class StagedForward:
         lm: LanguageModel,
     ):
         self.model = model
-        self.fam = model.family
+        fam = model.family
+        if fam.kind is not FamilyKind.ENCODER:
+            raise Unsupported("causal decoders run on fast.decoder_engine.BatchedForward, not StagedForward")
+        self.fam: EncoderFamily = fam
         self.p = p
         self.gold = gold
         self.log_prob = log_prob
@@ -224,7 +217,7 @@ class StagedForward:
         lay = layer_idx.detach().to("cpu")
         clean = (x.detach() == self.act_p.to(x.device)[lay.to(x.device)]).all(1).cpu()  # rows at alpha = 1
         fam = self.fam
-        if fam.kind is FamilyKind.ENCODER and torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
+        if torch.is_grad_enabled() and x.requires_grad and int(clean.sum()) >= 2:
             i_c, i_s = clean.nonzero().flatten(), (~clean).nonzero().flatten()
             e = {
                 l: torch.zeros(1, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
@@ -249,7 +242,7 @@ class StagedForward:
         L = self.model.n_layers
         present = set(lay.tolist())
         order: list[torch.Tensor] = []
-        state: torch.Tensor | None = None  # BERT: [n, pos, d] until the last block, then [n, d]
+        state: torch.Tensor | None = None  # [n, pos, d] until the last block, then [n, d]
 
         def join(l: int, full: bool) -> int:  # rows of layer l join at the end of the batch
             nonlocal state
@@ -260,11 +253,9 @@ class StagedForward:
             return len(idx)
 
         for j in range(min(present) + 1, L):
-            n_new = join(j - 1, full=fam.kind is FamilyKind.ENCODER) if j - 1 in present else 0
+            n_new = join(j - 1, full=True) if j - 1 in present else 0
             assert state is not None  # the rows of layer min(present) joined first
-            if fam.kind is FamilyKind.CAUSAL:
-                state = fam.block_step(j, state, p, c, hooks)
-            elif j == L - 1:
+            if j == L - 1:
                 state = fam.block_query(j, state, p, c, hooks)
             else:
                 state = fam.block_full(j, state, p, c, hooks, n_new)

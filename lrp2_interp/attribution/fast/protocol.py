@@ -1,18 +1,17 @@
-"""What the fast engine needs of a model family: the causal-decoder and the encoder contracts.
+"""What the fast engines need of a model family: the causal-decoder and the encoder contracts.
 
-:class:`lrp2_interp.attribution.fast.ig.StagedForward` resumes a model at layer ``l``'s FFN
-activation at the target position ``p`` and calls, on the family it was given:
+Both kinds give ``clean(ids, hooks)`` -- the full forward pass on one prompt with the caller's hooks,
+returning a :class:`~lrp2_interp.attribution.fast.common.CleanCache` of per-layer tensors -- and
+``final(h)`` (final norm / MLM transform) and ``unembed()`` (``W [vocab, d]``, ``b``), applied at the
+target position only; ``head(h)`` = logits ``[n, vocab]``.
 
-* ``clean(ids, hooks)`` -- the full forward pass on one prompt with the caller's hooks, returning
-  a :class:`~lrp2_interp.attribution.fast.common.CleanCache` of per-layer tensors;
-* ``join(l, x, p, cache, hooks, full)`` -- the output of block ``l`` when the FFN activation at
-  ``p`` is replaced by ``x`` ``[n, d_mlp]``;
-* causal decoders (:class:`CausalFamily`): ``block_step`` -- only position ``p`` changes, so later
-  blocks run on that one position against the cached clean keys/values;
-* encoders (:class:`EncoderFamily`, bidirectional: later blocks see all positions):
-  ``block_full`` / ``block_query`` and ``clean_row`` (the rows at alpha = 1 share one pass);
-* ``final(h)`` (final norm / MLM transform) and ``unembed()`` (``W [vocab, d]``, ``b``), applied
-  at the target position only; ``head(h)`` = logits ``[n, vocab]``.
+* causal decoders (:class:`CausalFamily`: :class:`~lrp2_interp.attribution.fast.generic.GenericDecoder`,
+  every causal LM): the decoder engine :class:`~lrp2_interp.attribution.fast.decoder_engine.BatchedForward`
+  calls the model's own decoder layers at the target position against the cached keys/values;
+* encoders (:class:`EncoderFamily`, bidirectional: later blocks see all positions), run by
+  :class:`lrp2_interp.attribution.fast.ig.StagedForward`: ``join(l, x, p, cache, hooks, full)`` -- the
+  output of block ``l`` when the FFN activation at ``p`` is replaced by ``x`` ``[n, d_mlp]`` --,
+  ``block_full`` / ``block_query`` and ``clean_row`` (the rows at alpha = 1 share one pass).
 
 The engine dispatches on the explicit ``kind`` tag (:class:`FamilyKind`), never on which methods
 an object happens to have; :data:`Family` is the tagged union of the two contracts.
@@ -45,10 +44,6 @@ class FamilyCore(Protocol):
 
     def clean(self, ids: torch.Tensor, hooks: Hooks) -> CleanCache: ...  # ids [pos]
 
-    def join(
-        self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool
-    ) -> torch.Tensor: ...  # x [n, d_mlp] -> [n, pos, d] (encoder, full) or [n, d]
-
     def final(self, h: torch.Tensor) -> torch.Tensor: ...  # [n, d] -> [n, d]
 
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # W [vocab, d], b [vocab] | None
@@ -57,14 +52,10 @@ class FamilyCore(Protocol):
 
 
 class CausalFamily(FamilyCore, Protocol):
-    """Causal decoder: later blocks run for the target position only (``join`` returns ``[n, d]``)."""
+    """Causal decoder: the decoder engine (``fast.decoder_engine.BatchedForward``) calls its HF layers itself."""
 
     @property
     def kind(self) -> Literal[FamilyKind.CAUSAL]: ...
-
-    def block_step(
-        self, j: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks
-    ) -> torch.Tensor: ...  # [n, d] -> [n, d]
 
 
 class EncoderFamily(FamilyCore, Protocol):
@@ -72,6 +63,10 @@ class EncoderFamily(FamilyCore, Protocol):
 
     @property
     def kind(self) -> Literal[FamilyKind.ENCODER]: ...
+
+    def join(
+        self, l: int, x: torch.Tensor, p: int, c: CleanCache, hooks: Hooks, full: bool
+    ) -> torch.Tensor: ...  # x [n, d_mlp] -> [n, pos, d] (full) or [n, d]
 
     def block_full(
         self,

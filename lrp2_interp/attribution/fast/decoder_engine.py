@@ -1,10 +1,15 @@
-"""Many facts per pass: rows of several prompts (and hook conditions) in one staged forward of a causal decoder.
+"""The causal-decoder engine: resume the model's own decoder layers at layer ``l`` for one or many queries.
 
-:class:`BatchedForward` is the multi-prompt version of :class:`lrp2_interp.attribution.fast.ig.StagedForward` for
-:class:`lrp2_interp.attribution.fast.generic.GenericDecoder`.  Each *unit* is one query (token ids, target at the
+:class:`BatchedForward` is the Captum forward function of every causal decoder on the fast attribution path
+(:class:`lrp2_interp.attribution.fast.generic.GenericDecoder` gives its clean pass and layers): one query
+(:func:`lrp2_interp.attribution.api.attribute_neurons`) or many facts and hook conditions per pass
+(:func:`lrp2_interp.attribution.batch.attribute_batch`).  Each *unit* is one query (token ids, target at the
 last position ``p``, gold token, its own hooks and clean pass); a row of the Captum batch is
-``(unit, layer)``, encoded as ``key = unit * L + layer``.  Every decoder layer runs once per call for
-the rows of all units that pass through it, each row attending to its own unit's clean keys/values.
+``(unit, layer)``, encoded as ``key = unit * L + layer``: its activation at ``p`` in layer ``l`` is set to the
+row, and only position ``p`` changes from there on, so every later decoder layer runs once per call at ``p``
+for the rows of all units that pass through it, each row attending to its own unit's clean keys/values.
+Rows of one unit joining at layer ``l`` share that layer's input: its attention runs on one row and the rows
+part at the patched activation.  :func:`ig_rows` is the integrated-gradient call over such rows.
 
 Padding: prompts differ in length, so each row's keys are *left*-padded to the longest prompt
 ``W`` (the query sits at the last slot for every row) and the padded slots are masked with the
@@ -15,6 +20,7 @@ those of one prompt at a time up to float summation order (tests).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -23,10 +29,15 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks, Unsupported
+from lrp2_interp.attribution.captum_ig import integrated_gradients
+from lrp2_interp.attribution.config import AttributionConfig, QueryScores
+from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
+from lrp2_interp.attribution.fast.ig import FastModel, GoldProb
+from lrp2_interp.attribution.memory import rows_in_budget
+from lrp2_interp.errors import Unsupported
 
-__all__ = ["BatchedForward", "Unit"]
+__all__ = ["BatchedForward", "Unit", "ig_rows"]
 
 
 @dataclass
@@ -175,8 +186,14 @@ class BatchedForward:
             )
         return parts
 
-    def _layer(self, j: int, h: torch.Tensor, ru: torch.Tensor, patch: torch.Tensor | None) -> torch.Tensor:
-        """Layer ``j`` at each row's target for rows ``h`` [n, d] of units ``ru`` [n] -> [n, d]."""
+    def _layer(
+        self, j: int, h: torch.Tensor, ru: torch.Tensor, patch: torch.Tensor | None, ru_in: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Layer ``j`` at each row's target for rows ``h`` [n, d] of units ``ru`` [n] -> [n, d].
+
+        ``ru_in``: the units of ``h``'s rows where they differ from ``ru`` (one row whose ``patch`` [n, d_mlp]
+        broadcasts over the n rows of its unit: ``[n, 1, d_mlp]`` against the ``[1, 1, d]`` residual).
+        """
         fam = self.fam
 
         def mlp_post(mod, args):  # args[0]: [n, 1, d_mlp]
@@ -192,15 +209,13 @@ class BatchedForward:
 
         handles = [fam.mlp_out[j].register_forward_pre_hook(mlp_post), fam.layers[j].register_forward_hook(resid_post)]
         try:
-            out = fam.layers[j](h[:, None], **self._kwargs(j, ru))
+            out = fam.layers[j](h[:, None], **self._kwargs(j, ru if ru_in is None else ru_in))
         finally:
             for hd in handles:
                 hd.remove()
         return (out[0] if isinstance(out, tuple) else out)[:, 0]
 
     def _f(self, h: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:  # [n, d], [n] -> [n]
-        from lrp2_interp.attribution.fast.ig import GoldProb
-
         W, b = self.fam.unembed()
         return GoldProb.apply(self.fam.final(h), W, b, gold, self.log_prob)
 
@@ -219,7 +234,11 @@ class BatchedForward:
             nonlocal state, ru_state
             idx = (lay == l).nonzero().flatten()
             ru = unit.index_select(0, idx)
-            new = self._layer(l, self.block_in[ru, l], ru, x.index_select(0, idx.to(x.device)))
+            one = ru[:1] if bool((ru == ru[0]).all()) else None  # one unit: its rows share block l's input
+            h = self.block_in[ru if one is None else one, l]
+            new = self._layer(l, h, ru, x.index_select(0, idx.to(x.device)), ru_in=one)
+            if new.shape[0] != len(idx):
+                raise Unsupported("the decoder layer does not broadcast a patched FFN activation over its rows")
             state = new if state is None else torch.cat([state, new])
             ru_state = torch.cat([ru_state, ru])
             order.append(idx)
@@ -234,3 +253,21 @@ class BatchedForward:
         assert state is not None
         f = self._f(state, self.gold.index_select(0, ru_state))
         return f[torch.argsort(torch.cat(order)).to(f.device)]
+
+
+def ig_rows(
+    bf: BatchedForward, fm: FastModel, keys: torch.Tensor, config: AttributionConfig, layers: Sequence[int]
+) -> QueryScores:
+    """IG of the rows ``keys`` [N] (one Captum call; the memory estimate over ``layers``): scores ``[N, d_mlp]``.
+
+    ``deltas``: Captum's completeness error ``sum(attr) - (f(input) - f(baseline))`` with ``f(input)`` the
+    clean ``f`` (the patch at alpha = 1 changes nothing) and one forward pass for the baselines.
+    """
+    x = bf.activations(keys)
+    rows = rows_in_budget(config.memory_budget_mb, fm.bytes_per_row(bf.W, layers))
+    attr, _ = integrated_gradients(bf, x, config, rows, keys, delta=False)
+    with torch.no_grad():
+        f_base = bf(torch.zeros_like(x), keys).double().cpu()
+    f_in = bf.f_clean.cpu()[keys // bf.L]
+    delta = attr.detach().sum(1).double().cpu() - (f_in - f_base)
+    return QueryScores(attr.detach(), x, delta, f_in, f_base, (config.n_steps,) * len(keys))
