@@ -20,6 +20,7 @@ from lrp2_interp.methods.lape import LapeConfig, SteerMode
 from lrp2_interp.methods.lape_steering import LapeIntervention
 from lrp2_interp.methods.mean_steering import MeanSteering
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.neurons.scaling import NeuronScaling
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class MethodOptions:
     steer_modes: tuple[SteerMode, ...] = ("deactivate", "to_source")
     steer_layers: tuple[int, ...] | None = None  # mean steering: layers searched; None = all shift points
     alphas: tuple[float, ...] = (0.5, 1.0, 2.0)  # mean steering: multiples of the mean difference
+    scale_factors: tuple[float, ...] = (0.0, 2.0)  # knowledge-neuron scaling: 0 suppresses, 2 enhances
 
 
 #: a constructor returns an object of the Intervention protocol (checked by build_interventions: the
@@ -54,6 +56,7 @@ REGISTRY: dict[str, Builder] = {
         lang, source=o.source, strengths=o.strengths, modes=o.steer_modes, lape=o.lape
     ),
     "mean_steering": lambda lm, lang, o: MeanSteering(lang, source=o.source, layers=o.steer_layers, alphas=o.alphas),
+    "kn_scaling": lambda lm, lang, o: NeuronScaling(lang, source=o.source, factors=o.scale_factors),
 }
 METHODS = tuple(REGISTRY)
 

@@ -1,7 +1,8 @@
 """Causal check of knowledge neurons: suppress / enhance them and watch the gold probability.
 
 A neuron set is scaled at the target positions through hooks on
-``blocks.{l}.mlp.hook_post`` (``factor=0``: suppress, ``factor=2``: enhance,
+``blocks.{l}.mlp.hook_post`` (:func:`lrp2_interp.neurons.scaling.scale_hooks`; the same operation
+as an Intervention is :class:`lrp2_interp.neurons.scaling.NeuronScaling`) (``factor=0``: suppress, ``factor=2``: enhance,
 ``factor=1``: identity); the hooks compose with any other forward hooks, e.g.
 LRP2's.  The *target positions* are where the gold object's tokens are predicted:
 
@@ -44,6 +45,7 @@ from lrp2_interp.files import write_table
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
+from lrp2_interp.neurons.scaling import check_mask_shape, scale_hooks
 from lrp2_interp.neurons.sets import NeuronSet, random_masks
 from lrp2_interp.plots import save_result
 from lrp2_interp.prompts import GoldQuery, gold_queries
@@ -107,30 +109,13 @@ class CausalResult:
 def scale_neurons_hooks(
     lm: LanguageModel, masks: torch.Tensor, factor: float, target: torch.Tensor | None = None
 ) -> FwdHooks:
-    """Hooks multiplying the selected neurons by ``factor`` (at ``target`` positions, or everywhere).
+    """:func:`~lrp2_interp.neurons.scaling.scale_hooks` for ``lm``, after checking the masks fit it.
 
     ``masks``: ``[n_layers, d_mlp]`` or per batch row ``[batch, n_layers, d_mlp]`` bool;
     ``target``: ``[batch, pos]`` bool or None (all positions).
     """
-    if masks.dim() == 2:
-        masks = masks.unsqueeze(0)  # [1 or b, L, D]
-    if masks.shape[1:] != (lm.n_layers, lm.d_mlp):
-        raise InputError(
-            f"neuron mask of shape {tuple(masks.shape)} does not fit the model "
-            f"({lm.n_layers} layers x {lm.d_mlp} neurons)",
-            field="masks",
-        )
-    hooks: FwdHooks = []
-    for layer in torch.nonzero(masks.any(dim=(0, 2))).flatten().tolist():
-
-        def hook(x: torch.Tensor, hook=None, layer: int = layer) -> torch.Tensor:  # x: [b, pos, d_mlp]
-            sel = masks[:, layer].to(x.device)[:, None, :]  # [1 or b, 1, D]
-            if target is not None:
-                sel = sel & target.to(x.device)[:, :, None]  # [b, pos, D]
-            return torch.where(sel, x * factor, x)
-
-        hooks.append((lm.mlp_post(layer), hook))
-    return hooks
+    check_mask_shape(masks, lm.n_layers, lm.d_mlp)
+    return scale_hooks(masks, factor, target)
 
 
 @torch.no_grad()
