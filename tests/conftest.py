@@ -15,6 +15,8 @@ Fixtures (all session-scoped, all offline):
   ``tests/fixtures/facts`` (see its README for its deliberate irregularities);
 * ``shared_facts`` -- the path ``../shared/data/facts`` beside the checkout;
   skips the test when that folder is absent;
+* under pytest-xdist (``-n N``) each worker's torch gets ``cores // N`` threads, so N workers
+  share the machine instead of each one taking every core;
 * ``single_thread`` -- opt-in (``pytest.mark.usefixtures``): torch on one thread
   for the duration of a module's tests (tiny models run fastest that way).
 """
@@ -39,6 +41,15 @@ SHARED_FACTS = Path(__file__).parents[1].parent / "shared" / "data" / "facts"
 #: sizes of every tiny model (3 layers so LRP2 can use m < n and hooks in the middle)
 TINY = dict(n_layers=3, d_model=32, n_heads=4, d_mlp=64, max_positions=128)
 TOKENIZER_VOCAB = 600
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give each worker's torch its share of the cores (no oversubscription)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        torch.set_num_threads(share)
+        os.environ["OMP_NUM_THREADS"] = str(share)  # subprocesses the tests start (torchrun, notebooks)
 
 
 def fixture_corpus(root: Path = FIXTURE_FACTS) -> list[str]:

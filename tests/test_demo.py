@@ -15,6 +15,9 @@ from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
 from lrp2_interp.prompts import prompt_corpus
 
+#: the demo trains or reuses the default organism: one xdist worker holds every test of that cache
+pytestmark = pytest.mark.xdist_group("organism")
+
 
 @pytest.mark.slow
 def test_demo_command_writes_results_folder(tmp_path, capsys):

