@@ -22,8 +22,7 @@ include ``layers.EMBEDDINGS`` (-1, the embedding output; paper layer 0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -268,10 +267,3 @@ def _condition_order(table: pd.DataFrame, pairs, facts: FactSet, language: str) 
     ]
     order = sorted(range(len(table)), key=key.__getitem__)
     return table.iloc[order].reset_index(drop=True)
-
-
-def sweep_languages(
-    lm: LanguageModel, facts: FactSet, vectors: LanguageVectors, languages: Sequence[str], base: SweepConfig, **kw
-) -> dict[str, SweepResult | None]:
-    """Run :func:`run_sweep` for several languages with the same settings (None on ranks other than 0)."""
-    return {lang: run_sweep(lm, facts, vectors, replace(base, language=lang), **kw) for lang in languages}

@@ -53,7 +53,6 @@ from lrp2_interp.neurons.sets import NeuronSet, unit_name
 from lrp2_interp.plots import save_result
 
 SetKey = tuple[str, str, Hashable]  # (language, condition, unit)
-BASE_COLUMNS = ["language", "condition", "unit"]
 
 
 @dataclass(frozen=True)

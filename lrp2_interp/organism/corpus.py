@@ -23,7 +23,6 @@ carries its provenance (kind, languages, line id) so tests can check that.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -263,7 +262,3 @@ def leaked_lines(corpus: Corpus, facts: FactSet) -> list[tuple[str, int, str]]:
                 if any(r in ln.text for r in renders):
                     out.append((lang, fact.lineid, ln.text))
     return out
-
-
-def corpus_summary(corpus: Corpus) -> str:
-    return json.dumps({"lines": len(corpus.lines), **corpus.counts()}, sort_keys=True)
