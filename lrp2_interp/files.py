@@ -198,15 +198,6 @@ def int_columns(df: Any, names: Sequence[str] = INT_COLUMNS) -> Any:
     return out
 
 
-def text_table(df: Any) -> Any:
-    """Every cell as text (estimates as ``12.3 [10.0, 15.0]``), integer columns without ``.0``, missing as ``""``."""
-    import numpy as np
-    import pandas as pd
-
-    out = int_columns(df).astype(object)
-    return out.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v))
-
-
 def save_figure(path: str | Path, fig: Any, dpi: int = 130) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -129,11 +129,6 @@ def cluster_gain_ci(after: Sequence[bool], before: Sequence[bool], clusters: Seq
     return cluster_bootstrap_ci(pairs, clusters, lambda x: 100.0 * (x[:, 0].mean() - x[:, 1].mean()), **kw)
 
 
-def cluster_accuracy_ci(correct: Sequence[bool], clusters: Sequence, **kw) -> Estimate:
-    """Acc (%) with the relation-clustered bootstrap interval."""
-    return cluster_bootstrap_ci(np.asarray(correct, float), clusters, lambda x: 100.0 * x.mean(), **kw)
-
-
 def relation_signflip_test(
     after: Sequence[bool], before: Sequence[bool], clusters: Sequence, *, n_perm: int = 10_000, seed: int = 0
 ) -> float:

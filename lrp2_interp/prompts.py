@@ -160,11 +160,6 @@ def start_ids(lm: LanguageModel) -> list[int]:
     )
 
 
-def bos_ids(lm: LanguageModel) -> list[int]:
-    """:func:`start_ids` (kept name): the token every causal row starts with."""
-    return start_ids(lm)
-
-
 def with_bos(lm: LanguageModel, ids: Sequence[int]) -> list[int]:
     """``ids`` with the model's start token (:func:`start_ids`: BOS, else EOS) in front: a causal LM's row."""
     return start_ids(lm) + list(ids)

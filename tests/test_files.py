@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.files import int_columns, iter_text_lines, text_table, write_json, write_table, write_text
-from lrp2_interp.metrics import Estimate
+from lrp2_interp.files import int_columns, iter_text_lines, write_json, write_table, write_text
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -59,5 +58,3 @@ def test_integer_columns_stay_integers_in_csv(tmp_path):
     write_table(tmp_path / "t.csv", df)
     assert (tmp_path / "t.csv").read_text().splitlines()[1:] == ["baseline,,,50.0,4", "m0_n2,0,2,62.5,4"]
     assert int_columns(pd.DataFrame({"m": [0.5]}))["m"].dtype == float  # not whole numbers: unchanged
-    text = text_table(pd.DataFrame({"heldout_m": [np.nan, 1.0], "acc": [None, Estimate(1.0, 0.0, 2.0)]}))
-    assert text.to_dict("list") == {"heldout_m": ["", "1"], "acc": ["", "1.0 [0.0, 2.0]"]}
