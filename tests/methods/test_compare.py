@@ -107,7 +107,7 @@ def test_lrp2_and_mean_steering_share_the_split_and_the_baseline(lm, facts):
 
 def test_registry_builds_every_method_and_refuses_unknown_names(lm):
     built = build_interventions(lm, "fr", METHODS, MethodOptions(lrp2_layers=(0, 1), alphas=(1.0,)))
-    assert [i.name for i in built] == ["lrp2", "alignment", "lape", "mean_steering"]
+    assert [i.name for i in built] == ["lrp2", "alignment", "lape", "mean_steering", "kn_scaling"]
     assert all(i.language == "fr" for i in built)
     with pytest.raises(InputError, match="unknown method"):
         build_interventions(lm, "fr", ["nope"])
