@@ -115,7 +115,7 @@ def _run_compare(args: argparse.Namespace, run: Runner, methods: tuple[str, ...]
     import pandas as pd
 
     from lrp2_interp.files import run_metadata, write_table, write_text
-    from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
+    from lrp2_interp.methods.compare import run_comparison, summary_markdown
     from lrp2_interp.methods.registry import build_interventions
     from lrp2_interp.metrics import estimate_columns
 
@@ -128,9 +128,7 @@ def _run_compare(args: argparse.Namespace, run: Runner, methods: tuple[str, ...]
     summaries, texts = [], []
     for lang in args.languages:
         res = run_comparison(lm, facts, interventions[lang], config, progress=True)
-        write_table(out / lang / "conditions.csv", res.facts_table)
-        write_table(out / lang / "search.csv", pd.concat([r.search.assign(method=r.method) for r in res.results]))
-        plot_grids(res, out / lang)
+        res.save(out / lang)
         summaries.append(estimate_columns(res.summary))  # X, X_low, X_high
         texts.append(summary_markdown(res))
     write_table(out / "summary.csv", pd.concat(summaries, ignore_index=True))
