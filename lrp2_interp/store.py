@@ -16,10 +16,11 @@ version.  :func:`check_manifest` is called before any unit is computed; a folder
 whose manifest differs, or that holds shards without a manifest, is refused with
 one line naming what differs (``dtype: float32 -> float64``) -- old shards are never mixed into a
 new table.  The manifest holds what changes a number: the settings (less the speed-only ones of
-:data:`SPEED_ONLY`), the facts' content, the model's weights and dtype and the language vectors'
+:mod:`lrp2_interp.execution`), the facts' content, the model's weights and dtype and the language vectors'
 content (loaded vectors) or provenance (computed ones).  A run that passes the check marks an
 existing ``run.json`` incomplete; the command marks it complete when it ends.  :func:`clear_results`
-empties a results folder (``--overwrite``).
+empties a results folder (``--overwrite``).  :func:`check_file_manifest` guards a result that is a few
+files rather than a folder (language vectors) the same way, with a manifest beside them.
 """
 
 from __future__ import annotations
@@ -37,23 +38,13 @@ from typing import Any
 import pandas as pd
 
 from lrp2_interp.errors import InputError
+from lrp2_interp.execution import speed_fields
 from lrp2_interp.files import jsonable, write_json, write_table
 
 MANIFEST = "manifest.json"
 RUN_JSON = "run.json"
 #: config fields that do not change any stored result (left out of the manifest), in every config
 _NOT_RESULTS = frozenset({"progress"})
-#: fields that change only speed or memory, never a number, per config class (left out of the manifest:
-#: a rerun with another batch size or memory budget resumes the same folder)
-SPEED_ONLY: dict[str, frozenset[str]] = {
-    "ProbeConfig": frozenset({"batch_size", "memory_mb"}),
-    "AttributionConfig": frozenset({"memory_budget_mb"}),
-    "SimilarityConfig": frozenset({"batch_size"}),
-    "CausalConfig": frozenset({"batch_size"}),
-    "LapeConfig": frozenset({"batch_size"}),
-    "AlignmentConfig": frozenset({"batch_size"}),
-    "DemoConfig": frozenset({"device"}),
-}
 #: the manifest entries whose values are digests: named in words when they differ
 _DIGESTS = {
     "facts_digest": "facts (their content)",
@@ -189,9 +180,9 @@ def file_sha256(path: str | Path) -> str:
 
 def settings(obj: Any) -> Any:
     """``obj`` (configs, dicts, lists) as JSON types without the fields that change no number
-    (``progress`` anywhere, and the speed-only fields of :data:`SPEED_ONLY` of each config class)."""
+    (``progress`` anywhere, and the speed-only fields of each config class: :func:`~lrp2_interp.execution.speed_fields`)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        skip = _NOT_RESULTS | SPEED_ONLY.get(type(obj).__name__, frozenset())
+        skip = _NOT_RESULTS | speed_fields(obj)
         return {f.name: settings(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in skip}
     if isinstance(obj, dict):
         return {str(k): settings(v) for k, v in obj.items() if k not in _NOT_RESULTS}
@@ -320,21 +311,7 @@ def check_manifest(
     path = root / MANIFEST
     new = json.loads(json.dumps(jsonable({k: v for k, v in manifest.items() if k not in ignore})))
     if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            old = {k: v for k, v in old.items() if k not in ignore} if isinstance(old, dict) else old
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(
-                "unreadable results manifest: use a new --out, --overwrite or remove the folder", file=path
-            ) from None
-        diff = describe_differences(old, new) if isinstance(old, dict) else ["the manifest"]
-        if diff:
-            shown = "; ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
-            raise InputError(
-                f"this results folder holds results of another run (differs in: {shown}); use a new "
-                "--out, --overwrite or remove the folder",
-                file=root,
-            )
+        refuse_other_run(path, new, ignore=ignore, where=root)
         if write:
             mark_incomplete(root)
         return path
@@ -348,3 +325,57 @@ def check_manifest(
             file=root,
         )
     return write_json(path, new) if write else path
+
+
+def refuse_other_run(
+    path: Path, new: Mapping[str, Any], *, ignore: Sequence[str] = (), where: Path, held: str = "this results folder"
+) -> None:
+    """Raise :class:`InputError` (one line naming what differs) when the manifest ``path`` differs from ``new``."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        old = {k: v for k, v in old.items() if k not in ignore} if isinstance(old, dict) else old
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(
+            "unreadable results manifest: use a new --out, --overwrite or remove the folder", file=path
+        ) from None
+    diff = describe_differences(old, new) if isinstance(old, dict) else ["the manifest"]
+    if diff:
+        shown = "; ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
+        raise InputError(
+            f"{held} holds results of another run (differs in: {shown}); use a new "
+            f"--out, --overwrite or remove {'the folder' if held == 'this results folder' else 'it'}",
+            file=where,
+        )
+
+
+def file_manifest(target: str | Path) -> Path:
+    """The manifest beside a result made of files ``target.*`` (``v`` -> ``v.manifest.json``)."""
+    target = Path(target)
+    return target.with_name(f"{target.stem}.manifest.json")
+
+
+def check_file_manifest(
+    target: str | Path, outputs: Sequence[Path], manifest: Mapping[str, Any], *, overwrite: bool = False
+) -> Path:
+    """:func:`check_manifest` for a result that is the files ``outputs`` (e.g. vectors and their JSON), not a folder.
+
+    The manifest lies beside them (:func:`file_manifest`).  ``overwrite`` removes the earlier result
+    first; else one made by another run (or without a manifest) is refused in one line.
+    """
+    path = file_manifest(target)
+    new = json.loads(json.dumps(jsonable(dict(manifest))))
+    if overwrite:
+        for p in (*outputs, path):
+            if p.is_file():
+                p.unlink()
+    if path.is_file():
+        refuse_other_run(path, new, where=Path(target), held="this output")
+        return path
+    stale = [p for p in outputs if p.exists()]
+    if stale:
+        raise InputError(
+            f"{stale[0].name} holds an earlier result but there is no {path.name} (settings unknown); "
+            "use a new --out, --overwrite or remove it",
+            file=stale[0],
+        )
+    return write_json(path, new)

@@ -55,6 +55,7 @@ LAYERS = [
         "errors",
         "files",
         "distributed",
+        "execution",
         "layers",
         "languages",
         "metrics",

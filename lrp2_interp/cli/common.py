@@ -1,4 +1,4 @@
-"""What the command modules share: argument groups, model and fact loading with input checks, run records.
+"""What the command modules share: argument groups, model and fact loading with input checks, run.json.
 
 Every function here takes the parsed arguments of one command; none keeps state.
 """
@@ -6,7 +6,6 @@ Every function here takes the parsed arguments of one command; none keeps state.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -292,77 +291,7 @@ def vector_sentences(
     return {lg: prompt_corpus(facts, lg, lm) for lg in langs}, dict.fromkeys(langs, "probe prompts")
 
 
-# ------------------------------------------------------------------ results folders
-#: parsed options that change no number (speed, memory, placement, where files go) or that the manifest
-#: records by content instead (--model: weights digest; --facts: facts digest; --vectors: vectors digest;
-#: --dtype: the model's dtype): left out of the manifest's ``options``
-NOT_SETTINGS = frozenset(
-    {
-        "command",
-        "func",
-        "out",
-        "overwrite",
-        "device",
-        "device_map",
-        "max_memory",
-        "offload_folder",
-        "batch_size",
-        "memory_mb",
-        "threads",
-        "cache",
-        "model",
-        "facts",
-        "vectors",
-        "dtype",
-    }
-)
-
-
-def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Every parsed option that may change a number (all but :data:`NOT_SETTINGS`), by name."""
-    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_SETTINGS and not callable(v)}
-
-
-def start_clean(args: argparse.Namespace, dist: Any = None) -> None:
-    """``--overwrite``: empty ``--out`` (rank 0 of a distributed run; the others wait). Call it after every
-    input check and before the manifest check, so bad input never removes old results."""
-    from lrp2_interp.store import clear_results
-
-    if not getattr(args, "overwrite", False):
-        return
-    if dist is None or dist.is_main:
-        clear_results(args.out)
-    if dist is not None:
-        dist.barrier()
-
-
-def results_folder(
-    args: argparse.Namespace,
-    config: Any = None,
-    *,
-    facts: FactSet | None = None,
-    lm: LanguageModel | None = None,
-    vectors: LanguageVectors | None = None,
-    dist: Any = None,
-) -> Path:
-    """``--out``, guarded before anything is computed or written there.
-
-    The manifest (:func:`lrp2_interp.store.results_manifest`) records ``config``, every option that may
-    change a number (:func:`cli_settings`), the facts' and the vectors' content (``vectors``: loaded
-    ones; vectors a command computes follow from the model, the facts and the options) and the model's
-    weights and dtype.  A folder holding another run's results is refused with one line naming what
-    differs (``--overwrite`` starts it clean); the same run's folder is resumed.
-    """
-    from lrp2_interp.store import check_manifest, results_manifest
-
-    manifest = results_manifest(
-        config, facts=facts, lm=lm, vectors=vectors, command=args.command, options=cli_settings(args)
-    )
-    start_clean(args, dist)
-    check_manifest(args.out, manifest)
-    return Path(args.out)
-
-
+# ------------------------------------------------------------------ run records
 def finish_run(out: Path, meta: Mapping[str, Any]) -> Path:
     """Write ``figures.md`` (the gallery of the run's figures, :func:`lrp2_interp.gallery.write_gallery`), then
     ``run.json`` last, with ``"complete": true`` as its last field: only a finished run has it."""
@@ -371,26 +300,3 @@ def finish_run(out: Path, meta: Mapping[str, Any]) -> Path:
 
     write_gallery(out)
     return write_json(out / "run.json", {**{k: v for k, v in meta.items() if k != "complete"}, "complete": True})
-
-
-# ------------------------------------------------------------------ run records
-def run_info(args: argparse.Namespace, t0: float, **extra: Any) -> dict[str, Any]:
-    """What every ``run.json`` of the CLI records besides :func:`~lrp2_interp.files.run_metadata`'s provenance."""
-    langs = getattr(args, "languages", None)
-    return {
-        "command": args.command,
-        "facts": facts_folder(args) if hasattr(args, "facts") else None,
-        "languages": list(langs) if langs else None,
-        "relations": getattr(args, "relations", None),
-        "max_facts": getattr(args, "max_facts", None),
-        "seed": getattr(args, "seed", None),
-        "device": getattr(args, "device", None),
-        "dtype": getattr(args, "dtype", None),
-        "device_map": getattr(args, "device_map", None),
-        "seconds": round(time.time() - t0, 1),
-        **extra,
-    }
-
-
-def done(out: Path, t0: float) -> None:
-    print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.checks import check_vectors
@@ -16,9 +14,7 @@ from lrp2_interp.cli.common import (
     add_out_args,
     add_preset_args,
     add_probe_args,
-    done,
     facts_folder,
-    finish_run,
     language_vectors,
     load_facts_for,
     load_model_for,
@@ -26,13 +22,11 @@ from lrp2_interp.cli.common import (
     lrp2_record,
     probe_config,
     rankable_facts,
-    results_folder,
-    run_info,
-    start_clean,
     vector_tokens,
     write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.cli.runner import Runner, runs
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
@@ -94,7 +88,8 @@ def experiment_options() -> ConfigOptions[ExperimentConfig]:
 
 
 # ------------------------------------------------------------------ commands
-def cmd_probe(args: argparse.Namespace) -> None:
+@runs()
+def cmd_probe(args: argparse.Namespace, run: Runner) -> None:
     import pandas as pd
 
     from lrp2_interp.files import run_metadata, write_table
@@ -103,7 +98,6 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from lrp2_interp.metrics import summarize
     from lrp2_interp.probing.api import probe
 
-    t0 = time.time()
     facts = load_facts_for(args)  # bad fact input fails before the model is loaded
     pairs = lrp2_pairs(args, facts.languages)
     if pairs and not args.vectors:
@@ -114,7 +108,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     configs = {lang: lrp2_options().build(args, m=m, n=n) for lang, (m, n) in pairs.items()}
     hooks_of = {lang: lrp2_hooks(lm, vectors, lang, c) for lang, c in configs.items()} if vectors else {}
-    out = results_folder(args, {"probe": cfg, "lrp2": configs}, facts=facts, lm=lm, vectors=vectors)
+    out = run.folder({"probe": cfg, "lrp2": configs}, facts=facts, lm=lm, vectors=vectors)
     tables = [
         probe(lm, facts, lang, cfg, fwd_hooks=hooks_of.get(lang), progress=True).table for lang in facts.languages
     ]
@@ -123,19 +117,42 @@ def cmd_probe(args: argparse.Namespace) -> None:
     summary = summarize(table)
     write_table(out / "summary.csv", summary)
     n_excluded = write_excluded(out, excluded)
-    info = run_info(
-        args, t0, languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors, n_excluded=n_excluded
+    info = run.info(
+        languages=list(facts.languages), lrp2=lrp2_record(pairs), vectors=args.vectors, n_excluded=n_excluded
     )
-    finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
-    print(summary[summary["relation"] == "ALL"].to_string(index=False))
-    done(out, t0)
+    run.finish(
+        run_metadata(cfg, model_name=lm.name, **info),
+        report=summary[summary["relation"] == "ALL"].to_string(index=False),
+    )
 
 
-def cmd_vectors(args: argparse.Namespace) -> None:
-    from lrp2_interp.lrp2.vectors import compute_language_vectors, read_sentences
-    from lrp2_interp.prompts import prompt_corpus
+@runs()
+def cmd_vectors(args: argparse.Namespace, run: Runner) -> None:
+    from lrp2_interp.lrp2.vectors import compute_language_vectors, vectors_path
 
-    t0 = time.time()
+    sentences, corpus, meta = read_vector_corpus(args)  # bad sentence files fail before the model is loaded
+    facts = load_facts_for(args) if args.languages and not args.corpus else None
+    lm = load_model_for(args, facts)
+    if facts is not None:
+        from lrp2_interp.prompts import prompt_corpus
+
+        for lang in facts.languages:
+            if lang not in sentences:
+                sentences[lang] = prompt_corpus(facts, lang, lm)
+                corpus[lang] = f"probe prompts of {facts_folder(args)}"
+    if not sentences:
+        raise InputError("give --languages (probe prompts as corpus) and/or --sentences LANG=FILE", field="languages")
+    target = vectors_path(args.out)
+    tokens = vector_tokens(args)
+    run.files(target, [target, target.with_suffix(".json")], {"tokens": tokens, "sentences": digest(sentences)}, lm=lm)
+    vec = compute_language_vectors(lm, sentences, corpus=corpus, corpus_meta=meta, tokens=tokens)
+    run.done(vec.save(target))
+
+
+def read_vector_corpus(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, str], dict[str, Any]]:
+    """The sentences of ``--corpus`` and ``--sentences`` per language, how each corpus is described, its records."""
+    from lrp2_interp.lrp2.vectors import read_sentences
+
     sentences: dict[str, list[str]] = {}
     corpus: dict[str, str] = {}
     meta: dict[str, Any] = {}
@@ -147,7 +164,7 @@ def cmd_vectors(args: argparse.Namespace) -> None:
             raise InputError("--corpus needs --languages (the languages to read from it)", field="--languages")
         pc = load_corpus(args.corpus, langs, layout=args.corpus_layout, split=args.corpus_split, limit=args.limit)
         sentences, corpus, meta = {k: list(v) for k, v in pc.sentences.items()}, pc.describe(), pc.records()
-    for item in args.sentences or []:  # bad sentence files fail before the model is loaded
+    for item in args.sentences or []:
         if "=" not in item:
             raise InputError(f"expected LANG=FILE, got {item!r}", field="--sentences")
         lang, file = item.split("=", 1)
@@ -155,29 +172,24 @@ def cmd_vectors(args: argparse.Namespace) -> None:
             raise InputError(f"language '{lang}' given twice", field="--sentences")
         sentences[lang] = read_sentences(file, args.limit)
         corpus[lang] = f"{file} (first {len(sentences[lang])} lines)"
-    facts = load_facts_for(args) if args.languages and not args.corpus else None
-    lm = load_model_for(args, facts)
-    if facts is not None:
-        for lang in facts.languages:
-            if lang not in sentences:
-                sentences[lang] = prompt_corpus(facts, lang, lm)
-                corpus[lang] = f"probe prompts of {facts_folder(args)}"
-    if not sentences:
-        raise InputError("give --languages (probe prompts as corpus) and/or --sentences LANG=FILE", field="languages")
-    vec = compute_language_vectors(lm, sentences, corpus=corpus, corpus_meta=meta, tokens=vector_tokens(args))
-    path = vec.save(args.out)
-    done(path, t0)
+    return sentences, corpus, meta
 
 
-def cmd_sweep(args: argparse.Namespace) -> None:
-    from lrp2_interp.distributed import init_distributed
+def digest(sentences: dict[str, list[str]]) -> str:
+    """A sha256 of the sentences per language: the vectors' corpus recorded by content."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(sentences, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@runs(distributed=True)
+def cmd_sweep(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.experiment import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
     from lrp2_interp.lrp2.vectors import LanguageVectors
 
-    t0 = time.time()
-    dist = init_distributed(args.device)
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
     facts, excluded = rankable_facts(lm, facts)
@@ -186,40 +198,36 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     given = LanguageVectors.load(args.vectors) if args.vectors else None
     if given is not None:
         check_vectors(given, lm, [args.source, args.language])
-    out = results_folder(args, cfg, facts=facts, lm=lm, vectors=given, dist=dist)  # never mix shards
+    out = run.folder(cfg, facts=facts, lm=lm, vectors=given)  # never mix shards
     vectors = given if given is not None else language_vectors(args, lm, facts)
-    res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=dist)
-    if res is not None:
-        write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
-        plot_sweep(res, out / f"sweep_{args.language}_gain.png")
-        o, h = res.oracle(), res.heldout()
-        info = run_info(
-            args,
-            t0,
-            languages=list(facts.languages),
-            oracle=o.to_dict(),
-            heldout=h.to_dict(),
-            world=dist.world,
-            n_excluded=write_excluded(out, excluded),
-        )
-        finish_run(out, run_metadata(cfg, model_name=lm.name, **info))
-        print(
-            f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
-            f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
-            f"(baseline test {res.baseline()['test_acc']:.1f}%)"
-        )
-        done(out, t0)
-    dist.close()
+    res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=run.dist)
+    if res is None:  # ranks other than 0
+        return
+    write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())
+    plot_sweep(res, out / f"sweep_{args.language}_gain.png")
+    o, h = res.oracle(), res.heldout()
+    info = run.info(
+        languages=list(facts.languages),
+        oracle=o.to_dict(),
+        heldout=h.to_dict(),
+        world=run.dist.world,
+        n_excluded=write_excluded(out, excluded),
+    )
+    run.finish(
+        run_metadata(cfg, model_name=lm.name, **info),
+        report=f"baseline {res.baseline()['acc']:.1f}% | oracle m={int(o['m'])} n={int(o['n'])}: {o['acc']:.1f}% | "
+        f"held-out m={int(h['m'])} n={int(h['n'])}: test {h['test_acc']:.1f}% "
+        f"(baseline test {res.baseline()['test_acc']:.1f}%)",
+    )
 
 
-def cmd_run(args: argparse.Namespace) -> None:
+@runs(distributed=True)
+def cmd_run(args: argparse.Namespace, run: Runner) -> None:
     import json
 
-    from lrp2_interp.distributed import init_distributed
     from lrp2_interp.interventions.experiment import run_experiment
 
-    t0, out = time.time(), Path(args.out)
-    dist = init_distributed(args.device)
+    out = run.folder_path
     langs = tuple(args.languages or ())
     facts = load_facts_for(args, [args.source, *langs] if langs else None)
     lm = load_model_for(args, facts, objects=True)
@@ -230,17 +238,15 @@ def cmd_run(args: argparse.Namespace) -> None:
     vectors = None
     if vector_tokens(args) != "real":  # run_experiment's own vectors (dev prompts when held out) drop special tokens
         vectors = language_vectors(args, lm, facts, [args.source, *langs])
-    start_clean(args, dist)  # --overwrite; run_experiment checks the folder's manifest before it writes
-    res = run_experiment(lm, facts, cfg, out, dist=dist, vectors=vectors)
-    if res is not None:
-        if vectors is not None:  # written after run_experiment's check: never into another run's folder
-            vectors.save(out / "vectors.safetensors")
-        meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        info = run_info(args, t0, languages=list(langs), n_excluded=write_excluded(out, excluded))
-        finish_run(out, {**meta, **info})
-        print((out / "summary.md").read_text(encoding="utf-8"))
-        done(out, t0)
-    dist.close()
+    run.clean()  # --overwrite; run_experiment checks the folder's manifest before it writes
+    res = run_experiment(lm, facts, cfg, out, dist=run.dist, vectors=vectors)
+    if res is None:  # ranks other than 0
+        return
+    if vectors is not None:  # written after run_experiment's check: never into another run's folder
+        vectors.save(out / "vectors.safetensors")
+    meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    info = run.info(languages=list(langs), n_excluded=write_excluded(out, excluded))
+    run.finish({**meta, **info}, report=(out / "summary.md").read_text(encoding="utf-8"))
 
 
 # ------------------------------------------------------------------ parser
@@ -265,7 +271,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--corpus-layout", default="auto", help="auto, flat, pair, opus100, flores or a {lang} pattern")
     p.add_argument("--corpus-split", default="train")
     add_preset_args(p)
-    p.add_argument("--out", required=True, help="output path (.safetensors + .json)")
+    p.add_argument("--out", required=True, help="output path (.safetensors + .json, and .manifest.json: its settings)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace vectors made with other settings at --out (default: refused; the same settings recompute them)",
+    )
     p.set_defaults(func=cmd_vectors)
 
     p = sub.add_parser("sweep", help="accuracy for every (m, n) pair of one language")

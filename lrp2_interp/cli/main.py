@@ -2,7 +2,7 @@
 
 Every command writes its outputs (CSV/parquet + JSON config + PNG) into a results
 folder and prints where they are; a folder holding another run's results is refused
-(``--overwrite`` starts it clean; see :func:`lrp2_interp.cli.common.results_folder`).
+(``--overwrite`` starts it clean; see :class:`lrp2_interp.cli.runner.Runner`).
 Bad input exits with status 2 and one line naming the file, line and field; so does a
 failed write (a full disk), naming the file.  Ctrl-C: one line, status 130.  Commands that shard work (``sweep``, ``run``)
 can be launched with ``torchrun --nproc_per_node K -m lrp2_interp.cli.main ...``.

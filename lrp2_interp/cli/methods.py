@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.common import (
@@ -13,19 +12,17 @@ from lrp2_interp.cli.common import (
     add_model_args,
     add_out_args,
     add_probe_args,
-    done,
     facts_folder,
-    finish_run,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
     probe_config,
     rankable_facts,
-    results_folder,
     write_excluded,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.cli.runner import Runner, runs
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
@@ -114,52 +111,48 @@ def _compare_configs(args: argparse.Namespace, methods: tuple[str, ...] | None) 
     return compare_options().build(args, selection=selection, seed=args.seed), options
 
 
-def _run_compare(args: argparse.Namespace, methods: tuple[str, ...] | None) -> None:
+def _run_compare(args: argparse.Namespace, run: Runner, methods: tuple[str, ...] | None) -> None:
     import pandas as pd
 
     from lrp2_interp.files import run_metadata, write_table, write_text
-    from lrp2_interp.methods.compare import plot_grids, run_comparison, summary_markdown
+    from lrp2_interp.methods.compare import run_comparison, summary_markdown
     from lrp2_interp.methods.registry import build_interventions
     from lrp2_interp.metrics import estimate_columns
 
-    t0 = time.time()
     config, options = _compare_configs(args, methods)  # bad options fail first
     facts = load_facts_for(args, [options.source, *args.languages])
     lm = load_model_for(args)
     facts, excluded = rankable_facts(lm, facts)
     interventions = {lang: build_interventions(lm, lang, options.methods, options) for lang in args.languages}
-    out = results_folder(args, {"compare": config, "methods": options}, facts=facts, lm=lm)
+    out = run.folder({"compare": config, "methods": options}, facts=facts, lm=lm)
     summaries, texts = [], []
     for lang in args.languages:
         res = run_comparison(lm, facts, interventions[lang], config, progress=True)
-        write_table(out / lang / "conditions.csv", res.facts_table)
-        write_table(out / lang / "search.csv", pd.concat([r.search.assign(method=r.method) for r in res.results]))
-        plot_grids(res, out / lang)
+        res.save(out / lang)
         summaries.append(estimate_columns(res.summary))  # X, X_low, X_high
         texts.append(summary_markdown(res))
     write_table(out / "summary.csv", pd.concat(summaries, ignore_index=True))
     write_text(out / "summary.md", "\n".join(texts))
-    seconds = round(time.time() - t0, 1)
     meta = run_metadata(
         {"compare": config, "methods": options},
         command="compare",
         model_name=lm.name,
         facts=facts_folder(args),
         languages=args.languages,
-        seconds=seconds,
+        seconds=run.seconds(),
         n_excluded=write_excluded(out, excluded),
     )
-    finish_run(out, meta)
-    print("\n".join(texts))
-    done(out, t0)
+    run.finish(meta, report="\n".join(texts))
 
 
-def cmd_compare(args: argparse.Namespace) -> None:
-    _run_compare(args, None)
+@runs()
+def cmd_compare(args: argparse.Namespace, run: Runner) -> None:
+    _run_compare(args, run, None)
 
 
-def cmd_align(args: argparse.Namespace) -> None:
-    _run_compare(args, ("alignment",))
+@runs()
+def cmd_align(args: argparse.Namespace, run: Runner) -> None:
+    _run_compare(args, run, ("alignment",))
 
 
 def _lrp2_hooks(
@@ -174,7 +167,8 @@ def _lrp2_hooks(
     return lrp2_hooks(lm, vec, lang, LRP2Config(mn[0], mn[1], source=args.source))
 
 
-def cmd_lape(args: argparse.Namespace) -> None:
+@runs()
+def cmd_lape(args: argparse.Namespace, run: Runner) -> None:
     import pandas as pd
 
     from lrp2_interp.files import run_metadata, write_table
@@ -190,7 +184,6 @@ def cmd_lape(args: argparse.Namespace) -> None:
     )
     from lrp2_interp.plots import heatmap
 
-    t0 = time.time()
     cfg = lape_options(True).build(args)
     facts = load_facts_for(args).parallel()
     langs = list(facts.languages)
@@ -202,7 +195,7 @@ def cmd_lape(args: argparse.Namespace) -> None:
             field="--source",
         )
     lm = load_model_for(args)
-    out = results_folder(args, {"lape": cfg}, facts=facts, lm=lm)
+    out = run.folder({"lape": cfg}, facts=facts, lm=lm)
     stats = activation_stats(lm, {g: fact_corpus(facts, g) for g in langs})
     neurons = select_language_neurons(stats, cfg)
     counts = neurons.counts()
@@ -242,27 +235,25 @@ def cmd_lape(args: argparse.Namespace) -> None:
             s = shift_summary(activation_shift(lm, neurons, prompt_corpus(facts, lang, lm), hooks))
             shifts.append(s.assign(prompts=lang))
         write_table(out / "lrp2_activation_shift.csv", pd.concat(shifts, ignore_index=True))
-    finish_run(
-        out,
+    run.finish(
         run_metadata(
             cfg, command="lape", model_name=lm.name, facts=facts_folder(args), lrp2=lrp2_record(pairs), **extra
         ),
+        report=margin.to_string(index=False),
     )
-    print(margin.to_string(index=False))
-    done(out, t0)
 
 
-def cmd_lens(args: argparse.Namespace) -> None:
+@runs()
+def cmd_lens(args: argparse.Namespace, run: Runner) -> None:
     import pandas as pd
 
     from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.methods.logit_lens import lens_curve, logit_lens, plot_lens
 
-    t0 = time.time()
     facts = load_facts_for(args, [args.source, *args.languages]).parallel()
     pairs = lrp2_pairs(args, args.languages)
     lm = load_model_for(args)
-    out = results_folder(args, facts=facts, lm=lm)
+    out = run.folder(facts=facts, lm=lm)
     for lang in args.languages:
         parts = [logit_lens(lm, facts, lang, source=args.source)]
         if lang in pairs:
@@ -286,8 +277,7 @@ def cmd_lens(args: argparse.Namespace) -> None:
         languages=args.languages,
         lrp2=lrp2_record(pairs),
     )
-    finish_run(out, meta)
-    done(out, t0)
+    run.finish(meta)
 
 
 def register(sub: Subparsers) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lrp2_interp.cli.checks import check_vectors
@@ -15,20 +13,16 @@ from lrp2_interp.cli.common import (
     add_lrp2_arg,
     add_model_args,
     add_out_args,
-    done,
-    finish_run,
     language_vectors,
     load_facts_for,
     load_model_for,
     lrp2_pairs,
     lrp2_record,
-    results_folder,
-    run_info,
-    start_clean,
     vector_sentences,
     vector_tokens,
 )
 from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.cli.runner import Runner, runs
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
@@ -78,17 +72,17 @@ def attribution_config(args: argparse.Namespace) -> AttributionConfig:
     return attribution_options().build(args)
 
 
-def cmd_attribute(args: argparse.Namespace) -> None:
+@runs()
+def cmd_attribute(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.attribution.api import attribute_neurons
     from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.plots import attribution_heatmap
 
-    t0 = time.time()
     lm = load_model_for(args)
     cfg = attribution_config(args)
     cfg.validate(lm.n_layers)
     check_attribute_input(lm, args.prompt, args.target)
-    out = results_folder(args, {"attribution": cfg}, lm=lm)
+    out = run.folder({"attribution": cfg}, lm=lm)
     res = attribute_neurons(lm, args.prompt, args.target, cfg, progress=True)
     import pandas as pd
 
@@ -106,22 +100,21 @@ def cmd_attribute(args: argparse.Namespace) -> None:
         ),
     )
     attribution_heatmap(res.scores, out / "attribution.png", layers=res.layers, title=f"{args.prompt} -> {args.target}")
-    finish_run(
-        out,
-        run_metadata(
-            cfg,
-            command="attribute",
-            model_name=lm.name,
-            prompt=args.prompt,
-            target=args.target,
-            path=res.path,
-            top=args.top,
-            seconds=round(time.time() - t0, 1),
-        ),
+    meta = run_metadata(
+        cfg,
+        command="attribute",
+        model_name=lm.name,
+        prompt=args.prompt,
+        target=args.target,
+        path=res.path,
+        top=args.top,
+        seconds=run.seconds(),
     )
-    print(pd.DataFrame(rows).head(10).to_string(index=False))
-    print(f"max |completeness delta| = {res.deltas.abs().max():.2e} ({res.path} path)")
-    done(out, t0)
+    run.finish(
+        meta,
+        report=pd.DataFrame(rows).head(10).to_string(index=False)
+        + f"\nmax |completeness delta| = {res.deltas.abs().max():.2e} ({res.path} path)",
+    )
 
 
 def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
@@ -139,16 +132,14 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
     lm.check_positions(n, field="--prompt")
 
 
-def cmd_neurons(args: argparse.Namespace) -> None:
-    from lrp2_interp.distributed import init_distributed
+@runs(distributed=True)
+def cmd_neurons(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata
     from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.neurons.config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
-    from lrp2_interp.store import check_manifest, results_manifest
+    from lrp2_interp.store import check_manifest
 
-    t0, out = time.time(), Path(args.out)
-    dist = init_distributed(args.device)
     langs = tuple(args.languages)
     lrp = lrp2_pairs(args, langs)
     missing = [lg for lg in langs if lg not in lrp]
@@ -168,21 +159,23 @@ def cmd_neurons(args: argparse.Namespace) -> None:
     given = LanguageVectors.load(args.vectors) if args.vectors else None
     if given is not None:
         check_vectors(given, lm, [cfg.source, *langs])
-    start_clean(args, dist)  # --overwrite
     # the manifest run_knowledge_analysis writes, checked in full before any compute (computed vectors: their
     # provenance, known from the prompts they will be computed from)
-    manifest = results_manifest(cfg, facts=prepared, lm=lm, vectors=given)
+    manifest = run.manifest(cfg, facts=prepared, lm=lm, vectors=given, options=False)
     if given is None:
         manifest["vectors_digest"] = computed_vectors_digest(args, lm, facts)
+    run.clean()  # --overwrite, after every input check
+    out = run.folder_path
     check_manifest(out, manifest, write=False)
     vectors = given if given is not None else language_vectors(args, lm, facts)
     check_vectors(vectors, lm, [cfg.source, *langs])
-    res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=dist)
-    if res is not None:
-        finish_run(out, run_metadata(cfg, model_name=lm.name, **run_info(args, t0)))
-        print(res.overlap_summary.table.to_string(index=False))
-        done(out, t0)
-    dist.close()
+    res = run_knowledge_analysis(lm, facts, vectors, cfg, out, dist=run.dist)
+    if res is None:  # ranks other than 0
+        return
+    run.finish(
+        run_metadata(cfg, model_name=lm.name, **run.info()),
+        report=res.overlap_summary.table.to_string(index=False),
+    )
 
 
 def computed_vectors_digest(args: argparse.Namespace, lm: LanguageModel, facts: FactSet) -> str:
@@ -194,13 +187,13 @@ def computed_vectors_digest(args: argparse.Namespace, lm: LanguageModel, facts: 
     return provenance_digest(planned_provenance(lm, sentences, corpus=corpus, tokens=vector_tokens(args)))
 
 
-def cmd_similarity(args: argparse.Namespace) -> None:
+@runs()
+def cmd_similarity(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.lrp2.similarity import SimilarityConfig, similarity_table
     from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.plots import similarity_plot
 
-    t0 = time.time()
     lrp = lrp2_pairs(args, args.languages)
     facts = load_facts_for(args, [args.source, *args.languages]).parallel()
     lm = load_model_for(args, facts)
@@ -211,14 +204,13 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     given = LanguageVectors.load(args.vectors) if args.vectors else None
     if given is not None:
         check_vectors(given, lm, [args.source, *lrp])
-    out = results_folder(args, {"similarity": sim, "lrp2": configs}, facts=facts, lm=lm, vectors=given)
+    out = run.folder({"similarity": sim, "lrp2": configs}, facts=facts, lm=lm, vectors=given)
     vectors = given if given is not None else language_vectors(args, lm, facts)
     table = similarity_table(lm, facts, list(args.languages), vectors, configs or None, config=sim).table
     write_table(out / "similarity.csv", table)
     similarity_plot(table, out / "similarity.png", source=args.source)
-    info = run_info(args, t0, lrp2=lrp2_record(lrp) or {}, vectors=args.vectors, source=args.source)
-    finish_run(out, run_metadata(sim, model_name=lm.name, **info))
-    done(out, t0)
+    info = run.info(lrp2=lrp2_record(lrp) or {}, vectors=args.vectors, source=args.source)
+    run.finish(run_metadata(sim, model_name=lm.name, **info))
 
 
 def register(sub: Subparsers) -> None:

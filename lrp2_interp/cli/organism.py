@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lrp2_interp.cli.common import DTYPES, Subparsers, add_out_args, finish_run, results_folder
+from lrp2_interp.cli.common import DTYPES, Subparsers, add_out_args
 from lrp2_interp.cli.options import ConfigOptions, Option
+from lrp2_interp.cli.runner import Runner, runs
 
 if TYPE_CHECKING:
     from lrp2_interp.demo import DemoConfig
@@ -72,41 +71,34 @@ def quick(cfg: DemoConfig) -> DemoConfig:
     )
 
 
-def cmd_organism(args: argparse.Namespace) -> None:
-    import torch
-
+@runs()
+def cmd_organism(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.organism.train import read_organism_info, train_organism
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    t0 = time.time()
     path = train_organism(organism_options().build(args), args.cache, force=args.force)
     info = read_organism_info(path)
     print(
         f"organism: {path}\n  trained in {info.train_seconds:.0f} s, final loss {info.final_loss:.3f}, "
         f"{info.n_lines} lines, {info.n_steps} steps"
     )
-    print(f"model directory ready ({time.time() - t0:.1f} s); use it as --model {path}")
+    print(f"model directory ready ({run.seconds():.1f} s); use it as --model {path}")
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    import torch
-
+@runs()
+def cmd_demo(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.demo import run_demo
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    t0, out = time.time(), Path(args.out)
     cfg = demo_options().build(
         args, organism=organism_options().build(args), preset="paper" if args.paper else "default"
     )
     if args.quick:
         cfg = quick(cfg)
-    results_folder(args, cfg)  # the config names the model (the organism's settings, or --model) and the facts
+    out = run.folder(cfg)  # the config names the model (the organism's settings, or --model) and the facts
     run_demo(cfg, out, cache_dir=args.cache)
-    finish_run(out, json.loads((out / "run.json").read_text(encoding="utf-8")))
-    print((out / "summary.md").read_text(encoding="utf-8"))
-    print(f"results written to {out.resolve()} ({time.time() - t0:.1f} s)")
+    run.finish(
+        json.loads((out / "run.json").read_text(encoding="utf-8")),
+        report=(out / "summary.md").read_text(encoding="utf-8"),
+    )
 
 
 def _organism_args(p: argparse.ArgumentParser) -> None:

@@ -106,6 +106,16 @@ class Comparison:
         frames = [r.facts_table.assign(method=r.method) for r in self.results]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def save(self, folder: str | Path) -> Path:
+        """Write ``conditions.csv`` (per fact), ``search.csv`` (every dev search) and the search plots into ``folder``."""
+        from lrp2_interp.files import write_table
+
+        folder = Path(folder)
+        write_table(folder / "conditions.csv", self.facts_table)
+        write_table(folder / "search.csv", pd.concat([r.search.assign(method=r.method) for r in self.results]))
+        plot_grids(self, folder)
+        return folder
+
 
 def run_comparison(
     lm: LanguageModel,

@@ -88,6 +88,16 @@ def test_a_class_defined_only_in_the_test_runs_without_any_edit_to_the_compariso
     assert [p.name for p in plot_grids(res, tmp_path)] == ["scale_resid_dev_search_fr.png"]
 
 
+def test_a_comparison_computes_and_its_save_writes(lm, facts, tmp_path):
+    res = run_comparison(lm, facts, [ScaleResidual("fr")], SMALL)
+    assert not any(tmp_path.iterdir())  # computing writes nothing
+    folder = res.save(tmp_path / "fr")
+    names = {p.name for p in folder.iterdir()}
+    assert {"conditions.csv", "search.csv", "scale_resid_dev_search_fr.png"} <= names
+    assert len(pd.read_csv(folder / "conditions.csv")) == len(res.facts_table)
+    assert set(pd.read_csv(folder / "search.csv")["method"]) == {"scale_resid"}
+
+
 def test_lrp2_and_mean_steering_share_the_split_and_the_baseline(lm, facts):
     inters = [
         LRP2Intervention.for_model(lm, "fr", layers=(0, 2)),

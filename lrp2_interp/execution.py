@@ -1,0 +1,85 @@
+"""How fast a run is computed, never what it computes: the settings a resume may change.
+
+:class:`ExecutionConfig` holds the device and placement, the torch threads, the batch size, the
+memory budget and the engine or code path.  None of them changes a number, so none is part of a
+results folder's manifest (:func:`lrp2_interp.store.results_manifest`): rerunning a command with
+other execution settings resumes the folder, while a change of anything that alters numbers (the
+analysis configs, the facts, the model's weights and its dtype) is refused.
+
+This module is the one place that says which settings are speed-only: :data:`SPEED_OPTIONS` (the
+command-line options, the fields of :class:`ExecutionConfig`) and :data:`SPEED_FIELDS` (the fields of
+analysis configs that repeat one of them).  The dtype is not here: it changes numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Where and how fast a run is computed (see the module docstring); None: the default of each analysis."""
+
+    device: str = "cpu"
+    device_map: str | None = None  # accelerate's placement over GPUs, CPU and disk ("auto", ...)
+    max_memory: tuple[str, ...] | None = None  # with device_map: DEVICE=SIZE per device
+    offload_folder: str | None = None  # with device_map: weights offloaded to disk
+    threads: int | None = None  # torch threads (None: torch's choice)
+    batch_size: int | None = None  # sequences per forward pass
+    memory_mb: int | None = None  # budget for one pass's activations and logits
+    memory_budget_mb: float | None = None  # attribution's budget (its config's name for the same setting)
+    path: str | None = None  # "fast" or "reference" implementation of one computation
+    engine: str | None = None  # the sweep's engine ("cached" or "per_pair")
+
+    @classmethod
+    def from_options(cls, options: Any) -> ExecutionConfig:
+        """The execution settings among ``options`` (e.g. parsed command-line arguments); absent ones: defaults."""
+        given = {f.name: getattr(options, f.name) for f in dataclasses.fields(cls) if hasattr(options, f.name)}
+        if given.get("device") is None:
+            given.pop("device", None)
+        if isinstance(given.get("max_memory"), list):
+            given["max_memory"] = tuple(given["max_memory"])
+        return cls(**given)
+
+    def apply(self) -> None:
+        """Set what is process-wide: torch's threads, when given."""
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+
+
+#: the command-line options (argparse names) that change speed only: left out of every manifest
+SPEED_OPTIONS = frozenset(f.name for f in dataclasses.fields(ExecutionConfig))
+
+#: the fields of analysis configs that repeat an execution setting, per config class (left out of the manifest:
+#: a rerun with another batch size, memory budget, path or engine resumes the same folder)
+SPEED_FIELDS: dict[str, frozenset[str]] = {
+    "ProbeConfig": frozenset({"batch_size", "memory_mb", "path"}),
+    "AttributionConfig": frozenset({"memory_budget_mb", "path"}),
+    "SweepConfig": frozenset({"engine"}),
+    "SimilarityConfig": frozenset({"batch_size"}),
+    "CausalConfig": frozenset({"batch_size"}),
+    "LapeConfig": frozenset({"batch_size"}),
+    "AlignmentConfig": frozenset({"batch_size"}),
+    "DemoConfig": frozenset({"device"}),
+}
+
+
+def speed_fields(config: Any) -> frozenset[str]:
+    """The speed-only fields of the dataclass ``config`` (:data:`SPEED_FIELDS`), empty for any other object."""
+    return SPEED_FIELDS.get(type(config).__name__, frozenset())
+
+
+def check_speed_fields(classes: Sequence[type]) -> list[str]:
+    """``Class.field`` of every :data:`SPEED_FIELDS` entry that is not an execution setting or not a field of its class."""
+    known = {c.__name__: {f.name for f in dataclasses.fields(c)} for c in classes}
+    return [
+        f"{name}.{field}"
+        for name, fields in SPEED_FIELDS.items()
+        for field in sorted(fields)
+        if field not in SPEED_OPTIONS or (name in known and field not in known[name])
+    ]
