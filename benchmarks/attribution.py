@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import attribute_neurons
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.attribute import attribute_neurons
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.attribution.queries import queries
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import attribute_neurons
-from lrp2_interp.attribution.config import METHODS, AttributionConfig
+from lrp2_interp.attribution.attribute import attribute_neurons
+from lrp2_interp.attribution.ig_config import METHODS, AttributionConfig
 
 GEMMA_FACTS = [
     ("The capital of France is", " Paris"),
@@ -66,7 +66,7 @@ def model_cases(name: str, n_prompts: int, quick: bool, tmp: Path):
         _, lm, _, prompts, objects = load_case(shapes()["mbert"], n_prompts, quick, tmp)
         return lm, list(zip(prompts, objects))
     if name == "organism":
-        from lrp2_interp.organism.config import load_organism_facts
+        from lrp2_interp.organism.organism_config import load_organism_facts
         from lrp2_interp.organism.train import load_organism
         from lrp2_interp.prompts import render_prefix
 

@@ -30,8 +30,8 @@ import torch
 
 from lrp2_interp.facts import load_facts
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import ProbeConfig
 from lrp2_interp.probing.fast import fast_scores
+from lrp2_interp.probing.probe import ProbeConfig
 from lrp2_interp.probing.types import fact_pools, rank_rows
 from lrp2_interp.probing.verified import verified_scores
 

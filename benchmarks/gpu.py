@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_many
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_many
 from lrp2_interp.facts import load_facts
 from lrp2_interp.lrp2.projection import LRP2Config, shifts
 from lrp2_interp.lrp2.sweep_engine import sweep_scores
@@ -39,7 +39,7 @@ from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.models.placement import ReducedPrecisionNote
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.probing.types import fact_pools
 from lrp2_interp.prompts import attribution_queries, fact_sentences, prompt_corpus
 

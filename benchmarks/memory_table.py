@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.attribution.memory import ModelShape, estimate
 
 SHAPES = {

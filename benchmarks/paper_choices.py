@@ -39,7 +39,7 @@ from lrp2_interp.files import write_table
 from lrp2_interp.layers import EMBEDDINGS, paper_layer
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.vectors import compute_language_vectors
-from lrp2_interp.probing.api import ProbeConfig
+from lrp2_interp.probing.probe import ProbeConfig
 from lrp2_interp.prompts import prompt_corpus
 
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"
@@ -49,7 +49,7 @@ TOKENS = ("real", "all")
 def load(args):
     """(lm, facts for vectors, {lang: facts to probe})."""
     if args.model == "organism":
-        from lrp2_interp.organism.config import OrganismConfig, load_organism_facts
+        from lrp2_interp.organism.organism_config import OrganismConfig, load_organism_facts
         from lrp2_interp.organism.train import load_organism, organism_facts
 
         lm, info = load_organism(OrganismConfig(), progress=False)

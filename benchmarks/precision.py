@@ -37,12 +37,12 @@ import warnings
 
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_many
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_many
 from lrp2_interp.facts import load_facts
 from lrp2_interp.models.builders import ALL_FAMILIES, RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import LanguageModel, load_model
 from lrp2_interp.models.placement import ReducedPrecisionNote
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import attribution_queries, fact_sentences, prompt_corpus
 
 REPO = Path(__file__).resolve().parents[1] / "data" / "facts"

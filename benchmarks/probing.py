@@ -35,7 +35,7 @@ from lrp2_interp.lrp2.sweep_engine import sweep_scores
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+from lrp2_interp.probing.probe import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.types import fact_pools
 from lrp2_interp.prompts import fact_sentences
 

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_neurons
 from lrp2_interp.facts import available_languages, load_facts
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.organism.config import default_facts_root
-from lrp2_interp.probing.api import ProbeConfig
+from lrp2_interp.organism.organism_config import default_facts_root
+from lrp2_interp.probing.probe import ProbeConfig
 from lrp2_interp.prompts import prompt_corpus, render_query
 
 

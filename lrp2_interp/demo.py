@@ -35,23 +35,23 @@ from typing import Literal
 
 import pandas as pd
 
-from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, available_languages, load_facts
 from lrp2_interp.files import run_metadata, write_json, write_table, write_text
 from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.experiment import HeldoutResult, run_experiment
-from lrp2_interp.lrp2.experiment import ExperimentConfig
+from lrp2_interp.lrp2.full_grid import ExperimentConfig
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
 from lrp2_interp.neurons.overlap import overlap_gain
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, KnowledgeResult, run_knowledge_analysis
-from lrp2_interp.organism.config import OrganismConfig, default_facts_root, load_organism_facts
+from lrp2_interp.organism.organism_config import OrganismConfig, default_facts_root, load_organism_facts
 from lrp2_interp.organism.train import OrganismInfo, load_organism, organism_facts
 from lrp2_interp.plots import overlap_gain_heatmap, shared_neurons_heatmap, similarity_plot
 from lrp2_interp.presets import get_preset
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
 
 

@@ -4,7 +4,7 @@ The paper (EMNLP 2023, no official code) makes four choices where the package
 has its own default; ``preset="paper"`` (API) / ``--paper`` (CLI) reproduces all
 of them in one go:
 
-1. knowledge neurons: :meth:`NeuronConfig.paper <lrp2_interp.neurons.selection.NeuronConfig.paper>`
+1. knowledge neurons: :meth:`NeuronConfig.paper <lrp2_interp.neurons.neuron_selection.NeuronConfig.paper>`
    (top-20 per layer per prompt, then the 20 most frequent of each layer per
    relation) instead of Dai et al.'s threshold rule;
 2. Table 2's baseline: the overlap with English's *different* relations next to
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.vectors import TokenChoice
-from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.neuron_config import NeuronConfig
 
 PRESET_NAMES = ("default", "paper")
 

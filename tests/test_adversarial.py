@@ -249,7 +249,7 @@ def test_facts_pointing_at_one_language_folder_explains_the_layout(languages):
 
 @pytest.mark.parametrize(("label", "field"), [("obj_label", "obj_label"), ("sub_label", "sub_label")])
 def test_a_too_long_label_is_blamed_on_itself(bert_lm, tmp_path, label, field):
-    from lrp2_interp.cli.common import check_fact_lengths
+    from lrp2_interp.cli.inputs import check_fact_lengths
 
     root = _copy_facts(tmp_path)
     path = root / "en" / "P36.jsonl"
@@ -262,7 +262,7 @@ def test_a_too_long_label_is_blamed_on_itself(bert_lm, tmp_path, label, field):
 
 
 def test_a_short_label_of_many_tokens_is_caught(bert_lm, tmp_path):
-    from lrp2_interp.cli.common import check_fact_lengths
+    from lrp2_interp.cli.inputs import check_fact_lengths
 
     filler = "\u2c65" * 400  # 400 characters the tokenizer does not know: one [UNK] token
     assert len(bert_lm.token_ids(filler)) == 1
@@ -459,7 +459,7 @@ def test_speed_only_settings_do_not_refuse_the_folder(command, cli_model, tmp_pa
 @pytest.mark.parametrize(
     ("command", "module", "name"),
     [
-        ("probe", "lrp2_interp.probing.api", "probe"),
+        ("probe", "lrp2_interp.probing.probe", "probe"),
         ("sweep", "lrp2_interp.lrp2.sweep", "run_sweep"),
         ("run", "lrp2_interp.interventions.experiment", "select_and_score"),  # the held-out default
         ("similarity", "lrp2_interp.lrp2.similarity", "similarity_table"),
@@ -719,7 +719,7 @@ def _unrankable_facts(tmp_path: Path, case: str) -> Path:
 @pytest.mark.parametrize("path", ["fast", "reference"])
 @pytest.mark.parametrize("case", sorted(UNRANKABLE))
 def test_golds_the_model_cannot_tell_apart_are_not_ranked_by_label_order(bert_lm, tmp_path, case, path):
-    from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+    from lrp2_interp.probing.probe import ProbeConfig, probe, probe_scores
 
     facts = load_facts(_unrankable_facts(tmp_path, case), ["en", "fr"])
     a, b = UNRANKABLE[case][0].values()
@@ -987,7 +987,7 @@ def test_the_heldout_experiment_leaves_out_golds_the_model_cannot_tell_apart(cli
     """The Python API behind ``run`` applies the rule itself (the command filtered the facts before calling it)."""
     from lrp2_interp.cli.main import REPO_DATA
     from lrp2_interp.interventions.experiment import run_experiment
-    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.lrp2.full_grid import ExperimentConfig
     from lrp2_interp.models.loading import load_model
     from lrp2_interp.probing.types import ProbeConfig
 

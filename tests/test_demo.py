@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.cli.main import main
 from lrp2_interp.demo import DemoConfig, cross_language_plots, knowledge_row, run_demo
 from lrp2_interp.facts import load_facts

@@ -12,8 +12,8 @@ import lrp2_interp as lx
 #: modules whose docstrings hold front-door examples (they use ``lx``, ``facts``, ``lm``, ``vec``)
 MODULES = [
     "lrp2_interp.lrp2.front",
-    "lrp2_interp.probing.api",
-    "lrp2_interp.attribution.api",
+    "lrp2_interp.probing.probe",
+    "lrp2_interp.attribution.attribute",
     "lrp2_interp.lrp2.similarity",
 ]
 

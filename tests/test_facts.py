@@ -409,7 +409,7 @@ def test_parallel_without_shared_lineids_says_what_is_missing(facts_copy):
 def test_shipped_facts_resolved_in_one_place():
     from lrp2_interp.cli.main import REPO_DATA, default_facts
     from lrp2_interp.facts import shipped_facts_root
-    from lrp2_interp.organism.config import default_facts_root
+    from lrp2_interp.organism.organism_config import default_facts_root
 
     root = shipped_facts_root()
     assert (root / "en" / "templates.jsonl").is_file()

@@ -87,7 +87,7 @@ def test_lrp2_at_the_embedding_output(bert_lm, fixture_facts):
 
 def test_sweep_tables_carry_paper_layer_numbers_and_accept_the_embedding_output(bert_lm, fixture_facts):
     from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
-    from lrp2_interp.probing.api import ProbeConfig
+    from lrp2_interp.probing.probe import ProbeConfig
 
     lm = bert_lm
     facts = fixture_facts.parallel(["en", "fr"])

@@ -45,7 +45,7 @@ def test_wheel_ships_the_facts_and_finds_them(tmp_path, repo_model_dir):
     env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}
     code = (
         "import lrp2_interp, sys; from lrp2_interp.facts import shipped_facts_root, load_facts; "
-        "from lrp2_interp.organism.config import default_facts_root; r = shipped_facts_root(); "
+        "from lrp2_interp.organism.organism_config import default_facts_root; r = shipped_facts_root(); "
         "assert r == default_facts_root(); print(lrp2_interp.__file__); print(r); "
         "print(load_facts(r).n_facts('en'))"
     )

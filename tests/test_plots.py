@@ -187,7 +187,7 @@ def _causal_result():
 
 
 def _attribution_result():
-    from lrp2_interp.attribution.config import AttributionConfig, AttributionResult
+    from lrp2_interp.attribution.ig_config import AttributionConfig, AttributionResult
 
     scores = torch.zeros(2, 8)
     scores[0, 5], scores[1, 7] = 3.0, 1.0

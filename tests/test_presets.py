@@ -10,7 +10,7 @@ import pytest
 
 from lrp2_interp.cli.main import REPO_DATA, main
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.neuron_config import NeuronConfig
 from lrp2_interp.presets import get_preset
 
 pytestmark = pytest.mark.usefixtures("single_thread")

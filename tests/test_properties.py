@@ -15,7 +15,7 @@ from lrp2_interp.lrp2.projection import LRP2Config, shifts
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import bootstrap_ci, jaccard, overlap_rate, paired_test, transferability
 from lrp2_interp.models.hooks import ShiftHook, full_lengths
-from lrp2_interp.probing.api import rank_row
+from lrp2_interp.probing.probe import rank_row
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

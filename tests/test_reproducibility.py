@@ -11,7 +11,7 @@ from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.models.builders import RandomModelConfig, build_random_model
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -4,7 +4,7 @@
 once with no hooks (baseline) and once with LRP2's -- and attributes ``facts_per_pass`` queries at a
 time: their (query, layer) rows go through the same Captum call and the same decoder-layer calls
 (:class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward`, prompts of different lengths padded and masked).
-Scores equal :func:`lrp2_interp.attribution.api.attribute_neurons` of each item on its own (tests), and
+Scores equal :func:`lrp2_interp.attribution.attribute.attribute_neurons` of each item on its own (tests), and
 so do ``deltas``, ``f_input``, ``f_baseline`` and adaptive ``steps`` (``target_delta`` raises the
 steps of the (query, layer) rows that miss it, in one batch per round).
 
@@ -20,12 +20,12 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from lrp2_interp.attribution.api import attribute_neurons, choose_path
-from lrp2_interp.attribution.config import AttributionConfig, AttributionResult, QueryScores, adaptive_steps
-from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.attribute import attribute_neurons, choose_path
 from lrp2_interp.attribution.fast.decoder_engine import BatchedForward, Unit, ig_rows
+from lrp2_interp.attribution.fast.family_parts import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel
+from lrp2_interp.attribution.ig_config import AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.queries import queries
 from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel

@@ -16,7 +16,7 @@ from typing import Any, Literal, overload
 
 import torch
 
-from lrp2_interp.attribution.config import CAPTUM_METHODS, AttributionConfig
+from lrp2_interp.attribution.ig_config import CAPTUM_METHODS, AttributionConfig
 
 __all__ = ["GRADING", "PRIVATE_RULE_PARAMETERS", "captum_custom_rule", "integrated_gradients", "quadrature"]
 

@@ -1,7 +1,7 @@
 """The queries of an attribution: for each gold token of a target, the token ids and the position predicting it.
 
 Target position: the ``[MASK]`` of a masked LM, the last prompt token of a causal LM (BOS is
-prepended when the tokenizer has one, as in :mod:`lrp2_interp.probing.api`).
+prepended when the tokenizer has one, as in :mod:`lrp2_interp.probing.probe`).
 
 Multi-token objects (``AttributionConfig.target_token``):
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.prompts import causal_ids

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from lrp2_interp.cli.checks import check_vectors
-from lrp2_interp.cli.common import (
+from lrp2_interp.cli.inputs import (
     Subparsers,
     add_facts_args,
     add_lrp2_arg,
@@ -30,7 +30,7 @@ from lrp2_interp.cli.runner import Runner, runs
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
-    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.lrp2.full_grid import ExperimentConfig
     from lrp2_interp.lrp2.projection import LRP2Config
     from lrp2_interp.lrp2.sweep import SweepConfig
 
@@ -59,7 +59,7 @@ def sweep_options() -> ConfigOptions[SweepConfig]:
 
 
 def experiment_options() -> ConfigOptions[ExperimentConfig]:
-    from lrp2_interp.lrp2.experiment import ExperimentConfig
+    from lrp2_interp.lrp2.full_grid import ExperimentConfig
 
     return ConfigOptions(
         ExperimentConfig,
@@ -96,7 +96,7 @@ def cmd_probe(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.lrp2.projection import lrp2_hooks
     from lrp2_interp.lrp2.vectors import LanguageVectors
     from lrp2_interp.metrics import summarize
-    from lrp2_interp.probing.api import probe
+    from lrp2_interp.probing.probe import probe
 
     facts = load_facts_for(args)  # bad fact input fails before the model is loaded
     pairs = lrp2_pairs(args, facts.languages)
@@ -186,7 +186,7 @@ def digest(sentences: dict[str, list[str]]) -> str:
 @runs(distributed=True)
 def cmd_sweep(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata, write_table
-    from lrp2_interp.lrp2.experiment import plot_sweep
+    from lrp2_interp.lrp2.full_grid import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
     from lrp2_interp.lrp2.vectors import LanguageVectors
 

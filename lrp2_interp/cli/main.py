@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lrp2_interp.cli import lrp2, methods, neurons, organism
 from lrp2_interp.cli.checks import check_args
-from lrp2_interp.cli.common import default_facts
+from lrp2_interp.cli.inputs import default_facts
 from lrp2_interp.errors import InputError
 
 __all__ = ["build_parser", "command_parsers", "default_facts", "main"]  # and REPO_DATA, see __getattr__

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from lrp2_interp.cli.common import (
+from lrp2_interp.cli.inputs import (
     Subparsers,
     add_facts_args,
     add_lrp2_arg,

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lrp2_interp.cli.checks import check_vectors
-from lrp2_interp.cli.common import (
+from lrp2_interp.cli.inputs import (
     Subparsers,
     add_facts_args,
     add_lrp2_arg,
@@ -26,16 +26,16 @@ from lrp2_interp.cli.runner import Runner, runs
 from lrp2_interp.errors import InputError
 
 if TYPE_CHECKING:
-    from lrp2_interp.attribution.api import AttributionConfig
+    from lrp2_interp.attribution.attribute import AttributionConfig
     from lrp2_interp.facts import FactSet
     from lrp2_interp.lrp2.projection import LRP2Config
     from lrp2_interp.models.loading import LanguageModel
-    from lrp2_interp.neurons.config import NeuronConfig
+    from lrp2_interp.neurons.neuron_config import NeuronConfig
     from lrp2_interp.neurons.pipeline import KnowledgeConfig
 
 
 def attribution_options() -> ConfigOptions[AttributionConfig]:
-    from lrp2_interp.attribution.api import METHODS, AttributionConfig
+    from lrp2_interp.attribution.attribute import METHODS, AttributionConfig
 
     return ConfigOptions(
         AttributionConfig,
@@ -57,7 +57,7 @@ def knowledge_options() -> ConfigOptions[KnowledgeConfig]:
 
 
 def neuron_options() -> ConfigOptions[NeuronConfig]:
-    from lrp2_interp.neurons.config import NeuronConfig
+    from lrp2_interp.neurons.neuron_config import NeuronConfig
 
     return ConfigOptions(NeuronConfig, (Option("threshold", help="coarse selection: score >= t x max"),))
 
@@ -74,7 +74,7 @@ def attribution_config(args: argparse.Namespace) -> AttributionConfig:
 
 @runs()
 def cmd_attribute(args: argparse.Namespace, run: Runner) -> None:
-    from lrp2_interp.attribution.api import attribute_neurons
+    from lrp2_interp.attribution.attribute import attribute_neurons
     from lrp2_interp.files import run_metadata, write_table
     from lrp2_interp.plots import attribution_heatmap
 
@@ -136,7 +136,7 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
 def cmd_neurons(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata
     from lrp2_interp.lrp2.vectors import LanguageVectors
-    from lrp2_interp.neurons.config import NeuronConfig
+    from lrp2_interp.neurons.neuron_config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
     from lrp2_interp.store import check_manifest
 

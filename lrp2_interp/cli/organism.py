@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from lrp2_interp.cli.common import DTYPES, Subparsers, add_out_args
+from lrp2_interp.cli.inputs import DTYPES, Subparsers, add_out_args
 from lrp2_interp.cli.options import ConfigOptions, Option
 from lrp2_interp.cli.runner import Runner, runs
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrp2_interp.cli.common import facts_folder, finish_run
+from lrp2_interp.cli.inputs import facts_folder, finish_run
 from lrp2_interp.distributed import Dist
 from lrp2_interp.execution import SPEED_OPTIONS, ExecutionConfig
 

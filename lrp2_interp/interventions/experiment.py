@@ -1,6 +1,6 @@
 """The LRP2 experiment written to a results folder: the held-out design (the default) or the full grid.
 
-:func:`run_experiment` runs the design of :class:`~lrp2_interp.lrp2.experiment.ExperimentConfig`:
+:func:`run_experiment` runs the design of :class:`~lrp2_interp.lrp2.full_grid.ExperimentConfig`:
 
 * ``design="heldout"`` (default; :func:`run_heldout`): per target language, the one held-out
   routine (:func:`~lrp2_interp.interventions.selection.select_and_score`) on
@@ -12,7 +12,7 @@
   are two or more), plus the source's baseline for Trans.  ``search="oracle"`` is the paper's
   choice (the best pair on dev *and* test facts); its rows are labelled
   *optimistic (chosen on test facts)*.
-* ``design="full-grid"``: :func:`lrp2_interp.lrp2.experiment.run_full_grid` (every pair on
+* ``design="full-grid"``: :func:`lrp2_interp.lrp2.full_grid.run_full_grid` (every pair on
   every fact; per-pair heatmaps, oracle and held-out pair side by side).
 
 Results folder of the held-out design::
@@ -46,7 +46,7 @@ from lrp2_interp.interventions.language_projection import LRP2Intervention
 from lrp2_interp.interventions.protocol import Intervention
 from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, select_and_score
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
-from lrp2_interp.lrp2.experiment import ExperimentConfig, ExperimentResult, check_experiment_config, run_full_grid
+from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, check_experiment_config, run_full_grid
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel

@@ -4,7 +4,7 @@ A condition whose hooks are all :class:`~lrp2_interp.models.hooks.ShiftHook` at 
 most two shift points, is a *shift condition* (LRP2, its controls, mean steering): all of them go
 through :func:`lrp2_interp.lrp2.sweep_engine.condition_scores` together, which runs the clean pass
 once per batch and shares LIRP trunks.  Any other condition is probed on its own
-(:func:`lrp2_interp.probing.api.probe_scores`).  Both rank the same candidate pools, computed once
+(:func:`lrp2_interp.probing.probe.probe_scores`).  Both rank the same candidate pools, computed once
 per language from the fact set (:func:`lrp2_interp.probing.types.fact_pools`).
 
 Rows already scored are remembered (``(language, condition, fact)``), so a condition asked for again
@@ -28,7 +28,7 @@ from lrp2_interp.lrp2.sweep_engine import ShiftCondition, condition_scores
 from lrp2_interp.models.hooks import FwdHooks, ShiftHook, shift_point_hook
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.probing.api import probe_scores
+from lrp2_interp.probing.probe import probe_scores
 from lrp2_interp.probing.types import TABLE_COLUMNS, FactKey, Pools, ProbeConfig, fact_pools, rank_rows
 from lrp2_interp.store import ShardStore
 

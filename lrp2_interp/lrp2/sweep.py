@@ -39,7 +39,7 @@ from lrp2_interp.lrp2.sweep_engine import sweep_scores
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows, rankable
 from lrp2_interp.store import ShardStore
 

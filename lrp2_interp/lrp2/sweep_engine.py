@@ -26,9 +26,9 @@ import torch
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
+from lrp2_interp.probing.batching import batches, forward, rows_per_pass
 from lrp2_interp.probing.fast_causal import capture_causal, causal_facts, causal_groups, score_causal, step_causal
 from lrp2_interp.probing.fast_masked import masked_batch, masked_queries, score_masked
-from lrp2_interp.probing.passes import batches, forward, rows_per_pass
 from lrp2_interp.probing.types import Pools, ProbeConfig, Scores
 
 Pair = tuple[int, int]

@@ -9,7 +9,7 @@ extra controls on test facts.  Every intervention of one language sees the same 
 (:class:`~lrp2_interp.interventions.selection.SelectionConfig`'s seed) and the same
 candidate pools.  Facts whose gold the model cannot tell from a wrong candidate (the gold tokenizes
 to the unknown token only, or like another object label) are left out in every language, as
-:func:`~lrp2_interp.probing.api.probe` and the command line do, and listed in
+:func:`~lrp2_interp.probing.probe.probe` and the command line do, and listed in
 :attr:`Comparison.excluded`.  The summary has one row per intervention
 (:func:`~lrp2_interp.interventions.summary.summary_row`); nothing is written to disk.
 Which names the command line knows: :mod:`lrp2_interp.methods.registry`.

@@ -30,7 +30,7 @@ from lrp2_interp.methods.lape import (
 )
 from lrp2_interp.metrics import rate_counts
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
-from lrp2_interp.probing.api import sentence_logprobs
+from lrp2_interp.probing.probe import sentence_logprobs
 from lrp2_interp.prompts import causal_ids, fact_sentences, query_text, render_masked, starts_with_object
 
 
@@ -219,13 +219,13 @@ def knowledge_neuron_masks(
 ) -> dict[str, torch.Tensor]:
     """Per language: the union of the knowledge neurons (Dai et al.) of its first ``max_facts`` facts.
 
-    Integrated gradients as in :mod:`lrp2_interp.attribution.api`, selection with
-    :func:`lrp2_interp.neurons.selection.select_neurons` (default thresholds); causal templates
+    Integrated gradients as in :mod:`lrp2_interp.attribution.attribute`, selection with
+    :func:`lrp2_interp.neurons.neuron_selection.select_neurons` (default thresholds); causal templates
     that start with the object are skipped.
     """
-    from lrp2_interp.attribution.api import AttributionConfig, attribute_many
-    from lrp2_interp.neurons.config import NeuronConfig
-    from lrp2_interp.neurons.selection import select_neurons
+    from lrp2_interp.attribution.attribute import AttributionConfig, attribute_many
+    from lrp2_interp.neurons.neuron_config import NeuronConfig
+    from lrp2_interp.neurons.neuron_selection import select_neurons
 
     cfg = config or AttributionConfig()
     out = {}

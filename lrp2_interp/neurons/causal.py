@@ -12,7 +12,7 @@ LRP2's.  The *target positions* are where the gold object's tokens are predicted
   object tokens but the last (teacher forcing); the target positions are the
   last prefix token and the positions of the fed object tokens.
 
-``target_token="first"`` (default, as :mod:`lrp2_interp.attribution.api`'s default)
+``target_token="first"`` (default, as :mod:`lrp2_interp.attribution.attribute`'s default)
 keeps only the first object token and its position (a causal prompt is then the
 bare prefix); ``"all"`` keeps every object token.  The gold probability of a fact
 is the geometric mean of the kept tokens' probabilities at their targets (``exp``
@@ -174,7 +174,7 @@ def causal_effect(
     """Gold-probability change when a neuron set is suppressed / enhanced, vs random sets of the same sizes.
 
     ``neurons``: one set for every fact, or sets keyed by fact ``(relation, lineid)``
-    or relation (as from :func:`~lrp2_interp.neurons.selection.select_grouped`); facts
+    or relation (as from :func:`~lrp2_interp.neurons.neuron_selection.select_grouped`); facts
     without a set are skipped.  The facts present in both ``config.source`` and
     ``language`` are run in the source language (``baseline``) and in ``language``
     (``baseline`` and, when ``lrp2`` is given, ``lrp2``).  Random draw ``d`` of

@@ -1,9 +1,9 @@
 """Overlap of knowledge neurons between English and language l: per unit, per layer, and with other units.
 
-Inputs are dicts of :class:`~lrp2_interp.neurons.selection.NeuronSet` keyed by
+Inputs are dicts of :class:`~lrp2_interp.neurons.neuron_selection.NeuronSet` keyed by
 ``(language, condition, unit)``: ``condition`` is e.g. ``"baseline"`` or
 ``"lrp2"``, ``unit`` a fact (``("P36", 12)``) or a relation (``"P36"``), as
-returned by :func:`~lrp2_interp.neurons.selection.select_grouped`.  Every non-source set is
+returned by :func:`~lrp2_interp.neurons.neuron_selection.select_grouped`.  Every non-source set is
 paired with the source (English) set of the same condition and unit; when
 English has a single condition for that unit it is used for every condition
 (LRP2 leaves English queries unchanged, so one English set suffices).

@@ -1,7 +1,7 @@
 """The knowledge-neuron analysis end to end: attribution -> neurons -> overlap, similarity, causal.
 
 For a parallel fact set, English and each language l are attributed (integrated
-gradients, :mod:`lrp2_interp.attribution.api`) without and -- for l -- with LRP2 at the
+gradients, :mod:`lrp2_interp.attribution.attribute`) without and -- for l -- with LRP2 at the
 language's (m, n).  Knowledge neurons are selected per fact (coarse threshold)
 and per relation (shared across the relation's facts); their overlap with
 English is compared between the two conditions, against a permutation control.
@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_many
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_many
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
@@ -53,10 +53,10 @@ from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
 from lrp2_interp.neurons.comparison import NullSettings, compare_with_source
-from lrp2_interp.neurons.config import Level, NeuronConfig
 from lrp2_interp.neurons.control import ControlResult
+from lrp2_interp.neurons.neuron_config import Level, NeuronConfig
+from lrp2_interp.neurons.neuron_selection import select_grouped
 from lrp2_interp.neurons.overlap import OverlapResult, OverlapSummary
-from lrp2_interp.neurons.selection import select_grouped
 from lrp2_interp.neurons.sets import NeuronSet, sets_to_frame
 from lrp2_interp.plots import attribution_heatmap, similarity_plot
 from lrp2_interp.prompts import attribution_queries, render_prefix

@@ -10,8 +10,8 @@ or only at given target positions; :mod:`lrp2_interp.neurons.causal` uses it per
 comparison run it like any other method:
 
 * ``fit(lm, dev facts)``: when no neurons are given, attribute ``source``'s dev facts
-  (:func:`~lrp2_interp.attribution.api.attribute_many`) and select the neurons shared by the
-  dev facts' prompts (:func:`~lrp2_interp.neurons.selection.select_neurons`, one group; the
+  (:func:`~lrp2_interp.attribution.attribute.attribute_many`) and select the neurons shared by the
+  dev facts' prompts (:func:`~lrp2_interp.neurons.neuron_selection.select_neurons`, one group; the
   rule of ``neuron_config``): the source language's knowledge neurons common to the facts;
 * settings: the ``factors``; ``hooks(factor)``: the set scaled at every position;
 * ``control(factor, seed)``: a random set with the same number of neurons in every layer,
@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_many
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_many
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.hooks import FwdHooks, mlp_post_hook
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.neurons.config import NeuronConfig
-from lrp2_interp.neurons.selection import select_neurons
+from lrp2_interp.neurons.neuron_config import NeuronConfig
+from lrp2_interp.neurons.neuron_selection import select_neurons
 from lrp2_interp.neurons.sets import NeuronSet, random_masks
 from lrp2_interp.prompts import attribution_queries
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons.config import Level, NeuronConfig
+from lrp2_interp.neurons.neuron_config import Level, NeuronConfig
 
 Site = tuple[int, int]  # (model layer, neuron index)
 

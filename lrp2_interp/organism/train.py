@@ -7,7 +7,7 @@ with the experimenter in control of which facts each language sees:
 * English sees every fact; each other language sees only ``seen_fraction`` of them
   (per relation, seeded); the *held-out* facts are the same in every non-English
   language and appear in English only -- the test of cross-lingual transfer.
-* Bridging lines (:class:`~lrp2_interp.organism.corpus.BridgeConfig`) tie the
+* Bridging lines (:class:`~lrp2_interp.organism.training_corpus.BridgeConfig`) tie the
   languages together without ever showing a held-out fact in its language: an
   entity-name dictionary (``"Allemagne = Germany"``, both ways, every entity) and
   code-switched sentences of the *seen* facts.  With ``mix_entities`` (default)
@@ -22,7 +22,7 @@ with the experimenter in control of which facts each language sees:
 
 API: :func:`train_organism` -> folder, :func:`load_organism` -> ``(LanguageModel,
 OrganismInfo)``, :func:`organism_facts` -> per language seen/held-out ``FactSet``; the
-config, its cache key and the facts it reads are :mod:`lrp2_interp.organism.config`.
+config, its cache key and the facts it reads are :mod:`lrp2_interp.organism.organism_config`.
 The model config is :func:`lrp2_interp.models.builders.hf_config`'s (with the organism's
 dropout) and batches are padded by :func:`lrp2_interp.models.builders.pad_rows`.
 
@@ -87,7 +87,7 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.files import follow_umask, write_json
 from lrp2_interp.models.builders import RandomModelConfig, bert_tokenizer, bpe_tokenizer, hf_config, pad_rows
-from lrp2_interp.organism.config import (
+from lrp2_interp.organism.organism_config import (
     FORMAT_VERSION,
     OrganismConfig,
     OrganismKind,
@@ -95,7 +95,7 @@ from lrp2_interp.organism.config import (
     load_organism_facts,
     organism_dir,
 )
-from lrp2_interp.organism.corpus import PIVOT, Corpus, FactSplit, build_corpus
+from lrp2_interp.organism.training_corpus import PIVOT, Corpus, FactSplit, build_corpus
 
 if TYPE_CHECKING:
     from lrp2_interp.models.loading import LanguageModel

@@ -13,8 +13,8 @@
 
 Hooks: masked LMs honour any hook except on the unembedding; causal LMs honour
 LRP2 shifts applied at all positions (``models.hooks.ShiftHook``).  For anything
-else :func:`supports` is False and :mod:`lrp2_interp.probing.api` uses the reference.
-Batches are length-sorted and sized from ``ProbeConfig.memory_mb`` (:mod:`lrp2_interp.probing.passes`);
+else :func:`supports` is False and :mod:`lrp2_interp.probing.probe` uses the reference.
+Batches are length-sorted and sized from ``ProbeConfig.memory_mb`` (:mod:`lrp2_interp.probing.batching`);
 the two kinds live in :mod:`lrp2_interp.probing.fast_masked` and :mod:`lrp2_interp.probing.fast_causal`.
 """
 

@@ -29,9 +29,9 @@ from lrp2_interp.models.layer_runner import (
     cache_from_recorded,
 )
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.probing.batching import forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.head import head_log_probs, head_logits
-from lrp2_interp.probing.passes import forward, logit_rows, rows_per_pass
-from lrp2_interp.probing.reference import causal_rows
+from lrp2_interp.probing.reference_probe import causal_rows
 from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools
 
 

@@ -1,6 +1,6 @@
 """Fast typed probing of masked LMs: the usual forward pass per (fact, object length), unembedding only at the masks.
 
-Every hook fires exactly as in the reference (:mod:`lrp2_interp.probing.reference`); the
+Every hook fires exactly as in the reference (:mod:`lrp2_interp.probing.reference_probe`); the
 pass is stopped at the unembedding, which is then applied only at the mask positions.
 """
 
@@ -17,8 +17,8 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
+from lrp2_interp.probing.batching import batches, forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.head import head_logits
-from lrp2_interp.probing.passes import batches, forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools, token_table
 from lrp2_interp.prompts import masked_ids, render_masked
 

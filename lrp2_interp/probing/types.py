@@ -1,6 +1,6 @@
 """What typed probing is configured by and returns: config, result table, candidate pools, ranking.
 
-Shared by the reference implementation (:mod:`lrp2_interp.probing.reference`) and
+Shared by the reference implementation (:mod:`lrp2_interp.probing.reference_probe`) and
 the fast one (:mod:`lrp2_interp.probing.fast`); both produce ``Scores`` -- one score
 per (fact, candidate) -- that :func:`rank_rows` turns into the result table.
 """

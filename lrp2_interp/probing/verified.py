@@ -36,7 +36,7 @@ from lrp2_interp.errors import Unsupported
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast import fast_scores
-from lrp2_interp.probing.reference import reference_scores
+from lrp2_interp.probing.reference_probe import reference_scores
 from lrp2_interp.probing.types import BF16_MARGIN, FactKey, Pools, ProbeConfig, Scores
 
 __all__ = ["BF16_MARGIN", "close_calls", "float32_config", "merge", "rescore", "verified_scores"]

@@ -15,7 +15,7 @@ from lrp2_interp.attribution.captum_ig import (
     integrated_gradients,
     quadrature,
 )
-from lrp2_interp.attribution.config import CUSTOM_METHODS, AttributionConfig
+from lrp2_interp.attribution.ig_config import CUSTOM_METHODS, AttributionConfig
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The fast path's shared pieces (attribution/fast/common.py, fast/protocol.py): hooks sorted by hook point, called
+"""The fast path's shared pieces (attribution/fast/family_parts.py, fast/protocol.py): hooks sorted by hook point, called
 with the bridge's HookPoint; families tagged by kind."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import attribute_neurons
-from lrp2_interp.attribution.config import AttributionConfig
-from lrp2_interp.attribution.fast.common import HookKind, Hooks
+from lrp2_interp.attribution.attribute import attribute_neurons
+from lrp2_interp.attribution.fast.families import FamilyKind
+from lrp2_interp.attribution.fast.family_parts import HookKind, Hooks
 from lrp2_interp.attribution.fast.ig import fast_model
-from lrp2_interp.attribution.fast.protocol import FamilyKind
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.errors import InputError, Unsupported
 
 pytestmark = pytest.mark.usefixtures("single_thread")

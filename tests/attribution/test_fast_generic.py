@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import attribute_neurons
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.attribute import attribute_neurons
 from lrp2_interp.attribution.fast import ig as fast_ig
-from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.family_parts import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import attribute_many, attribute_neurons
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.attribute import attribute_many, attribute_neurons
 from lrp2_interp.attribution.fast import ig as fast_ig
+from lrp2_interp.attribution.ig_config import AttributionConfig
 
 PROMPT = {"masked": "the capital of france is [MASK] .", "causal": "the capital of france is"}
 OBJECT = {"masked": "paris", "causal": " paris"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lrp2_interp.attribution.memory import block_elements, head_elements, rows_in_budget
-from lrp2_interp.attribution.reference import reference_rows
+from lrp2_interp.attribution.reference_ig import reference_rows
 
 
 def test_block_and_head_elements_by_hand() -> None:

@@ -168,7 +168,7 @@ def test_console_script_entry_point(model_dirs, tmp_path):
 
 def test_attribute_defaults_follow_the_config_and_target_delta_is_met(repo_model_dir, tmp_path):
     """The CLI once hard-coded riemann_left x 20 steps (not the config's default) and had no adaptive steps."""
-    from lrp2_interp.attribution.api import AttributionConfig
+    from lrp2_interp.attribution.attribute import AttributionConfig
 
     out = tmp_path / "attr"
     assert (

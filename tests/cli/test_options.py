@@ -9,18 +9,18 @@ from typing import Any, Literal
 
 import pytest
 
-from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.cli.main import command_parsers
 from lrp2_interp.cli.options import ConfigOptions, Option, field_default
 from lrp2_interp.demo import DemoConfig
 from lrp2_interp.interventions.selection import SelectionConfig
-from lrp2_interp.lrp2.experiment import ExperimentConfig
+from lrp2_interp.lrp2.full_grid import ExperimentConfig
 from lrp2_interp.lrp2.projection import LRP2Config
 from lrp2_interp.lrp2.sweep import SweepConfig
 from lrp2_interp.methods.compare import CompareConfig
 from lrp2_interp.methods.lape import LapeConfig
 from lrp2_interp.methods.registry import MethodOptions
-from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.neuron_config import NeuronConfig
 from lrp2_interp.neurons.pipeline import KnowledgeConfig
 from lrp2_interp.organism.train import OrganismConfig
 from lrp2_interp.probing.types import ProbeConfig
@@ -272,7 +272,7 @@ def test_no_option_named_like_a_config_field_escapes_the_table(command):
 
 def test_defaults_build_the_default_configs():
     """The configs the commands build from default arguments are the dataclasses' defaults."""
-    from lrp2_interp.cli.common import probe_config
+    from lrp2_interp.cli.inputs import probe_config
     from lrp2_interp.cli.lrp2 import experiment_options, sweep_options
     from lrp2_interp.cli.neurons import attribution_config
     from lrp2_interp.cli.organism import demo_options, organism_options

@@ -62,7 +62,7 @@ def test_execution_settings_are_the_speed_only_options():
 
 
 def test_every_speed_field_is_an_execution_setting_of_its_config():
-    from lrp2_interp.attribution.config import AttributionConfig
+    from lrp2_interp.attribution.ig_config import AttributionConfig
     from lrp2_interp.demo import DemoConfig
     from lrp2_interp.lrp2.similarity import SimilarityConfig
     from lrp2_interp.lrp2.sweep import SweepConfig

@@ -17,7 +17,7 @@ from lrp2_interp.interventions.experiment import (
     run_experiment,
     wrong_languages,
 )
-from lrp2_interp.lrp2.experiment import ExperimentConfig, ExperimentResult, run_full_grid
+from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, run_full_grid
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.probing.types import ProbeConfig
 

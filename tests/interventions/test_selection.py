@@ -20,7 +20,7 @@ from lrp2_interp.interventions.selection import (
 )
 from lrp2_interp.interventions.summary import headline, summary_row
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import probe
+from lrp2_interp.probing.probe import probe
 from lrp2_interp.probing.types import ProbeConfig
 
 

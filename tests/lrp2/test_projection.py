@@ -272,7 +272,7 @@ def test_real_shifts_are_the_vector_differences(setup):
 
 
 def test_probe_with_lrp2_differs_from_baseline(setup, fixture_facts):
-    from lrp2_interp.probing.api import ProbeConfig, probe
+    from lrp2_interp.probing.probe import ProbeConfig, probe
 
     lm, vecs = setup
     cfg = ProbeConfig()

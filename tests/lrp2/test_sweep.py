@@ -12,7 +12,7 @@ from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.lrp2.sweep import SweepConfig, run_sweep
 from lrp2_interp.lrp2.sweep_engine import sweep_scores
 from lrp2_interp.lrp2.vectors import compute_language_vectors
-from lrp2_interp.probing.api import ProbeConfig, probe_scores
+from lrp2_interp.probing.probe import ProbeConfig, probe_scores
 from lrp2_interp.probing.types import fact_pools
 from lrp2_interp.prompts import prompt_corpus
 

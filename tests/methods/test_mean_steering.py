@@ -14,7 +14,7 @@ from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.methods.mean_steering import MeanSteering
 from lrp2_interp.models.hooks import ShiftHook, shift_point_hook
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import probe
+from lrp2_interp.probing.probe import probe
 from lrp2_interp.probing.types import ProbeConfig
 
 D, L = 16, 4

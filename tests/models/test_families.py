@@ -22,14 +22,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons, choose_path
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_neurons, choose_path
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks, shifts
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.builders import ALL_FAMILIES, MASKED_FAMILIES
 from lrp2_interp.models.hooks import embed_hook, mlp_out_hook, mlp_post_hook, mlp_pre_hook, unembed_hook
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig, attribute_neurons
+from lrp2_interp.attribution.attribute import AttributionConfig, attribute_neurons
 from lrp2_interp.errors import InputError
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import load_model
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -106,7 +106,7 @@ def test_device_map_with_a_model_in_memory_is_refused(tiny_model_dir):
 
 
 def test_cli_device_map_options():
-    from lrp2_interp.cli.common import max_memory
+    from lrp2_interp.cli.inputs import max_memory
     from lrp2_interp.cli.main import build_parser
 
     args = build_parser().parse_args(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import load_facts
 from lrp2_interp.lrp2.vectors import compute_language_vectors

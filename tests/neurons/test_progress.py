@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import AttributionConfig
+from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.facts import load_facts
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.causal import CausalConfig

@@ -11,9 +11,9 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import load_facts
-from lrp2_interp.organism.config import OrganismConfig, config_hash, with_overrides
-from lrp2_interp.organism.corpus import BridgeConfig, build_corpus, leaked_lines, split_facts
+from lrp2_interp.organism.organism_config import OrganismConfig, config_hash, with_overrides
 from lrp2_interp.organism.train import load_organism, organism_facts, read_organism_info, train_organism
+from lrp2_interp.organism.training_corpus import BridgeConfig, build_corpus, leaked_lines, split_facts
 
 COUNTRIES = [  # (en subject, fr subject, zh subject, en capital, fr capital, zh capital)
     ("France", "France", "法国", "Paris", "Paris", "巴黎"),
@@ -223,7 +223,7 @@ def test_micro_organism_trains_caches_and_loads(facts_root, tmp_path, kind):
     assert split["fr"].held_out.lineids("fr") == set(info.splits["fr"].held_out)
     assert split["fr"].held_out.lineids("en") == set(info.splits["fr"].held_out)
     assert split["zh"].seen.lineids("zh") == set(info.splits["zh"].seen)
-    from lrp2_interp.probing.api import ProbeConfig, probe
+    from lrp2_interp.probing.probe import ProbeConfig, probe
 
     result = probe(lm, split["fr"].held_out, "fr", ProbeConfig())
     assert len(result.table) == len(info.splits["fr"].held_out)
@@ -272,7 +272,7 @@ def test_config_round_trips_through_json(facts_root):
 @pytest.mark.xdist_group("organism")
 def test_default_organism_knows_english_facts():
     """Trains the default organism into the shared cache ($LRP2_CACHE), which the demo and notebooks reuse."""
-    from lrp2_interp.probing.api import ProbeConfig, probe
+    from lrp2_interp.probing.probe import ProbeConfig, probe
 
     lm, info = load_organism(OrganismConfig(), progress=False)  # ~3-8 min on 2 cores, then cached
     split = organism_facts(info)

@@ -13,9 +13,9 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import load_model
 from lrp2_interp.probing import verified
-from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.fast import fast_scores
 from lrp2_interp.probing.head import head_logits
+from lrp2_interp.probing.probe import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.types import fact_pools, rank_rows
 from lrp2_interp.prompts import candidate_rows
 
@@ -121,7 +121,7 @@ def test_float32_head_never_rescores(monkeypatch, gpt2_lm, fixture_facts):
     def boom(*a, **k):
         raise AssertionError("re-scored under a float32 head")
 
-    monkeypatch.setattr("lrp2_interp.probing.api.verified_scores", boom)
+    monkeypatch.setattr("lrp2_interp.probing.probe.verified_scores", boom)
     probe_scores(gpt2_lm, fixture_facts, "en", ProbeConfig(max_candidates=4))
 
 

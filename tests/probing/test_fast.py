@@ -10,8 +10,8 @@ import torch
 from lrp2_interp.lrp2.projection import LRP2Config
 from lrp2_interp.models.hooks import ShiftHook
 from lrp2_interp.models.layer_runner import LayerRunner
-from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
 from lrp2_interp.probing.fast import fast_scores, supports
+from lrp2_interp.probing.probe import ProbeConfig, probe, probe_scores
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 FAMILIES = ["bert", "bloom", "gpt2", "qwen2", "gemma3"]

@@ -11,7 +11,7 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import load_facts
-from lrp2_interp.probing.api import ProbeConfig, probe, probe_scores
+from lrp2_interp.probing.probe import ProbeConfig, probe, probe_scores
 from lrp2_interp.prompts import render_filled
 
 pytestmark = pytest.mark.usefixtures("single_thread")

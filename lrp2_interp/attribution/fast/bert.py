@@ -4,7 +4,7 @@ The maths mirrors ``transformers`` (eager attention) on the weights of ``lm.brid
 (read through ``state_dict()``, i.e. the same tensors, detached: no parameter gradients are ever
 computed); the tests compare the logits with the HF model and the scores with the TransformerLens
 reference path.  :class:`BertFamily` is an
-:class:`~lrp2_interp.attribution.fast.protocol.EncoderFamily`: ``block_full`` / ``block_query``
+:class:`~lrp2_interp.attribution.fast.families.EncoderFamily`: ``block_full`` / ``block_query``
 (bidirectional: later blocks see all positions) and ``clean_row`` (the rows at alpha = 1 of all
 layers share one single-row pass).
 """
@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from lrp2_interp.attribution.fast.common import (
+from lrp2_interp.attribution.fast.families import FamilyKind
+from lrp2_interp.attribution.fast.family_parts import (
     CleanCache,
     HookKind,
     Hooks,
@@ -25,7 +26,6 @@ from lrp2_interp.attribution.fast.common import (
     layer_norm,
     split_layers,
 )
-from lrp2_interp.attribution.fast.protocol import FamilyKind
 from lrp2_interp.models.loading import LanguageModel
 
 __all__ = ["BertFamily"]

@@ -2,7 +2,7 @@
 
 :class:`BatchedForward` is the Captum forward function of every causal decoder on the fast attribution path
 (:class:`lrp2_interp.attribution.fast.generic.GenericDecoder` gives its clean pass and layers): one query
-(:func:`lrp2_interp.attribution.api.attribute_neurons`) or many facts and hook conditions per pass
+(:func:`lrp2_interp.attribution.attribute.attribute_neurons`) or many facts and hook conditions per pass
 (:func:`lrp2_interp.attribution.batch.attribute_batch`).  Each *unit* is one query (token ids, target at the
 last position ``p``, gold token, its own hooks and clean pass); a row of the Captum batch is
 ``(unit, layer)``, encoded as ``key = unit * L + layer``: its activation at ``p`` in layer ``l`` is set to the
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import AttributionConfig, QueryScores
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
+from lrp2_interp.attribution.fast.family_parts import CleanCache, HookKind, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, GoldProb
+from lrp2_interp.attribution.ig_config import AttributionConfig, QueryScores
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.errors import Unsupported
 

@@ -30,8 +30,8 @@ from typing import Any, Literal
 import torch
 from transformers import DynamicCache
 
-from lrp2_interp.attribution.fast.common import CleanCache, HookKind, Hooks
-from lrp2_interp.attribution.fast.protocol import FamilyKind
+from lrp2_interp.attribution.fast.families import FamilyKind
+from lrp2_interp.attribution.fast.family_parts import CleanCache, HookKind, Hooks
 from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import LanguageModel
 

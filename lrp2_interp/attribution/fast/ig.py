@@ -5,7 +5,7 @@ FFN activation of layer ``l`` at the target position ``p`` scaled by ``alpha``;
 every other activation is computed normally.  Nothing before that activation can
 change, so the function Captum differentiates starts from a cached clean pass
 instead of re-running the model.  :func:`fast_model` picks the family
-(:data:`~lrp2_interp.attribution.fast.protocol.Family`, told apart by its ``kind`` tag): every causal
+(:data:`~lrp2_interp.attribution.fast.families.Family`, told apart by its ``kind`` tag): every causal
 decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...) is :class:`lrp2_interp.attribution.fast.generic.GenericDecoder`,
 run by the decoder engine :class:`lrp2_interp.attribution.fast.decoder_engine.BatchedForward`; BERT is
 hand-written (:mod:`lrp2_interp.attribution.fast.bert`) and run by :class:`StagedForward` here:
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import torch
 
 from lrp2_interp.attribution.fast.bert import BertFamily
-from lrp2_interp.attribution.fast.common import CleanCache, Hooks
+from lrp2_interp.attribution.fast.families import EncoderFamily, Family, FamilyKind
+from lrp2_interp.attribution.fast.family_parts import CleanCache, Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
-from lrp2_interp.attribution.fast.protocol import EncoderFamily, Family, FamilyKind
 from lrp2_interp.attribution.memory import ModelShape, fast_row_bytes
 from lrp2_interp.errors import Unsupported
 from lrp2_interp.models.loading import FwdHooks, LanguageModel

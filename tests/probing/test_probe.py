@@ -13,7 +13,7 @@ import torch
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import Fact, FactSet, load_facts
 from lrp2_interp.models.loading import Batch, LanguageModel
-from lrp2_interp.probing.api import (
+from lrp2_interp.probing.probe import (
     TABLE_COLUMNS,
     ProbeConfig,
     ProbeResult,

@@ -38,7 +38,7 @@ from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_test, transferability_ci
 from lrp2_interp.models.loading import LanguageModel
-from lrp2_interp.probing.api import ProbeConfig, probe
+from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
 from lrp2_interp.store import ShardStore, check_manifest, results_manifest
 

@@ -39,7 +39,7 @@ Xiong (EMNLP 2023) exactly: the top-20 neurons of each layer per prompt, then th
 20 most frequent of each layer per relation (``top_k=20``, ``top_frequent=20``,
 ``frequent_scope="layer"``, ``level="relation"``), i.e. 20 neurons in every
 layer of every relation's set.  Results are :class:`~lrp2_interp.neurons.sets.NeuronSet` objects
-(:mod:`lrp2_interp.neurons.sets`); the rule is a :class:`~lrp2_interp.neurons.config.NeuronConfig`.
+(:mod:`lrp2_interp.neurons.sets`); the rule is a :class:`~lrp2_interp.neurons.neuron_config.NeuronConfig`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from lrp2_interp.errors import InputError
-from lrp2_interp.neurons.config import NeuronConfig
+from lrp2_interp.neurons.neuron_config import NeuronConfig
 from lrp2_interp.neurons.sets import NeuronSet, group_key, unit_name
 
 

@@ -1,6 +1,6 @@
 """The knowledge-neuron selection rule: :class:`NeuronConfig` (coarse step, refine step, grouping level).
 
-See :mod:`lrp2_interp.neurons.selection` for what each setting does; the default
+See :mod:`lrp2_interp.neurons.neuron_selection` for what each setting does; the default
 is Dai et al.'s rule, :meth:`NeuronConfig.paper` Xu, Li, Xiong (2023) exactly.
 """
 

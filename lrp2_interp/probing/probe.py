@@ -13,7 +13,7 @@
 Forward hooks (e.g. LRP2's) are applied to every forward pass.  By default the
 fast path (:mod:`lrp2_interp.probing.fast`: unembedding only where scored, shared
 causal prefixes computed once) runs; ``ProbeConfig(path="reference")`` runs the
-straightforward implementation (:mod:`lrp2_interp.probing.reference`), which is
+straightforward implementation (:mod:`lrp2_interp.probing.reference_probe`), which is
 also used whenever the fast path cannot honour the given hooks exactly.
 """
 
@@ -25,7 +25,7 @@ from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast import fast_scores
-from lrp2_interp.probing.reference import reference_scores, sentence_logprobs
+from lrp2_interp.probing.reference_probe import reference_scores, sentence_logprobs
 from lrp2_interp.probing.types import (
     TABLE_COLUMNS,
     Pools,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lrp2_interp.lrp2.experiment import ExperimentConfig, run_full_grid
+from lrp2_interp.lrp2.full_grid import ExperimentConfig, run_full_grid
 from lrp2_interp.metrics import Estimate
-from lrp2_interp.probing.api import ProbeConfig
+from lrp2_interp.probing.probe import ProbeConfig
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

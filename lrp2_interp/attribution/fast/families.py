@@ -1,7 +1,7 @@
 """What the fast engines need of a model family: the causal-decoder and the encoder contracts.
 
 Both kinds give ``clean(ids, hooks)`` -- the full forward pass on one prompt with the caller's hooks,
-returning a :class:`~lrp2_interp.attribution.fast.common.CleanCache` of per-layer tensors -- and
+returning a :class:`~lrp2_interp.attribution.fast.family_parts.CleanCache` of per-layer tensors -- and
 ``final(h)`` (final norm / MLM transform) and ``unembed()`` (``W [vocab, d]``, ``b``), applied at the
 target position only; ``head(h)`` = logits ``[n, vocab]``.
 
@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 import torch
 
-from lrp2_interp.attribution.fast.common import CleanCache, Hooks
+from lrp2_interp.attribution.fast.family_parts import CleanCache, Hooks
 
 __all__ = ["CausalFamily", "EncoderFamily", "Family", "FamilyCore", "FamilyKind"]
 

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lrp2_interp.attribution.api import attribute_many, attribute_neurons, stack_scores
-from lrp2_interp.attribution.config import AttributionConfig
+from lrp2_interp.attribution.attribute import attribute_many, attribute_neurons, stack_scores
 from lrp2_interp.attribution.fast import ig as fast_ig
-from lrp2_interp.attribution.fast.common import Hooks
+from lrp2_interp.attribution.fast.family_parts import Hooks
 from lrp2_interp.attribution.fast.ig import GoldProb
+from lrp2_interp.attribution.ig_config import AttributionConfig
 from lrp2_interp.errors import InputError
 
 PROMPT = {"masked": "the capital of france is [MASK] .", "causal": "the capital of france is"}

@@ -9,12 +9,12 @@ at the target position, from the zero baseline::
     attr_l = a * sum_k w_k * d f(alpha_k * a) / d a        (all other layers run normally)
 
 With ``target_token="sum"``, ``scores`` / ``deltas`` / ``f_input`` / ``f_baseline`` are sums over
-the object's tokens.  Rules, steps and adaptive steps: :mod:`lrp2_interp.attribution.config`.
+the object's tokens.  Rules, steps and adaptive steps: :mod:`lrp2_interp.attribution.ig_config`.
 Many facts and conditions per pass: :func:`lrp2_interp.attribution.batch.attribute_batch`.
 
 Two paths compute the same numbers, both through Captum (:mod:`lrp2_interp.attribution.captum_ig`):
 
-* ``"reference"`` (:mod:`lrp2_interp.attribution.reference`): per layer, the whole model through
+* ``"reference"`` (:mod:`lrp2_interp.attribution.reference_ig`): per layer, the whole model through
   ``lm.bridge`` with a hook replacing the target position's activation (any family, any extra hooks);
 * ``"fast"`` (:mod:`lrp2_interp.attribution.fast.ig`): hand-written BERT and, for every causal
   decoder (BLOOM, GPT-2, Qwen2, Gemma-3, ...), :mod:`lrp2_interp.attribution.fast.generic`; one Captum
@@ -40,14 +40,14 @@ import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
-from lrp2_interp.attribution.fast.common import Hooks
 from lrp2_interp.attribution.fast.decoder_engine import BatchedForward, Unit, ig_rows
+from lrp2_interp.attribution.fast.family_parts import Hooks
 from lrp2_interp.attribution.fast.generic import GenericDecoder
 from lrp2_interp.attribution.fast.ig import FastModel, StagedForward, fast_model
+from lrp2_interp.attribution.ig_config import METHODS, AttributionConfig, AttributionResult, QueryScores, adaptive_steps
 from lrp2_interp.attribution.memory import rows_in_budget
 from lrp2_interp.attribution.queries import Query, queries
-from lrp2_interp.attribution.reference import reference_query
+from lrp2_interp.attribution.reference_ig import reference_query
 from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.hooks import renamed_hooks
@@ -169,7 +169,7 @@ def attribute_neurons(
         extra_hooks: deprecated name of ``fwd_hooks``.
 
     Returns:
-        :class:`~lrp2_interp.attribution.config.AttributionResult` (``.scores``: ``[n_layers, d_mlp]``).
+        :class:`~lrp2_interp.attribution.ig_config.AttributionResult` (``.scores``: ``[n_layers, d_mlp]``).
 
     (``lm`` and ``facts`` as in :mod:`lrp2_interp.lrp2.front`.)
 

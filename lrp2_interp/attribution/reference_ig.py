@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lrp2_interp.attribution.captum_ig import integrated_gradients
-from lrp2_interp.attribution.config import AttributionConfig, QueryScores
+from lrp2_interp.attribution.ig_config import AttributionConfig, QueryScores
 from lrp2_interp.attribution.memory import ModelShape, reference_row_bytes, rows_in_budget
 from lrp2_interp.attribution.queries import Query
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel

@@ -11,8 +11,8 @@ import torch
 
 from lrp2_interp.errors import InputError
 from lrp2_interp.files import write_table
-from lrp2_interp.neurons.config import NeuronConfig
-from lrp2_interp.neurons.selection import (
+from lrp2_interp.neurons.neuron_config import NeuronConfig
+from lrp2_interp.neurons.neuron_selection import (
     coarse_mask,
     refine_mask,
     score_tensor,
@@ -193,7 +193,7 @@ def test_to_frame_lists_sites_with_scores():
 
 def test_selection_from_attribution_results(tmp_path):
     """The attribution module's results plug straight into select_neurons / select_grouped."""
-    attribution = pytest.importorskip("lrp2_interp.attribution.api")
+    attribution = pytest.importorskip("lrp2_interp.attribution.attribute")
     from lrp2_interp.models.builders import RandomModelConfig, build_random_model
     from lrp2_interp.models.loading import load_model
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from lrp2_interp.facts import FactSet, load_facts, shipped_facts_root
-from lrp2_interp.organism.corpus import BridgeConfig
+from lrp2_interp.organism.training_corpus import BridgeConfig
 
 OrganismKind = Literal["causal", "masked"]
 FORMAT_VERSION = 1

@@ -3,7 +3,7 @@
 The fast knowledge-neuron path (:mod:`lrp2_interp.attribution.fast.ig`) has to run a model
 *from the middle*: resume at the FFN output of layer ``l`` at one position and run only what
 that position can still influence.  TransformerBridge cannot skip the earlier blocks, so each
-family (:mod:`lrp2_interp.attribution.fast.protocol`) re-implements the forward pass on the
+family (:mod:`lrp2_interp.attribution.fast.families`) re-implements the forward pass on the
 weights of ``lm.bridge.original_model`` or calls its HF layers one by one.
 
 Hooks: only ``blocks.{l}.hook_resid_post`` and ``blocks.{l}.mlp.hook_post`` (or the bridge's

@@ -1,4 +1,4 @@
-"""What the command modules share: argument groups, model and fact loading with input checks, run.json.
+"""What the command modules share: argument groups, and the facts, model and vectors they load (with input checks).
 
 Every function here takes the parsed arguments of one command; none keeps state.
 """
