@@ -15,8 +15,22 @@ from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.neurons.pipeline import KnowledgeConfig, run_knowledge_analysis
 from lrp2_interp.prompts import prompt_corpus
 
-#: the demo trains or reuses the default organism: one xdist worker holds every test of that cache
-pytestmark = pytest.mark.xdist_group("organism")
+# Every test that trains or reuses the default organism lives in this file, so that `pytest -n auto
+# --dist loadfile` (CI) runs them on one worker and the organism is trained once.
+
+
+# ---------------------------------------------------------------- the default organism
+@pytest.mark.slow
+def test_default_organism_knows_english_facts():
+    """Trains the default organism into the shared cache ($LRP2_CACHE), which the demo and notebooks reuse."""
+    from lrp2_interp.organism.organism_config import OrganismConfig
+    from lrp2_interp.organism.train import load_organism, organism_facts
+    from lrp2_interp.probing.probe import ProbeConfig, probe
+
+    lm, info = load_organism(OrganismConfig(), progress=False)  # ~3-8 min on 2 cores, then cached
+    split = organism_facts(info)
+    en = probe(lm, next(iter(split.values())).held_out, "en", ProbeConfig())
+    assert en.accuracy >= 80.0
 
 
 @pytest.mark.slow

@@ -233,27 +233,6 @@ def test_batched_masked_lm_runs_one_at_a_time(tiny_model_dir):
 
 
 # ---------------------------------------------------------------- the real model
-@pytest.mark.slow
-@pytest.mark.xdist_group("gemma")
-def test_gemma_3_270m_completeness_float32():
-    """Knowledge-neuron IG on the real Gemma-3-270m, float32: |delta| < 1e-4 on the first, middle and last
-    layers (adaptive steps; every layer costs 2 min on 2 cores, and the layers are attributed independently)."""
-    from lrp2_interp.models.offline import is_offline_name
-
-    assert is_offline_name("gemma-3-270m")
-    try:
-        lm = load_model("gemma-3-270m")
-    except Exception as err:
-        pytest.skip(f"gemma-3-270m not available: {err}")
-    layers = (0, 5, 11, 17)
-    cfg = AttributionConfig(target_delta=1e-4, layers=layers)  # the default rule, steps raised per layer
-    res = attribute_neurons(lm, "The capital of France is", " Paris", cfg)
-    assert res.path == "fast" and res.scores.dtype == torch.float32 and res.layers == layers
-    assert res.deltas.abs().max() < 1e-4, res.deltas
-    assert max(res.steps) > cfg.n_steps  # 8 steps alone miss it (benchmarks/README.md)
-    assert (res.f_input - res.f_baseline).abs().max() > 1e-2  # non-vacuous
-
-
 def test_accuracy_benchmark_quick_smoke(monkeypatch, capsys):
     from bench_loader import run_benchmark
 

@@ -265,16 +265,3 @@ def test_cache_key_is_stable(facts):
 def test_config_round_trips_through_json(facts_root):
     cfg = with_overrides(_micro(facts_root, relations=("P36",)), bridge_parallel=True)
     assert OrganismConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-
-
-# ---------------------------------------------------------------- the default organism
-@pytest.mark.slow
-@pytest.mark.xdist_group("organism")
-def test_default_organism_knows_english_facts():
-    """Trains the default organism into the shared cache ($LRP2_CACHE), which the demo and notebooks reuse."""
-    from lrp2_interp.probing.probe import ProbeConfig, probe
-
-    lm, info = load_organism(OrganismConfig(), progress=False)  # ~3-8 min on 2 cores, then cached
-    split = organism_facts(info)
-    en = probe(lm, next(iter(split.values())).held_out, "en", ProbeConfig())
-    assert en.accuracy >= 80.0
