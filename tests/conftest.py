@@ -52,6 +52,16 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OMP_NUM_THREADS"] = str(share)  # subprocesses the tests start (torchrun, notebooks)
 
 
+#: test files that build an expensive cache (the default organism, the converted Gemma) and run longest:
+#: collected first, so that under ``-n auto --dist loadfile`` they start at once on their own workers
+#: instead of last (a stable sort: every other test keeps its order)
+FIRST_FILES = ("test_demo.py", "test_gemma.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST_FILES)
+
+
 def fixture_corpus(root: Path = FIXTURE_FACTS) -> list[str]:
     """Every fact of the fixture set as a filled sentence, in every language (tokenizer corpus)."""
     from lrp2_interp.facts import load_facts
