@@ -38,21 +38,22 @@ import pandas as pd
 from lrp2_interp.attribution.attribute import AttributionConfig
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, available_languages, load_facts
-from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.files import run_metadata, write_table, write_text
 from lrp2_interp.gallery import write_gallery
-from lrp2_interp.interventions.experiment import HeldoutResult, run_experiment
-from lrp2_interp.lrp2.full_grid import ExperimentConfig
+from lrp2_interp.interventions.experiment import HeldoutResult, heldout_experiment
+from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, full_grid
 from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
 from lrp2_interp.neurons.overlap import overlap_gain
-from lrp2_interp.neurons.pipeline import KnowledgeConfig, KnowledgeResult, run_knowledge_analysis
+from lrp2_interp.neurons.pipeline import KnowledgeConfig, KnowledgeResult, knowledge_analysis
 from lrp2_interp.organism.organism_config import OrganismConfig, default_facts_root, load_organism_facts
 from lrp2_interp.organism.train import OrganismInfo, load_organism, organism_facts
 from lrp2_interp.plots import overlap_gain_heatmap, shared_neurons_heatmap, similarity_plot
 from lrp2_interp.presets import get_preset
 from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
+from lrp2_interp.store import ShardStore, UnitStore, finish_record, mark_incomplete, unit_store
 
 
 @dataclass(frozen=True)
@@ -103,15 +104,60 @@ def _pretrained_subject(config: DemoConfig) -> tuple[LanguageModel, FactSet, dic
     return lm, facts, per_language, header
 
 
-def run_demo(
-    config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, progress: bool = True
-) -> pd.DataFrame:
-    """Run the demo into ``out_dir``; returns the summary table (one row per language, Estimate cells).
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo computed; :meth:`save` writes its results folder (module docstring)."""
 
-    ``progress``: progress bars with ETAs (stderr) of the organism training, the LRP2 search and the
-    knowledge-neuron stage (attribution, overlap and permutation control, causal check).
+    config: DemoConfig
+    model_name: str
+    header: str  # the model and facts in one paragraph (summary.md)
+    summary: pd.DataFrame  # one row per language, English first (Estimate cells)
+    experiment: HeldoutResult | ExperimentResult  # the LRP2 experiment (lrp2/)
+    knowledge: tuple[KnowledgeResult, ...]  # one per target language, at its chosen (m, n) (neurons/{lang}/)
+    seconds: float
+    record: dict  # run.json: config, provenance, model, organism training
+
+    def knowledge_table(self) -> pd.DataFrame:
+        """The summary's knowledge-neuron columns, one row per language (``knowledge_neurons.csv``)."""
+        return pd.DataFrame([knowledge_row(res) for res in self.knowledge])
+
+    def markdown(self) -> str:
+        """``summary.md``: the headline table, the paper's Table 2 and where every file is."""
+        return _markdown(
+            self.summary, self.header, self.seconds, get_preset(self.config.preset).name, self.config.design
+        )
+
+    def save(self, folder: str | Path) -> Path:
+        """Every file of the demo's results folder, ``figures.md`` included (``run.json`` is the runner's)."""
+        out = Path(folder)
+        self.experiment.save(out / "lrp2")
+        for res in self.knowledge:
+            (lang,) = res.config.languages
+            res.save(out / "neurons" / lang)
+        write_table(out / "knowledge_neurons.csv", self.knowledge_table())
+        if self.knowledge:
+            cross_language_plots(list(self.knowledge), out)
+        write_table(out / "summary.csv", estimate_columns(self.summary))
+        write_text(out / "summary.md", self.markdown())
+        write_gallery(out)
+        return out
+
+
+def compute_demo(
+    config: DemoConfig,
+    *,
+    cache_dir: str | Path | None = None,
+    store: UnitStore | None = None,
+    progress: bool = True,
+) -> DemoResult:
+    """The demo computed, nothing written (the organism's training cache aside).
+
+    ``store``: where the LRP2 experiment's and the neuron analyses' units are kept (a results
+    folder's :class:`~lrp2_interp.store.ShardStore` makes the demo resumable: ``lrp2/`` and
+    ``neurons/{lang}/``; default: memory).  ``progress``: progress bars with ETAs (stderr) of the
+    organism training, the LRP2 search and the knowledge-neuron stage.
     """
-    out = Path(out_dir)
+    store = unit_store(store)
     t0 = time.time()
     preset = get_preset(config.preset)
     quiet = ProbeConfig(max_candidates=config.max_candidates, seed=config.seed)
@@ -127,7 +173,7 @@ def run_demo(
     else:
         lm, facts, per_language, header = _pretrained_subject(config)
         langs, extra = tuple(per_language), {}
-    write_json(out / "run.json", run_metadata(config, command="demo", model_name=lm.name, **extra))
+    record = run_metadata(config, command="demo", model_name=lm.name, **extra)
     # 1. accuracy on the facts each language saw (organism), and the LRP2 experiment on the probed facts
     if config.model is None:
         for lang in langs:
@@ -141,23 +187,36 @@ def run_demo(
         corpus=dict.fromkeys(("en", *langs), "probe prompts of every fact"),
         tokens=preset.tokens,
     )
-    exp = run_experiment(
-        lm,
-        facts,
-        ExperimentConfig(
-            languages=langs,
-            layers=config.layers,
-            n_boot=config.n_boot,
-            seed=config.seed,
-            probe=quiet,
-            design=config.design,
-            search=config.search,
-        ),
-        out / "lrp2",
-        per_language=per_language,
-        vectors=vectors,
-        progress=progress,
+    exp_config = ExperimentConfig(
+        languages=langs,
+        layers=config.layers,
+        n_boot=config.n_boot,
+        seed=config.seed,
+        probe=quiet,
+        design=config.design,
+        search=config.search,
     )
+    exp: HeldoutResult | ExperimentResult | None
+    if config.design == "full-grid":
+        exp = full_grid(
+            lm,
+            facts,
+            exp_config,
+            per_language=per_language,
+            vectors=vectors,
+            store=store.child("lrp2"),
+            progress=progress,
+        )
+    else:
+        exp = heldout_experiment(
+            lm,
+            facts,
+            exp_config,
+            per_language=per_language,
+            vectors=vectors,
+            store=store.child("lrp2"),
+            progress=progress,
+        )
     if exp is None:  # only on ranks other than 0 of a distributed run; the demo runs in one process
         raise RuntimeError("the LRP2 experiment returned no result on the main process")
     if isinstance(exp, HeldoutResult):  # English on every fact (the held-out summary has target rows only)
@@ -185,19 +244,28 @@ def run_demo(
             n_boot=config.n_boot,
             seed=config.seed,
         )
-        res = run_knowledge_analysis(lm, subset, vectors, kcfg, out / "neurons" / lang, progress=progress)
+        res = knowledge_analysis(lm, subset, vectors, kcfg, store=store.child("neurons", lang), progress=progress)
         if res is None:
             raise RuntimeError(f"the knowledge-neuron analysis of '{lang}' returned no result on the main process")
         results.append(res)
     kn = pd.DataFrame([knowledge_row(res) for res in results])
-    write_table(out / "knowledge_neurons.csv", kn)
-    if results:
-        cross_language_plots(results, out)
     summary = summary.merge(kn, on="language", how="left") if len(kn) else summary
-    write_table(out / "summary.csv", estimate_columns(summary))
-    write_text(out / "summary.md", _markdown(summary, header, time.time() - t0, preset.name, config.design))
-    write_gallery(out)
-    return summary
+    return DemoResult(config, lm.name, header, summary, exp, tuple(results), time.time() - t0, record)
+
+
+def run_demo(
+    config: DemoConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, progress: bool = True
+) -> DemoResult:
+    """:func:`compute_demo` resumable in the results folder ``out_dir`` (its parts guarded by their manifests), saved there.
+
+    ``run.json`` says the run is under way while it computes and is rewritten complete at the end.
+    """
+    out = Path(out_dir)
+    mark_incomplete(out)
+    res = compute_demo(config, cache_dir=cache_dir, store=ShardStore(out), progress=progress)
+    res.save(out)
+    finish_record(out, {**res.record, "seconds": round(res.seconds, 1)})
+    return res
 
 
 def knowledge_row(res: KnowledgeResult) -> dict:

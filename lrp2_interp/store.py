@@ -4,7 +4,11 @@ Long runs (a sweep over (m, n) pairs, attribution over thousands of facts) are c
 into units with stable keys.  Each finished unit is written as
 ``{root}/shards/{key}.parquet`` via a temporary file and a rename, so a killed run
 leaves only complete shards; restarting the same command skips them.  ``merge``
-concatenates the shards in key order into the final table.
+concatenates the shards in key order into the final table.  :class:`MemoryStore` is the same store
+kept in memory: an analysis called without a results folder computes the same units and writes nothing.
+A store is handed to an analysis by whoever runs it (the CLI's runner, a ``run_*`` function); the
+analysis calls :meth:`ShardStore.guard` with its manifest before computing and :meth:`ShardStore.child`
+for the units of one part (a language).
 
 Sharding across processes (``torchrun``) assigns unit ``i`` to rank ``i % world``;
 see :mod:`lrp2_interp.distributed`.
@@ -58,6 +62,8 @@ _KEY = re.compile(r"^[A-Za-z0-9_.=-]+$")
 @dataclass(frozen=True)
 class ShardStore:
     root: Path
+    #: the run's record: written as ``{root}/run.json`` with ``"complete": false`` once :meth:`guard` passes
+    record: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -92,6 +98,17 @@ class ShardStore:
         frames = [self.read(k) for k in keys]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def child(self, *parts: str) -> ShardStore:
+        """The store of one part of the run (``{root}/{part}/...``), e.g. one language's units."""
+        return ShardStore(self.root.joinpath(*parts))
+
+    def guard(self, manifest: Mapping[str, Any]) -> None:
+        """:func:`check_manifest` of this store's folder: refuse another run's units, record this run's
+        (and, with a ``record``, mark the run under way in ``run.json``)."""
+        check_manifest(self.root, manifest)
+        if self.record is not None:
+            write_json(self.root / RUN_JSON, {**self.record, "complete": False})
+
     def run(
         self,
         units: Iterable[tuple[str, Callable[[], pd.DataFrame]]],
@@ -112,6 +129,66 @@ class ShardStore:
             if progress is not None:
                 progress(key, done)
         return keys
+
+
+class MemoryStore:
+    """A :class:`ShardStore` kept in memory: the same units and keys, nothing written, nothing resumed."""
+
+    def __init__(self) -> None:
+        self._shards: dict[str, pd.DataFrame] = {}
+        self._children: dict[tuple[str, ...], MemoryStore] = {}
+
+    def child(self, *parts: str) -> MemoryStore:
+        return self._children.setdefault(tuple(parts), MemoryStore())
+
+    def guard(self, manifest: Mapping[str, Any]) -> None:
+        """Nothing to guard: a store in memory belongs to one run."""
+
+    def has(self, key: str) -> bool:
+        return key in self._shards
+
+    def write(self, key: str, df: pd.DataFrame) -> None:
+        self._shards[key] = df
+
+    def read(self, key: str) -> pd.DataFrame:
+        return self._shards[key]
+
+    def keys(self) -> list[str]:
+        return sorted(self._shards)
+
+    def merge(self, keys: Sequence[str] | None = None) -> pd.DataFrame:
+        frames = [self._shards[k] for k in (self.keys() if keys is None else keys)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def run(
+        self,
+        units: Iterable[tuple[str, Callable[[], pd.DataFrame]]],
+        *,
+        rank: int = 0,
+        world: int = 1,
+        progress: Callable[[str, bool], None] | None = None,
+    ) -> list[str]:
+        """:meth:`ShardStore.run` in memory (one process: every unit is this rank's)."""
+        keys = []
+        for i, (key, compute) in enumerate(units):
+            keys.append(key)
+            if i % world != rank:
+                continue
+            done = key in self._shards
+            if not done:
+                self._shards[key] = compute()
+            if progress is not None:
+                progress(key, done)
+        return keys
+
+
+#: where an analysis keeps its units: a results folder's shards, or memory
+UnitStore = ShardStore | MemoryStore
+
+
+def unit_store(store: UnitStore | None) -> UnitStore:
+    """``store``, or a new :class:`MemoryStore` when None."""
+    return MemoryStore() if store is None else store
 
 
 # ------------------------------------------------------------------ results-folder manifest
@@ -270,6 +347,11 @@ def mark_incomplete(root: str | Path) -> None:
         meta = {}
     meta = {k: v for k, v in meta.items() if k != "complete"} if isinstance(meta, dict) else {}
     write_json(path, {**meta, "complete": False})
+
+
+def finish_record(root: str | Path, meta: Mapping[str, Any]) -> Path:
+    """``{root}/run.json``: ``meta`` with ``"complete": true`` as its last field (only a finished run has it)."""
+    return write_json(Path(root) / RUN_JSON, {**{k: v for k, v in meta.items() if k != "complete"}, "complete": True})
 
 
 def clear_results(root: str | Path) -> None:

@@ -11,7 +11,7 @@ packages (tests/test_architecture.py).
 * private names: ``from pkg.x import _y``, ``pkg.x._y`` / ``alias._y`` on an imported
   module, or a private module (``pkg.a._m``) imported from outside its package ``pkg.a``;
   dunders (``__version__``) are public;
-* size: at most :data:`MAX_LINES` lines a module; docstring: a non-blank first line;
+* size: modules over :data:`MAX_LINES` lines (a warning in the tests: one concept per module); docstring: a non-blank first line;
 * ``_API`` (the lazy public-name table of ``pkg/__init__.py``): each name is defined at
   the top level (def, class, assignment or import) of the module it points to.
 """

@@ -136,7 +136,7 @@ def test_demo_defaults_to_the_held_out_design_and_runs_neurons_at_the_chosen_pai
     )
     assert cfg.design == "heldout" and cfg.search == "halving"
     out = tmp_path / "demo"
-    summary = run_demo(cfg, out, progress=False).set_index("language")
+    summary = run_demo(cfg, out, progress=False).summary.set_index("language")
     assert list(summary.index) == ["en", "fr", "es"]
     for lang, wrong in (("fr", "es"), ("es", "fr")):
         facts = pd.read_parquet(out / "lrp2" / f"facts_{lang}.parquet")

@@ -180,3 +180,39 @@ def test_vectors_digest_is_provenance_not_float_bits():
     b = LanguageVectors("m", 2, 3, {k: x + 1e-7 for k, x in v.items()}, corpus=dict(a.corpus))
     c = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "opus.fr.txt (first 10 lines)"})
     assert vectors_digest(a) == vectors_digest(b) != vectors_digest(c) and vectors_digest(None) is None
+
+
+def test_a_memory_store_runs_the_same_units_and_writes_nothing(tmp_path, monkeypatch):
+    from lrp2_interp.store import MemoryStore
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def unit(i):
+        def compute():
+            calls.append(i)
+            return pd.DataFrame({"i": [i]})
+
+        return compute
+
+    units = [(f"u{i}", unit(i)) for i in range(3)]
+    disk, memory = ShardStore(tmp_path / "disk"), MemoryStore()
+    assert disk.run(units) == memory.run(units) == ["u0", "u1", "u2"]
+    pd.testing.assert_frame_equal(memory.merge(), disk.merge())
+    memory.run(units)  # stored units are not computed again
+    assert calls == [0, 1, 2, 0, 1, 2]
+    assert memory.child("a", "b") is memory.child("a", "b") and not memory.child("a", "b").keys()
+    memory.guard({"anything": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk"]
+
+
+def test_a_store_child_is_a_subfolder_and_its_guard_records_the_run_under_way(tmp_path):
+    from lrp2_interp.errors import InputError
+
+    store = ShardStore(tmp_path, record={"model": "m"})
+    assert store.child("units", "fr").root == tmp_path / "units" / "fr" and store.child("x").record is None
+    store.guard({"config": {"a": 1}})
+    assert json.loads((tmp_path / "run.json").read_text()) == {"model": "m", "complete": False}
+    with pytest.raises(InputError, match=r"config\.a: 1 -> 2"):
+        ShardStore(tmp_path, record={"model": "other"}).guard({"config": {"a": 2}})
+    assert json.loads((tmp_path / "run.json").read_text())["model"] == "m"  # a refused run writes nothing

@@ -295,8 +295,8 @@ def vector_sentences(
 def finish_run(out: Path, meta: Mapping[str, Any]) -> Path:
     """Write ``figures.md`` (the gallery of the run's figures, :func:`lrp2_interp.gallery.write_gallery`), then
     ``run.json`` last, with ``"complete": true`` as its last field: only a finished run has it."""
-    from lrp2_interp.files import write_json
     from lrp2_interp.gallery import write_gallery
+    from lrp2_interp.store import finish_record
 
     write_gallery(out)
-    return write_json(out / "run.json", {**{k: v for k, v in meta.items() if k != "complete"}, "complete": True})
+    return finish_record(out, meta)

@@ -189,6 +189,7 @@ def cmd_sweep(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.lrp2.full_grid import plot_sweep
     from lrp2_interp.lrp2.sweep import run_sweep
     from lrp2_interp.lrp2.vectors import LanguageVectors
+    from lrp2_interp.store import ShardStore
 
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
@@ -200,7 +201,7 @@ def cmd_sweep(args: argparse.Namespace, run: Runner) -> None:
         check_vectors(given, lm, [args.source, args.language])
     out = run.folder(cfg, facts=facts, lm=lm, vectors=given)  # never mix shards
     vectors = given if given is not None else language_vectors(args, lm, facts)
-    res = run_sweep(lm, facts, vectors, cfg, store_dir=out, dist=run.dist)
+    res = run_sweep(lm, facts, vectors, cfg, store=ShardStore(out), dist=run.dist)
     if res is None:  # ranks other than 0
         return
     write_table(out / f"sweep_{args.language}.csv", res.accuracy_table())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -94,11 +93,8 @@ def cmd_demo(args: argparse.Namespace, run: Runner) -> None:
     if args.quick:
         cfg = quick(cfg)
     out = run.folder(cfg)  # the config names the model (the organism's settings, or --model) and the facts
-    run_demo(cfg, out, cache_dir=args.cache)
-    run.finish(
-        json.loads((out / "run.json").read_text(encoding="utf-8")),
-        report=(out / "summary.md").read_text(encoding="utf-8"),
-    )
+    res = run_demo(cfg, out, cache_dir=args.cache)
+    run.finish({**res.record, "seconds": run.seconds()}, report=res.markdown())
 
 
 def _organism_args(p: argparse.ArgumentParser) -> None:

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
-from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.files import run_metadata, write_table, write_text
 from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.language_projection import LRP2Intervention
 from lrp2_interp.interventions.protocol import Intervention
@@ -51,7 +51,7 @@ from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.types import EXCLUDED_COLUMNS, rankable
-from lrp2_interp.store import ShardStore, check_manifest, results_manifest
+from lrp2_interp.store import ShardStore, UnitStore, finish_record, results_manifest, unit_store
 
 #: how a summary row says where its pair was chosen
 HELDOUT = "held-out (chosen on dev facts)"
@@ -63,7 +63,7 @@ class HeldoutResult:
     """The held-out design's results: one :class:`SelectionResult` and one summary row per target language."""
 
     config: ExperimentConfig
-    out_dir: Path
+    model_name: str
     summary: pd.DataFrame  # one row per target language (Estimate cells; metrics.estimate_columns for a CSV)
     selections: dict[str, SelectionResult]
     work: dict  # fact_conditions probed, full_grid: what every pair on every fact would have probed
@@ -74,6 +74,17 @@ class HeldoutResult:
         """The (m, n) chosen for ``language``."""
         m, n = cast(tuple[int, int], self.selections[language].chosen)
         return int(m), int(n)
+
+    def save(self, folder: str | Path) -> Path:
+        """``search_{lang}.csv``, ``facts_{lang}.parquet``, ``summary.csv``, ``summary.md`` and ``figures.md``."""
+        out = Path(folder)
+        for lang, res in self.selections.items():
+            write_table(out / f"search_{lang}.csv", res.search)
+            write_table(out / f"facts_{lang}.parquet", res.facts_table)
+        write_table(out / "summary.csv", estimate_columns(self.summary))
+        write_text(out / "summary.md", heldout_markdown(self.summary, self.config, self.model_name, self.work))
+        write_gallery(out)  # figures.md when the folder holds figures (the held-out design draws none itself)
+        return out
 
 
 def selection_config(config: ExperimentConfig) -> SelectionConfig:
@@ -139,21 +150,24 @@ def run_experiment(
     )
 
 
-def run_heldout(
+def heldout_experiment(
     lm: LanguageModel,
     facts: FactSet,
     config: ExperimentConfig,
-    out_dir: str | Path,
     *,
     per_language: Mapping[str, FactSet] | None = None,
     vectors: LanguageVectors | None = None,
+    store: UnitStore | None = None,
     dist: Dist | None = None,
     progress: bool = True,
 ) -> HeldoutResult:
-    """The held-out design (see the module docstring); resumable through ``out_dir``'s stored units."""
+    """The held-out design (see the module docstring), computed without writing anything.
+
+    ``store``: where the probed units are kept (a :class:`~lrp2_interp.store.ShardStore` makes the run
+    resumable and is guarded by the run's manifest before anything is probed; default: memory).
+    :meth:`HeldoutResult.save` writes the results folder; :func:`run_heldout` does both.
+    """
     dist = dist if dist is not None else Dist()
-    out = Path(out_dir)
-    t0 = time.time()
     check_experiment_config(config)  # before anything is written: a failed run must not look started
     if config.design != "heldout":
         raise InputError(f"run_heldout runs design='heldout', got {config.design!r}", field="design")
@@ -186,48 +200,67 @@ def run_heldout(
         )
         inter.settings()  # the layer range, before any write
         interventions[lang] = inter
-    check_manifest(
-        out,
+    store = unit_store(store)
+    store.guard(
         results_manifest(
             config,
             facts=facts,
             lm=lm,
             vectors=vectors,
             per_language={lang: facts_digest(fs) for lang, fs in (per_language or {}).items() if lang in targets},
-        ),
+        )
     )  # never mix units of another run
-    meta = run_metadata(
-        config,
-        model_name=lm.name,
-        device=str(lm.device),
-        dtype=str(lm.dtype),
-        selection=selection,
-        n_facts={lang: facts_of[lang].n_facts(lang) for lang in targets},
-        complete=False,
-    )
-    write_json(out / "run.json", meta)
     selections: dict[str, SelectionResult] = {}
     for lang in targets:
         n_pairs = len(interventions[lang].settings())
         bar = tqdm(desc=f"{lang}: {n_pairs} (m, n) pairs", unit="fact-cond", smoothing=0.05, disable=not progress)
-        store = ShardStore(out / "units" / lang)  # the source's candidate pools depend on the language pair
+        units = store.child("units", lang)  # the source's candidate pools depend on the language pair
         method = cast(Intervention, interventions[lang])  # the protocol types settings as any Hashable
-        res = select_and_score(lm, facts_of[lang], method, selection, store=store, tick=bar.update)
+        selections[lang] = select_and_score(lm, facts_of[lang], method, selection, store=units, tick=bar.update)
         bar.close()
-        selections[lang] = res
-        write_table(out / f"search_{lang}.csv", res.search)
-        write_table(out / f"facts_{lang}.parquet", res.facts_table)
     summary = pd.DataFrame([language_row(selections[lang], config) for lang in targets])
     work = {
         "fact_conditions": sum(r.work["fact_conditions"] for r in selections.values()),
         "full_grid": sum(r.work["full_grid"] for r in selections.values()),
     }
-    write_table(out / "summary.csv", estimate_columns(summary))
-    write_text(out / "summary.md", heldout_markdown(summary, config, lm.name, work))
-    meta.update(complete=True, seconds=round(time.time() - t0, 1), work=work)
-    write_gallery(out)  # figures.md when the folder holds figures (the held-out design draws none itself)
-    write_json(out / "run.json", meta)
-    return HeldoutResult(config, out, summary, selections, work, excluded)
+    return HeldoutResult(config, lm.name, summary, selections, work, excluded)
+
+
+def run_heldout(
+    lm: LanguageModel,
+    facts: FactSet,
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    per_language: Mapping[str, FactSet] | None = None,
+    vectors: LanguageVectors | None = None,
+    dist: Dist | None = None,
+    progress: bool = True,
+) -> HeldoutResult:
+    """:func:`heldout_experiment` resumable in the results folder ``out_dir``, saved there with ``run.json``.
+
+    ``run.json`` is written with ``"complete": false`` once the folder passed its guard, and rewritten
+    complete (with the facts per language, the seconds and the work) after the results are saved.
+    """
+    out = Path(out_dir)
+    t0 = time.time()
+    meta = run_metadata(
+        config, model_name=lm.name, device=str(lm.device), dtype=str(lm.dtype), selection=selection_config(config)
+    )
+    res = heldout_experiment(
+        lm,
+        facts,
+        config,
+        per_language=per_language,
+        vectors=vectors,
+        store=ShardStore(out, record=meta),
+        dist=dist,
+        progress=progress,
+    )
+    res.save(out)
+    n_facts = {lang: r.work["n_dev"] + r.work["n_test"] for lang, r in res.selections.items()}
+    finish_record(out, {**meta, "n_facts": n_facts, "seconds": round(time.time() - t0, 1), "work": res.work})
+    return res
 
 
 def language_row(result: SelectionResult, config: ExperimentConfig) -> dict:

@@ -30,7 +30,7 @@ from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import probe_scores
 from lrp2_interp.probing.types import TABLE_COLUMNS, FactKey, Pools, ProbeConfig, fact_pools, rank_rows
-from lrp2_interp.store import ShardStore
+from lrp2_interp.store import UnitStore
 
 ROW_COLUMNS = ["condition", "relation", "lineid", "correct", "rank", "n_candidates", "prediction"]
 UNIT_FACTS = 32  # facts per engine call (and per resumable unit)
@@ -60,7 +60,7 @@ class Scorer:
         facts: FactSet,
         config: ProbeConfig,
         *,
-        store: ShardStore | None = None,
+        store: UnitStore | None = None,
         scope: str = "",
         tick: Callable[[int], None] | None = None,
     ) -> None:

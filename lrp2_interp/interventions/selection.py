@@ -35,7 +35,7 @@ from lrp2_interp.interventions.protocol import Intervention, Setting
 from lrp2_interp.interventions.scoring import Scorer
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.types import FactKey, ProbeConfig
-from lrp2_interp.store import ShardStore
+from lrp2_interp.store import UnitStore
 
 BASELINE, CHOSEN, SOURCE = "baseline", "chosen", "source baseline"
 
@@ -119,7 +119,7 @@ def select_and_score(
     intervention: Intervention,
     config: SelectionConfig,
     *,
-    store: ShardStore | None = None,
+    store: UnitStore | None = None,
     tick: Callable[[int], None] | None = None,
 ) -> SelectionResult:
     """Fit on dev facts, search the grid on dev, score the choice and its controls on test facts."""

@@ -1,4 +1,4 @@
-"""The LRP2 experiment's settings, and its full-grid design written to a results folder.
+"""The LRP2 experiment's settings, and its full-grid design (computed by :func:`full_grid`, saved into a folder).
 
 :class:`ExperimentConfig` describes a run in either design; the held-out design (the
 default) runs in :mod:`lrp2_interp.interventions.experiment`, whose ``run_experiment``
@@ -32,7 +32,7 @@ import pandas as pd
 from lrp2_interp.distributed import Dist
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet, facts_digest
-from lrp2_interp.files import run_metadata, write_json, write_table, write_text
+from lrp2_interp.files import run_metadata, write_table, write_text
 from lrp2_interp.gallery import write_gallery
 from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
@@ -40,7 +40,7 @@ from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_t
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
-from lrp2_interp.store import ShardStore, check_manifest, results_manifest
+from lrp2_interp.store import ShardStore, UnitStore, finish_record, results_manifest, unit_store
 
 #: the designs of the experiment: ``heldout`` searches (m, n) on dev facts and probes test facts only at the
 #: baseline, the choice and its controls; ``full-grid`` probes every (m, n) on every fact (per-pair heatmaps)
@@ -74,10 +74,30 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class ExperimentResult:
+    """The full-grid design's results; :meth:`save` writes the results folder of the module docstring."""
+
     config: ExperimentConfig
-    out_dir: Path
-    summary: pd.DataFrame
+    model_name: str
+    summary: pd.DataFrame  # one row per language, the source first (Estimate cells)
     sweeps: dict[str, SweepResult]
+    baseline: pd.DataFrame  # per-fact rows of every language without LRP2 (probe_baseline.csv)
+    vectors: LanguageVectors | None = None  # the language vectors the run computed (None: given to it)
+
+    def save(self, folder: str | Path) -> Path:
+        """Vectors (when computed), the baseline and sweep tables, gain heatmaps, summaries and ``figures.md``."""
+        out = Path(folder)
+        if self.vectors is not None:
+            self.vectors.save(out / "vectors.safetensors")
+        for lang, sw in self.sweeps.items():
+            write_table(out / f"sweep_{lang}.csv", sw.accuracy_table())
+            write_table(out / f"sweep_{lang}.parquet", sw.facts_table)
+            plot_sweep(sw, out / f"sweep_{lang}_gain.png")
+        write_table(out / "probe_baseline.csv", self.baseline)
+        write_table(out / "summary.csv", estimate_columns(self.summary))
+        write_gallery(out)
+        meta = {"model_name": self.model_name}
+        write_text(out / "summary.md", summary_markdown(self.summary.astype(object).fillna(""), meta))
+        return out
 
 
 def _aligned(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -161,6 +181,102 @@ def summary_markdown(summary: pd.DataFrame, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def full_grid(
+    lm: LanguageModel,
+    facts: FactSet,
+    config: ExperimentConfig,
+    *,
+    per_language: Mapping[str, FactSet] | None = None,
+    vectors: LanguageVectors | None = None,
+    random_control: bool = True,
+    store: UnitStore | None = None,
+    dist: Dist | None = None,
+    progress: bool = True,
+) -> ExperimentResult | None:
+    """The full-grid design: vectors (if not given), baseline, sweeps and summary for every target language.
+
+    ``config.design`` must be ``"full-grid"`` (the default design runs through
+    :func:`lrp2_interp.interventions.experiment.run_experiment`).  Language l is probed
+    on its facts parallel to English, or on ``per_language[l]`` when given (e.g. the
+    organism's held-out facts); English is probed on all its facts.  Language vectors
+    default to the probe prompts of every fact in ``facts``.  Nothing is written: the units are
+    kept in ``store`` (a :class:`~lrp2_interp.store.ShardStore`, guarded by the run's manifest first,
+    makes the run resumable and shares it between ``torchrun`` ranks; default: memory); ranks other
+    than 0 return None.  :meth:`ExperimentResult.save` writes the results folder.
+    """
+    dist = dist if dist is not None else Dist()
+    check_experiment_config(config)  # before anything is written: a failed run must not look started
+    if config.design != "full-grid":
+        raise InputError(
+            f"run_full_grid runs design='full-grid', got {config.design!r} "
+            "(lrp2_interp.interventions.experiment.run_experiment runs either)",
+            field="design",
+        )
+    if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
+        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
+    if dist.world > 1 and not isinstance(store, ShardStore):
+        raise InputError("under torchrun the full grid needs a results folder its ranks share", field="store")
+    store = unit_store(store)
+    langs = [config.source] + [lang for lang in config.languages if lang != config.source]
+    facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
+    store.guard(
+        results_manifest(
+            config,
+            facts=facts,
+            lm=lm,
+            vectors=vectors,
+            per_language={lang: facts_digest(fs) for lang, fs in facts_of.items()},
+        )
+    )  # never mix shards of another run
+    computed = None
+    if vectors is None:
+        vectors = computed = compute_language_vectors(
+            lm,
+            {lang: prompt_corpus(facts, lang, lm) for lang in langs},
+            corpus={lang: f"probe prompts of {facts.root} ({facts.n_facts(lang)} facts)" for lang in langs},
+            progress=progress,
+        )
+    en_key = f"{config.source}-probe"
+    store.run([(en_key, lambda: probe(lm, facts, config.source, config.probe).table)], rank=0, world=1)
+    en = store.read(en_key).set_index(["relation", "lineid"])["correct"].sort_index()
+    sweeps, rows = {}, []
+    base_cfg = SweepConfig(
+        language="",
+        source=config.source,
+        layers=config.layers,
+        dev_fraction=config.dev_fraction,
+        seed=config.seed,
+        probe=config.probe,
+    )
+    for lang in langs[1:]:
+        sw = run_sweep(
+            lm, facts_of[lang], vectors, replace(base_cfg, language=lang), store=store, dist=dist, progress=progress
+        )
+        ctl = None
+        if random_control and sw is not None:
+            h = sw.heldout()
+            ctl_cfg = replace(base_cfg, language=lang, layers=(int(h["m"]), int(h["n"])), control="random")
+            ctl = run_sweep(lm, facts_of[lang], vectors, ctl_cfg, store=store.child("control"), progress=False)
+        if sw is None:
+            continue
+        sweeps[lang] = sw
+        rows.append(summarize_language(sw, en, ctl, config.n_boot, config.seed))
+    if not dist.is_main:
+        return None
+    base = pd.concat(
+        [store.read(en_key)]
+        + [sweeps[lang].facts_table.query("condition == 'baseline'").assign(language=lang) for lang in sweeps],
+        ignore_index=True,
+    )
+    en_row = {
+        "language": config.source,
+        "n_facts": len(en),
+        "acc_baseline": accuracy_ci(en.values, n_boot=config.n_boot, seed=config.seed),
+    }
+    summary = pd.DataFrame([en_row] + rows)
+    return ExperimentResult(config, lm.name, summary, sweeps, base, computed)
+
+
 def run_full_grid(
     lm: LanguageModel,
     facts: FactSet,
@@ -173,107 +289,42 @@ def run_full_grid(
     dist: Dist | None = None,
     progress: bool = True,
 ) -> ExperimentResult | None:
-    """The full-grid design: vectors (if not given), baseline, sweeps and summary for every target language.
+    """:func:`full_grid` resumable in the results folder ``out_dir`` (shared by ``torchrun`` ranks), saved there.
 
-    ``config.design`` must be ``"full-grid"`` (the default design runs through
-    :func:`lrp2_interp.interventions.experiment.run_experiment`).  Language l is probed
-    on its facts parallel to English, or on ``per_language[l]`` when given (e.g. the
-    organism's held-out facts); English is probed on all its facts.  Language vectors
-    default to the probe prompts of every fact in ``facts``.
+    ``run.json`` is written with ``"complete": false`` once the folder passed its guard, and rewritten
+    complete (with the seconds) after rank 0 saved the results.
     """
     dist = dist if dist is not None else Dist()
     out = Path(out_dir)
     t0 = time.time()
-    check_experiment_config(config)  # before anything is written: a failed run must not look started
-    if config.design != "full-grid":
-        raise InputError(
-            f"run_full_grid runs design='full-grid', got {config.design!r} "
-            "(lrp2_interp.interventions.experiment.run_experiment runs either)",
-            field="design",
-        )
-    if not SweepConfig(language="", layers=config.layers).pairs(lm.n_layers):  # layer range, before any write
-        raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
-    langs = [config.source] + [lang for lang in config.languages if lang != config.source]
-    facts_of = {lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang]) for lang in langs[1:]}
-    check_manifest(
-        out,
-        results_manifest(
-            config,
-            facts=facts,
-            lm=lm,
-            vectors=vectors,
-            per_language={lang: facts_digest(fs) for lang, fs in facts_of.items()},
-        ),
-    )  # never mix shards of another run
+    facts_of = {
+        lang: (per_language or {}).get(lang) or facts.parallel([config.source, lang])
+        for lang in config.languages
+        if lang != config.source
+    }
     meta = run_metadata(
         config,
         model_name=lm.name,
         device=str(lm.device),
         dtype=str(lm.dtype),
         n_facts={lang: fs.n_facts(lang) for lang, fs in facts_of.items()},
-        complete=False,
     )
-    if dist.is_main:
-        write_json(out / "run.json", meta)
-    if vectors is None:
-        vectors = compute_language_vectors(
-            lm,
-            {lang: prompt_corpus(facts, lang, lm) for lang in langs},
-            corpus={lang: f"probe prompts of {facts.root} ({facts.n_facts(lang)} facts)" for lang in langs},
-            progress=progress,
-        )
-        if dist.is_main:
-            vectors.save(out / "vectors.safetensors")
-    store = ShardStore(out)
-    en_key = f"{config.source}-probe"
-    store.run([(en_key, lambda: probe(lm, facts, config.source, config.probe).table)], rank=0, world=1)
-    en = store.read(en_key).set_index(["relation", "lineid"])["correct"].sort_index()
-    sweeps, controls, rows = {}, {}, []
-    base_cfg = SweepConfig(
-        language="",
-        source=config.source,
-        layers=config.layers,
-        dev_fraction=config.dev_fraction,
-        seed=config.seed,
-        probe=config.probe,
+    store = ShardStore(out, record=meta if dist.is_main else None)
+    res = full_grid(
+        lm,
+        facts,
+        config,
+        per_language=per_language,
+        vectors=vectors,
+        random_control=random_control,
+        store=store,
+        dist=dist,
+        progress=progress,
     )
-    for lang in langs[1:]:
-        sw = run_sweep(
-            lm, facts_of[lang], vectors, replace(base_cfg, language=lang), store_dir=out, dist=dist, progress=progress
-        )
-        ctl = None
-        if random_control and sw is not None:
-            h = sw.heldout()
-            ctl_cfg = replace(base_cfg, language=lang, layers=(int(h["m"]), int(h["n"])), control="random")
-            ctl = run_sweep(lm, facts_of[lang], vectors, ctl_cfg, store_dir=out / "control", progress=False)
-        if sw is None:
-            continue
-        sweeps[lang], controls[lang] = sw, ctl
-        write_table(out / f"sweep_{lang}.csv", sw.accuracy_table())
-        write_table(out / f"sweep_{lang}.parquet", sw.facts_table)
-        plot_sweep(sw, out / f"sweep_{lang}_gain.png")
-        rows.append(summarize_language(sw, en, ctl, config.n_boot, config.seed))
-    if not dist.is_main:
-        return None
-    base = pd.concat(
-        [store.read(en_key)]
-        + [sweeps[lang].facts_table.query("condition == 'baseline'").assign(language=lang) for lang in sweeps],
-        ignore_index=True,
-    )
-    write_table(out / "probe_baseline.csv", base)
-    en_row = {
-        "language": config.source,
-        "n_facts": len(en),
-        "acc_baseline": accuracy_ci(en.values, n_boot=config.n_boot, seed=config.seed),
-    }
-    summary = pd.DataFrame([en_row] + rows)
-    write_table(out / "summary.csv", estimate_columns(summary))
-    meta["seconds"] = round(time.time() - t0, 1)
-    meta["complete"] = True
-    write_gallery(out)
-    write_json(out / "run.json", meta)
-    write_text(out / "summary.md", summary_markdown(summary.astype(object).fillna(""), meta))
-    return ExperimentResult(config, out, summary, sweeps)
+    if res is not None:
+        res.save(out)
+        finish_record(out, {**meta, "seconds": round(time.time() - t0, 1)})
+    return res
 
 
 def plot_sweep(sweep: SweepResult, path: str | Path) -> Path:

@@ -23,7 +23,6 @@ include ``layers.EMBEDDINGS`` (-1, the embedding output; paper layer 0).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -41,7 +40,7 @@ from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows, rankable
-from lrp2_interp.store import ShardStore
+from lrp2_interp.store import UnitStore
 
 BASELINE = "baseline"
 
@@ -148,11 +147,12 @@ def run_sweep(
     vectors: LanguageVectors,
     config: SweepConfig,
     *,
-    store_dir: str | Path | None = None,
+    store: UnitStore | None = None,
     dist: Dist | None = None,
     progress: bool = True,
 ) -> SweepResult | None:
-    """Probe the baseline and every (m, n) pair; resumable when ``store_dir`` is given.
+    """Probe the baseline and every (m, n) pair; resumable when ``store`` is a results folder's
+    :class:`~lrp2_interp.store.ShardStore`.
 
     Under torchrun every rank computes its share; only rank 0 returns the result
     (other ranks return ``None``).
@@ -170,14 +170,13 @@ def run_sweep(
     if units is None:
         units = _per_pair_units(lm, facts, vectors, config, pairs)
     bar = tqdm(total=len(units), desc=f"sweep {config.language}", disable=not progress)
-    if store_dir is None:
+    if store is None:
         frames = []
         for _, compute in units:
             frames.append(compute())
             bar.update()
         table = pd.concat(frames, ignore_index=True)
     else:
-        store = ShardStore(Path(store_dir))
         keys = store.run(units, rank=dist.rank, world=dist.world, progress=lambda k, done: bar.update())
         dist.barrier()
         if not dist.is_main:

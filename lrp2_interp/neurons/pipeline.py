@@ -12,7 +12,11 @@ and under ``torchrun`` the units are shared between ranks.  The overlap tables, 
 permutation control and Table 2 are :mod:`lrp2_interp.neurons.comparison`'s.  With
 ``progress`` the attribution, the overlap stage and the causal check show bars with ETAs on stderr.
 
-Results folder (``out_dir``)::
+:func:`knowledge_analysis` computes and writes nothing (its units in memory, or in a given store);
+:meth:`KnowledgeResult.save` writes the results folder; :func:`run_knowledge_analysis` runs the
+analysis resumably in a folder and saves it there.
+
+Results folder::
 
     attribution_summary.csv        per prompt: max |completeness delta|, f(x), top neuron
     neurons_fact.csv / neurons_relation.csv   selected sets (language, condition, unit, layer, neuron)
@@ -52,7 +56,7 @@ from lrp2_interp.lrp2.similarity import SimilarityConfig, SimilarityResult, simi
 from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
-from lrp2_interp.neurons.comparison import NullSettings, compare_with_source
+from lrp2_interp.neurons.comparison import NullSettings, OverlapStage, compare_with_source
 from lrp2_interp.neurons.control import ControlResult
 from lrp2_interp.neurons.neuron_config import Level, NeuronConfig
 from lrp2_interp.neurons.neuron_selection import select_grouped
@@ -60,7 +64,7 @@ from lrp2_interp.neurons.overlap import OverlapResult, OverlapSummary
 from lrp2_interp.neurons.sets import NeuronSet, sets_to_frame
 from lrp2_interp.plots import attribution_heatmap, similarity_plot
 from lrp2_interp.prompts import attribution_queries, render_prefix
-from lrp2_interp.store import ShardStore, check_manifest, results_manifest
+from lrp2_interp.store import ShardStore, UnitStore, results_manifest, unit_store
 
 BASELINE, LRP2 = "baseline", "lrp2"
 
@@ -85,28 +89,70 @@ class KnowledgeConfig:
 
 @dataclass(frozen=True)
 class KnowledgeResult:
-    """Everything the analysis computed (the files in ``out_dir`` are these tables)."""
+    """Everything the analysis computed; :meth:`save` writes it as the results folder's files."""
 
     config: KnowledgeConfig
-    out_dir: Path
     scores: Mapping[tuple[str, str], torch.Tensor]  # (language, condition) -> [n_facts, n_layers, d_mlp]
     keys: tuple[tuple[str, int], ...]  # (relation, lineid) of each score row
+    attribution: pd.DataFrame  # per prompt: max |completeness delta|, f(x) (attribution_summary.csv)
     fact_sets: Mapping[tuple, NeuronSet]
     relation_sets: Mapping[tuple, NeuronSet]
-    overlap_fact: OverlapResult  # per fact
-    overlap_relation: OverlapResult  # per relation
-    by_layer: OverlapResult  # per fact and layer
-    overlap_summary: OverlapSummary  # per-fact Jaccard and overlap rate, mean over facts with CIs
-    control: ControlResult  # permutation control of the per-fact sets
-    relation_baseline: pd.DataFrame  # Table 2: same vs different relations vs chance, layers pooled
+    stage: OverlapStage  # overlap with the source, permutation control, Table 2
     similarity: SimilarityResult
     causal: tuple[CausalResult, ...] = ()  # one per target language; empty without the causal check
+
+    @property
+    def overlap_fact(self) -> OverlapResult:
+        return self.stage.overlap_fact
+
+    @property
+    def overlap_relation(self) -> OverlapResult:
+        return self.stage.overlap_relation
+
+    @property
+    def by_layer(self) -> OverlapResult:
+        return self.stage.by_layer
+
+    @property
+    def overlap_summary(self) -> OverlapSummary:
+        return self.stage.summary
+
+    @property
+    def control(self) -> ControlResult:
+        return self.stage.control
+
+    @property
+    def relation_baseline(self) -> pd.DataFrame:
+        return self.stage.relation_baseline
 
     def causal_summary(self) -> pd.DataFrame:
         """The causal check of every language in one table (``causal_summary.csv``); empty without it."""
         if not self.causal:
             return pd.DataFrame()
         return summarize_causal(pd.concat([c.table for c in self.causal], ignore_index=True))
+
+    def save(self, folder: str | Path) -> Path:
+        """Every table and figure of the module docstring's results folder, and its ``figures.md``."""
+        out = Path(folder)
+        source = self.config.source
+        write_table(out / "attribution_summary.csv", self.attribution)
+        write_table(out / "neurons_fact.csv", sets_to_frame(self.fact_sets))
+        write_table(out / "neurons_relation.csv", sets_to_frame(self.relation_sets))
+        self.stage.save(out, source=source)
+        attribution_heatmap(
+            self.scores[(source, BASELINE)][0],
+            out / "heatmap_attribution_one_fact.png",
+            layers=_layers(self.config),
+            title=f"attribution, {source} fact {self.keys[0][0]}:{self.keys[0][1]}",
+        )
+        self.similarity.to_csv(out / "similarity.csv")
+        similarity_plot(self.similarity.table, out / "similarity.png", source=source)
+        if self.causal:
+            table = pd.concat([c.table for c in self.causal], ignore_index=True)
+            write_table(out / "causal.csv", table)
+            write_table(out / "causal_summary.csv", summarize_causal(table))
+        write_gallery(out)
+        return out
 
 
 def _conditions(config: KnowledgeConfig) -> list[tuple[str, str]]:
@@ -128,7 +174,7 @@ def attribute_facts(
     facts: FactSet,
     vectors: LanguageVectors,
     config: KnowledgeConfig,
-    store: ShardStore,
+    store: UnitStore,
     dist: Dist | None = None,
     *,
     progress: bool = False,
@@ -250,6 +296,52 @@ def prepare_facts(lm: LanguageModel, facts: FactSet, config: KnowledgeConfig) ->
     return facts
 
 
+def knowledge_analysis(
+    lm: LanguageModel,
+    facts: FactSet,
+    vectors: LanguageVectors,
+    config: KnowledgeConfig,
+    *,
+    store: UnitStore | None = None,
+    dist: Dist | None = None,
+    progress: bool = True,
+) -> KnowledgeResult | None:
+    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check; writes nothing.
+
+    ``store``: where the attribution's units are kept (a :class:`~lrp2_interp.store.ShardStore` makes the
+    analysis resumable and is guarded by its manifest first; default: memory).  Under ``torchrun`` ranks
+    other than 0 return None.  ``progress``: bars with ETAs on stderr for the attribution, the overlap and
+    permutation control and the causal check (they change no number).  :meth:`KnowledgeResult.save`
+    writes the results folder; :func:`run_knowledge_analysis` does both.
+    """
+    dist = dist if dist is not None else Dist()
+    store = unit_store(store)
+    facts = prepare_facts(lm, facts, config)
+    store.guard(results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
+    merged = attribute_facts(lm, facts, vectors, config, store, dist, progress=progress)
+    if merged is None:
+        return None
+    scores, keys, attr_table = merged
+    n_layers = lm.n_layers  # neuron sites carry model layer indices (also when only some layers are attributed)
+    d_mlp = next(iter(scores.values())).shape[2]
+    fact_sets = _select(scores, keys, config, "fact")
+    rel_sets = _select(scores, keys, config, "relation")
+    null = NullSettings(n_layers, d_mlp, config.source, config.n_perm, config.n_boot, config.seed)
+    stage = compare_with_source(fact_sets, rel_sets, null, progress=progress)
+    lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
+    sim = similarity_table(
+        lm, facts, list(config.languages), vectors, lrp, config=SimilarityConfig(source=config.source)
+    )
+    causal: tuple[CausalResult, ...] = ()
+    if config.causal is not None:
+        english = english_sets(fact_sets, config.source)
+        causal = tuple(
+            causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal, progress=progress)
+            for lang in config.languages
+        )
+    return KnowledgeResult(config, scores, keys, attr_table, fact_sets, rel_sets, stage, sim, causal)
+
+
 def run_knowledge_analysis(
     lm: LanguageModel,
     facts: FactSet,
@@ -260,67 +352,16 @@ def run_knowledge_analysis(
     dist: Dist | None = None,
     progress: bool = True,
 ) -> KnowledgeResult | None:
-    """Attribution, neuron selection, overlap (+ permutation control), similarity, causal check, heatmaps.
+    """:func:`knowledge_analysis` resumable in the results folder ``out_dir``, then saved there.
 
-    ``progress``: bars with ETAs on stderr for the attribution, the overlap and permutation control and the
-    causal check (they change no number and no file).
+    The folder is guarded by the analysis's manifest (another run's folder is refused before anything is
+    computed); its attribution units are the folder's shards, so an interrupted run resumes.
     """
-    dist = dist if dist is not None else Dist()
     out = Path(out_dir)
-    facts = prepare_facts(lm, facts, config)
-    check_manifest(out, results_manifest(config, facts=facts, lm=lm, vectors=vectors))  # never mix old shards
-    merged = attribute_facts(lm, facts, vectors, config, ShardStore(out), dist, progress=progress)
-    if merged is None:
-        return None
-    scores, keys, attr_table = merged
-    write_table(out / "attribution_summary.csv", attr_table)
-    n_layers = lm.n_layers  # neuron sites carry model layer indices (also when only some layers are attributed)
-    d_mlp = next(iter(scores.values())).shape[2]
-    fact_sets = _select(scores, keys, config, "fact")
-    rel_sets = _select(scores, keys, config, "relation")
-    write_table(out / "neurons_fact.csv", sets_to_frame(fact_sets))
-    write_table(out / "neurons_relation.csv", sets_to_frame(rel_sets))
-    null = NullSettings(n_layers, d_mlp, config.source, config.n_perm, config.n_boot, config.seed)
-    stage = compare_with_source(fact_sets, rel_sets, null, out, progress=progress)
-    attribution_heatmap(
-        scores[(config.source, BASELINE)][0],
-        out / "heatmap_attribution_one_fact.png",
-        layers=_layers(config),
-        title=f"attribution, {config.source} fact {keys[0][0]}:{keys[0][1]}",
-    )
-    lrp = {lang: _lrp2_config(config, lang) for lang in config.languages}
-    sim = similarity_table(
-        lm, facts, list(config.languages), vectors, lrp, config=SimilarityConfig(source=config.source)
-    )
-    sim.to_csv(out / "similarity.csv")
-    similarity_plot(sim.table, out / "similarity.png", source=config.source)
-    causal: tuple[CausalResult, ...] = ()
-    if config.causal is not None:
-        english = english_sets(fact_sets, config.source)
-        causal = tuple(
-            causal_effect(lm, facts, english, lang, vectors, lrp[lang], config=config.causal, progress=progress)
-            for lang in config.languages
-        )
-        table = pd.concat([c.table for c in causal], ignore_index=True)
-        write_table(out / "causal.csv", table)
-        write_table(out / "causal_summary.csv", summarize_causal(table))
-    write_gallery(out)
-    return KnowledgeResult(
-        config,
-        out,
-        scores,
-        keys,
-        fact_sets,
-        rel_sets,
-        stage.overlap_fact,
-        stage.overlap_relation,
-        stage.by_layer,
-        stage.summary,
-        stage.control,
-        stage.relation_baseline,
-        sim,
-        causal,
-    )
+    res = knowledge_analysis(lm, facts, vectors, config, store=ShardStore(out), dist=dist, progress=progress)
+    if res is not None:
+        res.save(out)
+    return res
 
 
 def english_sets(sets: Mapping[tuple, NeuronSet], source: str = "en") -> dict:

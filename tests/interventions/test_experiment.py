@@ -156,3 +156,43 @@ def test_the_full_grid_stays_reachable_and_is_asked_for_by_name(lm, facts, tmp_p
 def test_wrong_language_is_the_next_target_in_sorted_order():
     assert wrong_languages(["zh", "fr", "ru"]) == {"zh": "fr", "fr": "ru", "ru": "zh"}
     assert wrong_languages(["fr"]) == {"fr": None}
+
+
+def test_the_held_out_experiment_computes_without_writing_and_its_save_writes_the_runners_files(
+    lm, facts, tmp_path, monkeypatch
+):
+    """heldout_experiment writes nothing; HeldoutResult.save writes the tables run_experiment leaves (same
+    bytes), and run.json is the runner's: complete only at the end."""
+    from lrp2_interp.interventions.experiment import heldout_experiment
+
+    cfg = _config(n_controls=1)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = heldout_experiment(lm, facts, cfg, progress=False)
+    assert not any(tmp_path.rglob("*.*")), "the experiment wrote a file"
+    res.save(tmp_path / "saved")
+    ran = run_experiment(lm, facts, cfg, tmp_path / "run", progress=False)
+    assert isinstance(ran, HeldoutResult)
+    assert _outputs(tmp_path / "saved") == _outputs(tmp_path / "run")
+    assert not (tmp_path / "saved" / "run.json").exists()
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert list(meta)[-1] == "complete" and meta["complete"] is True
+    assert meta["work"] == res.work and set(meta["n_facts"]) == {"fr", "es"}
+    pd.testing.assert_frame_equal(res.selections["fr"].facts_table, ran.selections["fr"].facts_table)
+
+
+def test_a_run_under_way_says_so_in_run_json(lm, facts, tmp_path, monkeypatch):
+    """run.json reads complete: false from the moment the folder passed its guard until the results are saved."""
+    import lrp2_interp.interventions.experiment as experiment
+
+    seen = []
+
+    def stop(*args, **kwargs):
+        seen.append(json.loads((tmp_path / "run.json").read_text())["complete"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "select_and_score", stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(lm, facts, _config(n_controls=1), tmp_path, progress=False)
+    assert seen == [False] and json.loads((tmp_path / "run.json").read_text())["complete"] is False

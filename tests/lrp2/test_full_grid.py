@@ -40,3 +40,26 @@ def test_the_full_grid_writes_the_gallery_of_its_gain_heatmaps(bert_lm, fixture_
     text = (tmp_path / "figures.md").read_text(encoding="utf-8")
     assert "![LRP2 gain over the baseline for every (m, n), fr](sweep_fr_gain.png)" in text
     assert [p.name for p in tmp_path.rglob("*.png")] == ["sweep_fr_gain.png"]
+
+
+def test_the_full_grid_computes_without_writing_and_its_save_writes_the_runners_tables(
+    bert_lm, fixture_facts, tmp_path, monkeypatch
+):
+    """full_grid writes nothing (computed vectors included); ExperimentResult.save writes what run_full_grid
+    leaves, with the same bytes for every table."""
+    from lrp2_interp.lrp2.full_grid import full_grid
+
+    cfg = ExperimentConfig(
+        languages=("fr",), design="full-grid", layers=(0, 1, 2), n_boot=20, probe=ProbeConfig(max_candidates=5)
+    )
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = full_grid(bert_lm, fixture_facts, cfg, random_control=False, progress=False)
+    assert res is not None and res.vectors is not None
+    assert not any(tmp_path.rglob("*.*")), "the full grid wrote a file"
+    saved = res.save(tmp_path / "saved")
+    run_full_grid(bert_lm, fixture_facts, cfg, tmp_path / "run", random_control=False, progress=False)
+    for name in ("summary.csv", "summary.md", "sweep_fr.csv", "probe_baseline.csv", "figures.md"):
+        assert (saved / name).read_bytes() == (tmp_path / "run" / name).read_bytes(), name
+    assert (saved / "vectors.safetensors").is_file() and (saved / "sweep_fr_gain.png").is_file()

@@ -15,6 +15,7 @@ from lrp2_interp.lrp2.vectors import compute_language_vectors
 from lrp2_interp.probing.probe import ProbeConfig, probe_scores
 from lrp2_interp.probing.types import fact_pools
 from lrp2_interp.prompts import prompt_corpus
+from lrp2_interp.store import ShardStore
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 FAMILIES = ["bert", "bloom", "gpt2", "qwen2", "gemma3"]
@@ -62,14 +63,14 @@ def test_run_sweep_cached_equals_per_pair_and_resumes(lm_vec, fixture_facts, tmp
     slow = run_sweep(lm, fixture_facts, vec, dataclasses.replace(base, engine="per_pair"), progress=False)
     pd.testing.assert_frame_equal(fast.facts_table, slow.facts_table)
     pd.testing.assert_frame_equal(fast.accuracy_table(), slow.accuracy_table())
-    stored = run_sweep(lm, fixture_facts, vec, base, store_dir=tmp_path, progress=False)
+    stored = run_sweep(lm, fixture_facts, vec, base, store=ShardStore(tmp_path), progress=False)
     shards = sorted((tmp_path / "shards").glob("*.parquet"))
     assert len(shards) == -(-fixture_facts.n_facts("fr") // 5)
     pd.testing.assert_frame_equal(stored.accuracy_table(), fast.accuracy_table())
     # a removed shard is recomputed, the others are reused as they are
     mtimes = {p.name: p.stat().st_mtime_ns for p in shards}
     shards[0].unlink()
-    again = run_sweep(lm, fixture_facts, vec, base, store_dir=tmp_path, progress=False)
+    again = run_sweep(lm, fixture_facts, vec, base, store=ShardStore(tmp_path), progress=False)
     pd.testing.assert_frame_equal(again.accuracy_table(), fast.accuracy_table())
     assert all((tmp_path / "shards" / n).stat().st_mtime_ns == t for n, t in mtimes.items() if n != shards[0].name)
 

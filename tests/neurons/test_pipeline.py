@@ -150,3 +150,36 @@ def test_typed_results_carry_their_inputs_and_hold_what_the_files_hold(bert_lm, 
     by_layer = pd.read_csv(out / "overlap_by_layer.csv")
     assert list(by_layer.columns) == [*res.by_layer.table.columns, "paper_layer"]
     assert (by_layer["n_shared"] == res.by_layer.table["n_shared"]).all()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_the_analysis_computes_without_writing_and_its_save_writes_the_runners_files(
+    bert_lm, setting, tmp_path, monkeypatch
+):
+    """knowledge_analysis writes nothing (its units in memory); KnowledgeResult.save writes the tables and
+    figures run_knowledge_analysis leaves, with the same bytes for every table."""
+    from lrp2_interp.neurons.pipeline import knowledge_analysis
+
+    facts, vectors = setting
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = knowledge_analysis(bert_lm, facts, vectors, _config(), progress=False)
+    assert res is not None and not any(tmp_path.rglob("*.*")), "the analysis wrote a file"
+    saved = _files(res.save(tmp_path / "saved"))
+    run_knowledge_analysis(bert_lm, facts, vectors, _config(), tmp_path / "run", progress=False)
+    ran = _files(tmp_path / "run")
+    tables = {k for k in ran if k.endswith((".csv", ".md"))}
+    assert {k for k in ran if not k.startswith(("shards", "manifest"))} == set(saved)
+    assert tables and all(saved[k] == ran[k] for k in tables)
+    torch.testing.assert_close(res.scores[("fr", "lrp2")], ran_scores(tmp_path / "run", bert_lm, facts, vectors))
+
+
+def ran_scores(out: Path, lm, facts, vectors) -> torch.Tensor:
+    """The resumed analysis's scores of (fr, lrp2) read back through the folder's stored units."""
+    res = run_knowledge_analysis(lm, facts, vectors, _config(), out, progress=False)
+    assert res is not None
+    return res.scores[("fr", "lrp2")]
