@@ -9,14 +9,21 @@ analysis configs, the facts, the model's weights and its dtype) is refused.
 This module is the one place that says which settings are speed-only: :data:`SPEED_OPTIONS` (the
 command-line options, the fields of :class:`ExecutionConfig`) and :data:`SPEED_FIELDS` (the fields of
 analysis configs that repeat one of them).  The dtype is not here: it changes numbers.
+
+:meth:`ExecutionConfig.configure` feeds the settings into the analysis configs: a command builds its
+configs from the options that change numbers and passes them through ``run.execution.configure(...)``,
+which sets every :data:`SPEED_FIELDS` field, however deeply nested, from the execution setting of the same
+name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,21 @@ class ExecutionConfig:
         if isinstance(given.get("max_memory"), list):
             given["max_memory"] = tuple(given["max_memory"])
         return cls(**given)
+
+    def configure(self, config: C) -> C:
+        """``config`` with every speed-only field (:data:`SPEED_FIELDS`) set from these settings.
+
+        ``config`` is a frozen dataclass config, or a tuple, list or mapping of them; nested configs (a
+        field, tuple, list or mapping holding one) are configured too.  Each field is fed by the setting of
+        its own name, where that setting is not None: ``ProbeConfig.batch_size`` by :attr:`batch_size`,
+        ``ProbeConfig.memory_mb`` by :attr:`memory_mb`, ``AttributionConfig.memory_budget_mb`` by
+        :attr:`memory_budget_mb` (:attr:`memory_mb` does not feed attribution: its autograd budget
+        is given as :attr:`memory_budget_mb`), ``SweepConfig.engine`` by :attr:`engine`,
+        ``DemoConfig.device`` by :attr:`device` (always given: ``"cpu"`` by default).  Every other field is
+        left as it is, and an object with nothing to change is returned itself (not a copy).
+        """
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+        return cast(C, _feed(config, given))
 
     def apply(self) -> None:
         """Set what is process-wide: torch's threads, when given."""
@@ -72,6 +94,39 @@ SPEED_FIELDS: dict[str, frozenset[str]] = {
 def speed_fields(config: Any) -> frozenset[str]:
     """The speed-only fields of the dataclass ``config`` (:data:`SPEED_FIELDS`), empty for any other object."""
     return SPEED_FIELDS.get(type(config).__name__, frozenset())
+
+
+def _feed(obj: Any, given: Mapping[str, Any]) -> Any:
+    """``obj`` with the speed fields of every config in it set from ``given`` (:meth:`ExecutionConfig.configure`)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        speed = speed_fields(obj)
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            if not f.init:
+                continue  # dataclasses.replace cannot set it
+            old = getattr(obj, f.name)
+            if f.name in speed:
+                if f.name in given and given[f.name] != old:
+                    changes[f.name] = given[f.name]
+                continue
+            new = _feed(old, given)
+            if new is not old:
+                changes[f.name] = new
+        return dataclasses.replace(obj, **changes) if changes else obj
+    if isinstance(obj, Mapping):
+        fed = {k: _feed(v, given) for k, v in obj.items()}
+        if all(fed[k] is v for k, v in obj.items()):
+            return obj
+        try:
+            return cast(Any, type(obj))(fed)
+        except TypeError:  # a mapping type not made from a dict
+            return fed
+    if isinstance(obj, (tuple, list)):
+        items = [_feed(v, given) for v in obj]
+        if all(a is b for a, b in zip(items, obj, strict=True)):
+            return obj
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)  # a named tuple: by position
+    return obj
 
 
 def check_speed_fields(classes: Sequence[type]) -> list[str]:

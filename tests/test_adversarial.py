@@ -123,6 +123,58 @@ def test_model_weights_with_non_finite_values_are_refused_at_load(tiny_model_dir
     assert err.value.field == name and err.value.file == str(folder)
 
 
+#: a weight deep inside a block: the bridge wraps its module, so its name there holds "._original_component"
+DEEP_WEIGHT = "model.layers.0.mlp.up_proj.weight"
+
+
+@pytest.mark.parametrize("source", ["in memory", "folder", "device_map"])
+def test_a_non_finite_weight_deep_in_a_block_is_named_as_in_the_checkpoint(tiny_model_dir, tmp_path, source):
+    from transformers import AutoModelForCausalLM
+
+    from lrp2_interp.models.loading import load_model
+
+    folder = tiny_model_dir("gemma3")
+    hf = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        dict(hf.named_parameters())[DEEP_WEIGHT].view(-1)[3] = float("nan")
+    if source == "in memory":
+        load = lambda: load_model(folder, hf_model=hf)  # noqa: E731
+    else:
+        bad = tmp_path / "bad"
+        hf.save_pretrained(bad)
+        for f in folder.iterdir():  # the tokenizer's files
+            if not (bad / f.name).exists():
+                shutil.copy(f, bad / f.name)
+        kw = {"device_map": {"": "cpu"}} if source == "device_map" else {}
+        load = lambda: load_model(bad, **kw)  # noqa: E731
+    with pytest.raises(InputError, match="non-finite") as err:
+        load()
+    assert err.value.field == DEEP_WEIGHT and f"'{DEEP_WEIGHT}' holds 1 non-finite" in str(err.value)
+
+
+@pytest.mark.parametrize("device_map", [None, {"": "cpu"}])
+def test_the_weights_are_checked_before_the_bridge_wraps_the_model(tiny_model_dir, monkeypatch, device_map):
+    """check_loaded_weights sees the HF model's own parameter names, which the bridge's wrapping changes."""
+    from transformers import AutoModelForCausalLM
+
+    import lrp2_interp.models.loading as loading
+
+    seen: list[list[str]] = []
+    check = loading.check_loaded_weights
+
+    def spy(hf_model, tokenizer, name):
+        seen.append([n for n, _ in hf_model.named_parameters()])
+        check(hf_model, tokenizer, name)
+
+    monkeypatch.setattr(loading, "check_loaded_weights", spy)
+    folder = tiny_model_dir("gemma3")
+    lm = loading.load_model(folder, device_map=device_map)
+    assert seen == [[n for n, _ in AutoModelForCausalLM.from_pretrained(folder).named_parameters()]]
+    assert DEEP_WEIGHT in seen[0] and not any("_original_component" in n for n in seen[0])
+    wrapped = [n for n, _ in lm.bridge.original_model.named_parameters()]
+    assert any("_original_component" in n for n in wrapped)  # after wrapping the names differ: checked before
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_a_non_finite_score_is_caught_before_ranking(bad):
     from lrp2_interp.probing.types import rank_row

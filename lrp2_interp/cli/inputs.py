@@ -78,7 +78,6 @@ def probe_options() -> ConfigOptions[ProbeConfig]:
     return ConfigOptions(
         ProbeConfig,
         (
-            Option("batch_size"),
             Option("max_candidates", help="cap the candidate pool (gold + random)"),
             Option("decoder_score"),
         ),
@@ -86,10 +85,23 @@ def probe_options() -> ConfigOptions[ProbeConfig]:
 
 
 def add_probe_args(p: argparse.ArgumentParser) -> None:
+    """The probing options, and ``--batch-size`` (an execution setting: fed by ``run.execution.configure``)."""
+    from lrp2_interp.cli.options import field_default
+    from lrp2_interp.probing.types import ProbeConfig
+
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="sequences per forward pass (speed only; default: each analysis's own, "
+        f"ProbeConfig's {field_default(ProbeConfig, 'batch_size')})",
+    )
     probe_options().add_to(p)
 
 
 def probe_config(args: argparse.Namespace) -> ProbeConfig:
+    """The probing config of the options that change numbers; the speed-only fields are the defaults until
+    ``run.execution.configure`` sets them."""
     return probe_options().build(args, seed=args.seed)
 
 

@@ -104,7 +104,7 @@ def cmd_probe(args: argparse.Namespace, run: Runner) -> None:
         raise InputError("--lrp2 needs --vectors (make them with `lrp2-interp vectors`)", field="vectors")
     lm = load_model_for(args, facts, objects=True)
     facts, excluded = rankable_facts(lm, facts)
-    cfg = probe_config(args)
+    cfg = run.execution.configure(probe_config(args))
     vectors = LanguageVectors.load(args.vectors) if args.vectors else None
     configs = {lang: lrp2_options().build(args, m=m, n=n) for lang, (m, n) in pairs.items()}
     hooks_of = {lang: lrp2_hooks(lm, vectors, lang, c) for lang, c in configs.items()} if vectors else {}
@@ -194,7 +194,7 @@ def cmd_sweep(args: argparse.Namespace, run: Runner) -> None:
     facts = load_facts_for(args, [args.source, args.language]).parallel()
     lm = load_model_for(args, facts, objects=True)
     facts, excluded = rankable_facts(lm, facts)
-    cfg = sweep_options().build(args, seed=args.seed, probe=probe_config(args))
+    cfg = run.execution.configure(sweep_options().build(args, seed=args.seed, probe=probe_config(args)))
     cfg.pairs(lm.n_layers)  # layer range checked before any compute
     given = LanguageVectors.load(args.vectors) if args.vectors else None
     if given is not None:
@@ -235,7 +235,9 @@ def cmd_run(args: argparse.Namespace, run: Runner) -> None:
     facts, excluded = rankable_facts(lm, facts)
     if not langs:
         langs = tuple(lg for lg in facts.languages if lg != args.source)
-    cfg = experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
+    cfg = run.execution.configure(
+        experiment_options().build(args, languages=langs, seed=args.seed, probe=probe_config(args))
+    )
     vectors = None
     if vector_tokens(args) != "real":  # run_experiment's own vectors (dev prompts when held out) drop special tokens
         vectors = language_vectors(args, lm, facts, [args.source, *langs])

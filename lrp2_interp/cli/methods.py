@@ -119,7 +119,7 @@ def _run_compare(args: argparse.Namespace, run: Runner, methods: tuple[str, ...]
     from lrp2_interp.methods.registry import build_interventions
     from lrp2_interp.metrics import estimate_columns
 
-    config, options = _compare_configs(args, methods)  # bad options fail first
+    config, options = run.execution.configure(_compare_configs(args, methods))  # bad options fail first
     facts = load_facts_for(args, [options.source, *args.languages])
     lm = load_model_for(args)
     facts, excluded = rankable_facts(lm, facts)
@@ -184,7 +184,7 @@ def cmd_lape(args: argparse.Namespace, run: Runner) -> None:
     )
     from lrp2_interp.plots import heatmap
 
-    cfg = lape_options(True).build(args)
+    cfg = run.execution.configure(lape_options(True).build(args))
     facts = load_facts_for(args).parallel()
     langs = list(facts.languages)
     pairs = lrp2_pairs(args, [g for g in langs if g != args.source])

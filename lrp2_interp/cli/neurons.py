@@ -79,7 +79,7 @@ def cmd_attribute(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.plots import attribution_heatmap
 
     lm = load_model_for(args)
-    cfg = attribution_config(args)
+    cfg = run.execution.configure(attribution_config(args))
     cfg.validate(lm.n_layers)
     check_attribute_input(lm, args.prompt, args.target)
     out = run.folder({"attribution": cfg}, lm=lm)
@@ -155,6 +155,7 @@ def cmd_neurons(args: argparse.Namespace, run: Runner) -> None:
     )
     if args.no_causal:
         cfg = replace(cfg, causal=None)
+    cfg = run.execution.configure(cfg)
     prepared = prepare_facts(lm, facts, cfg)  # every fact checked before the vectors are computed
     given = LanguageVectors.load(args.vectors) if args.vectors else None
     if given is not None:
@@ -197,7 +198,8 @@ def cmd_similarity(args: argparse.Namespace, run: Runner) -> None:
     lrp = lrp2_pairs(args, args.languages)
     facts = load_facts_for(args, [args.source, *args.languages]).parallel()
     lm = load_model_for(args, facts)
-    sim = SimilarityConfig(source=args.source)  # every language is compared to --source, with or without LRP2
+    # every language is compared to --source, with or without LRP2
+    sim = run.execution.configure(SimilarityConfig(source=args.source))
     configs = {lg: similarity_options().build(args, m=m, n=n) for lg, (m, n) in lrp.items()}
     for c in configs.values():
         c.validate(lm.n_layers)

@@ -45,7 +45,6 @@ def demo_options() -> ConfigOptions[DemoConfig]:
             Option("n_boot"),
             Option("n_perm"),
             Option("model", help="a pretrained model (e.g. gemma-3-270m) instead of the organism"),
-            Option("device"),
             Option("dtype", choices=DTYPES),
             Option("max_facts_per_relation", flag="--max-facts", help="pretrained model: facts per relation"),
             Option("layers", help="candidate layers for m and n"),
@@ -92,6 +91,7 @@ def cmd_demo(args: argparse.Namespace, run: Runner) -> None:
     )
     if args.quick:
         cfg = quick(cfg)
+    cfg = run.execution.configure(cfg)  # --device
     out = run.folder(cfg)  # the config names the model (the organism's settings, or --model) and the facts
     res = run_demo(cfg, out, cache_dir=args.cache)
     run.finish({**res.record, "seconds": run.seconds()}, report=res.markdown())
@@ -113,6 +113,7 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="the whole mission on the organism: LRP2 (m, n) search + knowledge neurons")
     _organism_args(p)
     demo_options().add_to(p)
+    p.add_argument("--device", default="cpu", help="where the model runs (speed only); default: %(default)s")
     p.add_argument("--quick", action="store_true", help="fewer facts, bootstrap and permutation draws (CI)")
     p.add_argument("--paper", action="store_true", help="the paper's choices (lrp2_interp.presets)")
     add_out_args(p, required=False, default="results/demo")

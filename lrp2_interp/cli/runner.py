@@ -5,6 +5,7 @@ Every command runs inside a :class:`Runner` (``with Runner(args) as run:``, or t
     @runs(distributed=True)                   # torchrun's process group joined, closed at the end
     def cmd_x(args, run):
         ...                                   # check the input, load facts and model
+        config = run.execution.configure(x_options().build(args))   # speed-only fields: the execution settings
         out = run.folder(config, facts=facts, lm=lm)   # --overwrite, then the manifest guard
         ...                                   # compute and write into out
         run.finish(run_metadata(config, **run.info()), report=text)
@@ -51,7 +52,7 @@ class Runner:
 
     def __init__(self, args: argparse.Namespace, *, distributed: bool = False) -> None:
         self.args = args
-        self.execution = ExecutionConfig.from_options(args)
+        self.execution = ExecutionConfig.from_options(args)  # its configure() feeds the speed-only config fields
         self.distributed = distributed  # join torchrun's process group (commands that shard their work)
         self.dist = Dist()
         self.t0 = time.time()

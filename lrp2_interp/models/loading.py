@@ -30,7 +30,7 @@ from lrp2_interp.models.hooks import (
     resid_post_hook,
     shift_point_hook,
 )
-from lrp2_interp.models.placement import DeviceMap, boot_bridge, ffn_width, note_precision
+from lrp2_interp.models.placement import DeviceMap, boot_bridge, ffn_width, load_hf_model, note_precision
 
 ModelKind = Literal["masked", "causal"]
 
@@ -248,16 +248,18 @@ def _check_safetensors(path: Path) -> None:
 def check_loaded_weights(hf_model: Any, tokenizer: Any, name: str) -> None:
     """Refuse, once per load, weights holding NaN/inf and a tokenizer with ids past the embedding table.
 
+    ``hf_model`` is the HF model before the bridge wraps it, so a refused weight is named as in the
+    checkpoint (``model.layers.0.mlp.up_proj.weight``).
+
     Cheap: one ``isfinite().all()`` reduction per parameter tensor, no copy of the weights.
     A NaN weight would otherwise give every candidate the same NaN score (the alphabet decides),
     and a token id past the table an IndexError deep inside the forward pass.
     """
     with torch.no_grad():
-        for wrapped, param in hf_model.named_parameters():
+        for pname, param in hf_model.named_parameters():
             if param.device.type == "meta" or not param.is_floating_point():
                 continue  # offloaded (meta) weights load on use and are not checked here
             if not bool(torch.isfinite(param).all()):
-                pname = wrapped.replace("._original_component", "")  # the checkpoint's name, not the bridge's
                 n_bad = int((~torch.isfinite(param)).sum())
                 raise InputError(
                     f"model weight '{pname}' holds {n_bad} non-finite value(s) (NaN or inf): corrupt weights",
@@ -364,19 +366,18 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "right"
-    bridge, placed = boot_bridge(
+    hf_model = load_hf_model(
         name,
-        archs,
         hf_model=hf_model,
         model_class=AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM,
-        tokenizer=tokenizer,
         device=device,
         dtype=dtype,
         device_map=device_map,
         max_memory=max_memory,
         offload_folder=offload_folder,
     )
-    check_loaded_weights(bridge.original_model, tokenizer, name)
+    check_loaded_weights(hf_model, tokenizer, name)  # before the bridge renames its modules' parameters
+    bridge, placed = boot_bridge(name, archs, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype)
     cfg = bridge.cfg
     special = {i for i in tokenizer.all_special_ids if i is not None}
     d_mlp = ffn_width(config, cfg.d_mlp)
