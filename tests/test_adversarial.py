@@ -539,9 +539,11 @@ def test_the_demo_is_guarded_too(tmp_path, monkeypatch, capsys):
     import lrp2_interp.demo as demo
 
     def fake_demo(cfg, out, cache_dir=None):
+        from types import SimpleNamespace
+
         out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps({"command": "demo"}))
         (out / "summary.md").write_text("summary")
+        return SimpleNamespace(record={"command": "demo"}, markdown=lambda: "summary")
 
     monkeypatch.setattr(demo, "run_demo", fake_demo)
     out = tmp_path / "demo"
