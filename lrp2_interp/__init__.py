@@ -43,6 +43,7 @@ _API: dict[str, str] = {
     "probe": "probing.probe",
     "ProbeConfig": "probing.probe",
     "ProbeResult": "probing.probe",
+    "QuerySet": "probing.query_set",
     "summarize": "metrics",
     "transferability": "metrics",
     "bootstrap_ci": "metrics",

@@ -28,6 +28,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported anywhere
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,3 +179,20 @@ def _restore_torch_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def pool_count(monkeypatch) -> Counter:
+    """(language, relation) -> how often its entity distractors were drawn: each candidate-pool computation
+    of entity-distractor facts draws them once per relation."""
+    from lrp2_interp.probing import types
+
+    seen: Counter = Counter()
+    real = types.entity_pools
+
+    def counted(facts, language, relation, config):
+        seen[(language, relation)] += 1
+        return real(facts, language, relation, config)
+
+    monkeypatch.setattr(types, "entity_pools", counted)
+    return seen

@@ -18,7 +18,7 @@
 Results folder of the held-out design::
 
     run.json              config, the selection settings, package version, git commit, model, timings, work
-    manifest.json         what the stored units depend on (another run's settings are refused)
+    manifest.json         what the stored units depend on (another run's settings or units are refused)
     units/{lang}/shards/  resumable units (a rerun of the same command skips the finished ones)
     summary.csv           one row per target language (numeric X, X_low, X_high columns)
     summary.md            the protocol, the work it saved, the headline table, then the full table
@@ -44,6 +44,7 @@ from lrp2_interp.files import run_metadata, write_table, write_text
 from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.language_projection import LRP2Intervention
 from lrp2_interp.interventions.protocol import Intervention
+from lrp2_interp.interventions.scoring import UNITS_VERSION
 from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, select_and_score
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
 from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, check_experiment_config, run_full_grid
@@ -208,6 +209,7 @@ def heldout_experiment(
             lm=lm,
             vectors=vectors,
             per_language={lang: facts_digest(fs) for lang, fs in (per_language or {}).items() if lang in targets},
+            units=UNITS_VERSION,
         )
     )  # never mix units of another run
     selections: dict[str, SelectionResult] = {}

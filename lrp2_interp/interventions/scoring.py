@@ -4,13 +4,15 @@ A condition whose hooks are all :class:`~lrp2_interp.models.hooks.ShiftHook` at 
 most two shift points, is a *shift condition* (LRP2, its controls, mean steering): all of them go
 through :func:`lrp2_interp.lrp2.sweep_engine.condition_scores` together, which runs the clean pass
 once per batch and shares LIRP trunks.  Any other condition is probed on its own
-(:func:`lrp2_interp.probing.probe.probe_scores`).  Both rank the same candidate pools, computed once
-per language from the fact set (:func:`lrp2_interp.probing.types.fact_pools`).
+(:func:`lrp2_interp.probing.probe.probe_scores`).  Both rank the same candidate pools, drawn once per
+language by the Scorer's :class:`~lrp2_interp.probing.query_set.QuerySet` (which several Scorers of
+one run can share).
 
 Rows already scored are remembered (``(language, condition, fact)``), so a condition asked for again
 on more facts only scores the new ones; with a :class:`~lrp2_interp.store.ShardStore` every call is
-a resumable unit, named after the Scorer's ``scope`` (the intervention), the fact set's languages,
-the language scored, the condition names and the facts.  ``work`` counts fact-conditions actually scored.
+a resumable unit, named after the Scorer's ``scope`` (the intervention, or the language pair's
+intervention-free conditions), the fact set's languages, the language scored, the condition names and
+the facts.  ``work`` counts fact-conditions actually scored.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ from lrp2_interp.models.hooks import FwdHooks, ShiftHook, shift_point_hook
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import probe_scores
-from lrp2_interp.probing.types import TABLE_COLUMNS, FactKey, Pools, ProbeConfig, fact_pools, rank_rows
+from lrp2_interp.probing.query_set import QuerySet
+from lrp2_interp.probing.types import TABLE_COLUMNS, FactKey, Pools, ProbeConfig, rank_rows
 from lrp2_interp.store import UnitStore
 
 ROW_COLUMNS = ["condition", "relation", "lineid", "correct", "rank", "n_candidates", "prediction"]
 UNIT_FACTS = 32  # facts per engine call (and per resumable unit)
 UNIT_CONDITIONS = 24  # conditions per engine call: a progress tick and a resume point every few minutes
+#: which units a results folder holds, in its manifest: a folder of another version is refused (2: the
+#: baselines are units of their own scope, shared by the interventions of a language pair)
+UNITS_VERSION = 2
 
 
 def shift_condition(lm: LanguageModel, hooks: FwdHooks) -> ShiftCondition | None:
@@ -60,26 +66,21 @@ class Scorer:
         facts: FactSet,
         config: ProbeConfig,
         *,
+        queries: QuerySet | None = None,
         store: UnitStore | None = None,
         scope: str = "",
         tick: Callable[[int], None] | None = None,
     ) -> None:
         self.lm, self.facts, self.config, self.store = lm, facts, config, store
+        self.queries = QuerySet.use(queries, facts, config)  # candidate pools, drawn once per language
         self.scope = scope  # names this scorer's units in ``store``: condition names mean one thing per scope
         self.tick = tick or (lambda n: None)
         self.rows: dict[tuple[str, str, FactKey], dict] = {}
-        self._pools: dict[str, tuple[dict[FactKey, Fact], Pools]] = {}
         self.work = 0
         try:
             self.engine = LayerRunner(lm).tail is not None and config.path == "fast"
         except Unsupported:
             self.engine = False
-
-    def pools(self, language: str) -> tuple[dict[FactKey, Fact], Pools]:
-        if language not in self._pools:
-            order, pools = fact_pools(self.facts, language, self.config)
-            self._pools[language] = ({(f.relation, f.lineid): f for f in order}, pools)
-        return self._pools[language]
 
     def score(self, language: str, conditions: Mapping[str, FwdHooks], keys: Sequence[FactKey]) -> pd.DataFrame:
         """Rows (``ROW_COLUMNS``) of every condition on every fact of ``keys`` (the baseline is ``[]`` hooks)."""
@@ -117,9 +118,7 @@ class Scorer:
         return table
 
     def _compute(self, language: str, conds: Mapping[str, FwdHooks], chunk: Sequence[FactKey]) -> pd.DataFrame:
-        by_key, pools = self.pools(language)
-        order = [by_key[k] for k in chunk]
-        sub_pools = {k: pools[k] for k in chunk}
+        order, sub_pools = self.queries.subset(language, chunk)
         frames = []
         found = {c: shift_condition(self.lm, h) for c, h in conds.items() if h} if self.engine else {}
         shift = {c: sc for c, sc in found.items() if sc is not None}
@@ -134,9 +133,10 @@ class Scorer:
         done = {f["condition"].iloc[0] for f in frames}
         rest = [c for c in conds if c not in done]
         if rest:
-            sub = self.facts.restrict_keys(chunk)
+            sub = self.queries.restrict_keys(chunk)
             for c in rest:
-                _, scores = probe_scores(self.lm, sub, language, self.config, conds[c] or None, exact=False)
+                hooks = conds[c] or None
+                _, scores = probe_scores(self.lm, sub.facts, language, self.config, hooks, exact=False, queries=sub)
                 frames.append(self._frame(c, order, sub_pools, scores))
         return pd.concat(frames, ignore_index=True)
 

@@ -15,6 +15,10 @@ The one held-out routine for every intervention (LRP2's (m, n), mean steering, a
 4. **Test**: only the baseline, the chosen setting, ``n_controls`` matched-control draws, the
    extra controls, and the source language's baseline (for Trans) are probed on test facts.
 
+The conditions that do not depend on the intervention (the baseline on dev and test facts, the
+source's baseline) are scored by the language pair's :func:`pair_scorer`: interventions of one pair
+that share it score them once, and draw the pair's candidate pools once.
+
 The result is typed (:class:`SelectionResult`) and writes nothing; ``work`` compares the
 fact-conditions probed with those the full-grid design (every setting on every fact) needs.
 """
@@ -38,6 +42,8 @@ from lrp2_interp.probing.types import FactKey, ProbeConfig
 from lrp2_interp.store import UnitStore
 
 BASELINE, CHOSEN, SOURCE = "baseline", "chosen", "source baseline"
+#: the scope (:class:`Scorer`) of a language pair's intervention-free conditions: BASELINE, SOURCE
+SHARED_SCOPE = "intervention-free"
 
 
 def control_name(k: int) -> str:
@@ -113,6 +119,27 @@ class SelectionResult:
         return self.facts_table
 
 
+def pair_scorer(
+    lm: LanguageModel,
+    facts: FactSet,
+    source: str,
+    language: str,
+    config: SelectionConfig,
+    *,
+    store: UnitStore | None = None,
+    tick: Callable[[int], None] | None = None,
+) -> Scorer:
+    """The :class:`Scorer` of the (``source``, ``language``) pair's intervention-free conditions.
+
+    Pass it to every :func:`select_and_score` of the pair on ``facts`` with ``config`` (and ``store``):
+    the baseline and the source's baseline are scored once for all of them, and its query set draws
+    the pair's candidate pools once.
+    """
+    facts.check_languages([source, language])
+    pair = facts.select_languages([source, language]).parallel([source, language])
+    return Scorer(lm, pair, config.probe, store=store, scope=SHARED_SCOPE, tick=tick)
+
+
 def select_and_score(
     lm: LanguageModel,
     facts: FactSet,
@@ -121,16 +148,24 @@ def select_and_score(
     *,
     store: UnitStore | None = None,
     tick: Callable[[int], None] | None = None,
+    shared: Scorer | None = None,
 ) -> SelectionResult:
-    """Fit on dev facts, search the grid on dev, score the choice and its controls on test facts."""
+    """Fit on dev facts, search the grid on dev, score the choice and its controls on test facts.
+
+    ``shared``: the pair's :func:`pair_scorer` (same ``facts``, ``config`` and ``store``) when several
+    interventions of the pair are run; ``None``: one is built.
+    """
     lang, src = intervention.language, intervention.source
     facts.check_languages([src, lang])
-    pair = facts.select_languages([src, lang]).parallel([src, lang])
+    shared = shared or pair_scorer(lm, facts, src, lang, config, store=store, tick=tick)
+    if shared.facts.languages != (src, lang) or shared.config != config.probe:
+        raise ValueError(f"the shared scorer is not the pair scorer of ({src}, {lang}) with this probe config")
+    pair, shared_work = shared.facts, shared.work
     dev, test = split_keys(pair.keys(lang), config)
     if not dev or not test:
         raise InputError(f"{lang}: {len(dev)} dev and {len(test)} test facts; both must be non-empty", field="facts")
     fitted = intervention.fit(lm, facts.restrict_keys(dev))
-    scorer = Scorer(lm, pair, config.probe, store=store, scope=fitted.name, tick=tick)
+    scorer = Scorer(lm, pair, config.probe, queries=shared.queries, store=store, scope=fitted.name, tick=tick)
     settings = list(fitted.settings())
     labels = {s: fitted.label(s) for s in settings}
     if len(set(labels.values())) != len(labels):
@@ -138,22 +173,23 @@ def select_and_score(
     search_keys = dev + test if config.search == "oracle" else dev
     chosen, search = _search(scorer, fitted, settings, labels, search_keys, config)
     frames = []
-    dev_rows = scorer.score(lang, {BASELINE: []}, search_keys).assign(split="dev", language=lang)
+    dev_rows = shared.score(lang, {BASELINE: []}, search_keys).assign(split="dev", language=lang)
     frames.append(dev_rows)
     for label in search["setting"].unique():
         n = int(search.loc[search["setting"] == label, "n_dev"].max())
         setting = next(s for s in settings if labels[s] == label)
         rows = scorer.score(lang, {label: fitted.hooks(setting)}, search_keys[:n])
         frames.append(rows.assign(split="dev", language=lang))
-    conditions = {BASELINE: [], CHOSEN: fitted.hooks(chosen)}
+    conditions = {CHOSEN: fitted.hooks(chosen)}
     conditions.update({control_name(k): fitted.control(chosen, k) for k in range(config.n_controls)})
     conditions.update(fitted.extra_controls(chosen))
+    frames.append(shared.score(lang, {BASELINE: []}, test).assign(split="test", language=lang))
     frames.append(scorer.score(lang, conditions, test).assign(split="test", language=lang))
-    frames.append(scorer.score(src, {SOURCE: []}, test).assign(split="test", language=src))
+    frames.append(shared.score(src, {SOURCE: []}, test).assign(split="test", language=src))
     table = pd.concat(frames, ignore_index=True)
     n_all = len(dev) + len(test)
     work = {
-        "fact_conditions": scorer.work,
+        "fact_conditions": scorer.work + shared.work - shared_work,  # a shared condition counts where scored
         "full_grid": (len(settings) + 1) * n_all + len(test),
         "n_dev": len(dev),
         "n_test": len(test),

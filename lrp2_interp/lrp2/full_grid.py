@@ -39,6 +39,7 @@ from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
 from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_test, transferability_ci
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import ProbeConfig, probe
+from lrp2_interp.probing.query_set import QuerySet
 from lrp2_interp.prompts import prompt_corpus
 from lrp2_interp.store import ShardStore, UnitStore, finish_record, results_manifest, unit_store
 
@@ -249,14 +250,16 @@ def full_grid(
         probe=config.probe,
     )
     for lang in langs[1:]:
-        sw = run_sweep(
-            lm, facts_of[lang], vectors, replace(base_cfg, language=lang), store=store, dist=dist, progress=progress
-        )
+        queries = QuerySet(facts_of[lang], config.probe)  # the sweep and its control rank the same pools
+        cfg = replace(base_cfg, language=lang)
+        sw = run_sweep(lm, facts_of[lang], vectors, cfg, store=store, dist=dist, progress=progress, queries=queries)
         ctl = None
         if random_control and sw is not None:
             h = sw.heldout()
-            ctl_cfg = replace(base_cfg, language=lang, layers=(int(h["m"]), int(h["n"])), control="random")
-            ctl = run_sweep(lm, facts_of[lang], vectors, ctl_cfg, store=store.child("control"), progress=False)
+            ctl_cfg = replace(cfg, layers=(int(h["m"]), int(h["n"])), control="random")
+            ctl = run_sweep(
+                lm, facts_of[lang], vectors, ctl_cfg, store=store.child("control"), progress=False, queries=queries
+            )
         if sw is None:
             continue
         sweeps[lang] = sw

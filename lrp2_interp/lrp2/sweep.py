@@ -39,7 +39,8 @@ from lrp2_interp.lrp2.vectors import LanguageVectors
 from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import ProbeConfig, probe
-from lrp2_interp.probing.types import TABLE_COLUMNS, fact_pools, rank_rows, rankable
+from lrp2_interp.probing.query_set import QuerySet
+from lrp2_interp.probing.types import TABLE_COLUMNS, rank_rows, rankable
 from lrp2_interp.store import UnitStore
 
 BASELINE = "baseline"
@@ -150,25 +151,28 @@ def run_sweep(
     store: UnitStore | None = None,
     dist: Dist | None = None,
     progress: bool = True,
+    queries: QuerySet | None = None,
 ) -> SweepResult | None:
     """Probe the baseline and every (m, n) pair; resumable when ``store`` is a results folder's
     :class:`~lrp2_interp.store.ShardStore`.
 
     Under torchrun every rank computes its share; only rank 0 returns the result
-    (other ranks return ``None``).
+    (other ranks return ``None``).  ``queries``: the :class:`~lrp2_interp.probing.query_set.QuerySet`
+    of ``facts`` when the run sweeps the same facts again (candidate pools drawn once), else one is built.
     """
     dist = dist if dist is not None else Dist()
     facts.check_languages([config.language])
     facts, _ = rankable(lm, facts)  # golds the model cannot tell from a wrong candidate: not ranked (probing)
+    queries = QuerySet.use(queries, facts, config.probe)
     vectors.check_model(lm)
     vectors[config.language], vectors[config.source]  # clear error if a vector is missing
     pairs = config.pairs(lm.n_layers)
     if not pairs:
         raise InputError("no (m, n) pair to sweep: give at least two layers", field="layers")
 
-    units = _cached_units(lm, facts, vectors, config, pairs) if _cached_ok(lm, config) else None
+    units = _cached_units(lm, queries, vectors, config, pairs) if _cached_ok(lm, config) else None
     if units is None:
-        units = _per_pair_units(lm, facts, vectors, config, pairs)
+        units = _per_pair_units(lm, queries, vectors, config, pairs)
     bar = tqdm(total=len(units), desc=f"sweep {config.language}", disable=not progress)
     if store is None:
         frames = []
@@ -193,11 +197,11 @@ def _lrp2(config: SweepConfig, m: int, n: int) -> LRP2Config:
     return LRP2Config(m, n, source=config.source, control=config.control, seed=config.seed)
 
 
-def _per_pair_units(lm, facts, vectors, config, pairs):
+def _per_pair_units(lm, queries: QuerySet, vectors, config, pairs):
     def unit(m: int | None, n: int | None):
         def compute() -> pd.DataFrame:
             hooks = None if m is None or n is None else lrp2_hooks(lm, vectors, config.language, _lrp2(config, m, n))
-            res = probe(lm, facts, config.language, config.probe, fwd_hooks=hooks)
+            res = probe(lm, queries.facts, config.language, config.probe, fwd_hooks=hooks, queries=queries)
             return _condition_frame(res.table, BASELINE if m is None else f"m{m}_n{n}", m, n)
 
         return compute
@@ -218,9 +222,10 @@ def _cached_ok(lm: LanguageModel, config: SweepConfig) -> bool:
     return runner.tail is not None
 
 
-def _cached_units(lm, facts, vectors, config, pairs):
+def _cached_units(lm, queries: QuerySet, vectors, config, pairs):
     """One unit per group of ``unit_facts`` facts, each scoring the baseline and every pair."""
-    order, pools = fact_pools(facts, config.language, config.probe)
+    facts = queries.facts
+    order, pools = queries.of(config.language)
     vectors.check_model(lm)
 
     def shifts_of(m: int, n: int):
@@ -233,7 +238,7 @@ def _cached_units(lm, facts, vectors, config, pairs):
             try:
                 out = sweep_scores(lm, facts, config.language, group, pools, config.probe, pairs, shifts_of)
             except Unsupported:  # e.g. candidate sentences without a shared prefix: probe each pair
-                return _per_pair_group(lm, facts, vectors, config, pairs, group)
+                return _per_pair_group(lm, queries, vectors, config, pairs, group)
             frames = []
             for cond in [None, *pairs]:
                 t = pd.DataFrame(rank_rows(group, pools, out[cond]), columns=TABLE_COLUMNS)
@@ -248,8 +253,8 @@ def _cached_units(lm, facts, vectors, config, pairs):
     return [(f"{config.language}-facts{s * k:05d}-{s * k + len(g):05d}", unit(g)) for s, g in enumerate(groups)]
 
 
-def _per_pair_group(lm, facts, vectors, config, pairs, group):
-    sub = facts.restrict({f.lineid for f in group})
+def _per_pair_group(lm, queries: QuerySet, vectors, config, pairs, group):
+    sub = queries.restricted(queries.facts.restrict({f.lineid for f in group}))
     keys = {(f.relation, f.lineid) for f in group}
     frames = [compute() for _, compute in _per_pair_units(lm, sub, vectors, config, pairs)]
     table = pd.concat(frames, ignore_index=True)

@@ -7,7 +7,9 @@ LAPE steering, mean steering, or a class of your own) and runs the one held-out 
 search the setting grid on dev facts, score the choice, its matched-control draws and its
 extra controls on test facts.  Every intervention of one language sees the same split
 (:class:`~lrp2_interp.interventions.selection.SelectionConfig`'s seed) and the same
-candidate pools.  Facts whose gold the model cannot tell from a wrong candidate (the gold tokenizes
+candidate pools, drawn once; the conditions no intervention changes (the baseline, the source's
+baseline) are scored once per language pair
+(:func:`~lrp2_interp.interventions.selection.pair_scorer`) and shared by its interventions.  Facts whose gold the model cannot tell from a wrong candidate (the gold tokenizes
 to the unknown token only, or like another object label) are left out in every language, as
 :func:`~lrp2_interp.probing.probe.probe` and the command line do, and listed in
 :attr:`Comparison.excluded`.  The summary has one row per intervention
@@ -29,7 +31,8 @@ from lrp2_interp.errors import InputError
 from lrp2_interp.facts import FactSet
 from lrp2_interp.heldout_figures import draw_halving_search, draw_real_size_gains
 from lrp2_interp.interventions.protocol import Intervention, Setting
-from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, select_and_score
+from lrp2_interp.interventions.scoring import Scorer
+from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult, pair_scorer, select_and_score
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
@@ -136,14 +139,20 @@ def run_comparison(
         raise InputError(f"two interventions share a name and language: {names}", field="interventions")
     facts, excluded = rankable(lm, facts)  # never ranked by label order: left out in every language
     bar = tqdm(desc="compare", unit="fact-condition", disable=not progress)
-    results = tuple(select_and_score(lm, facts, i, config.selection, tick=bar.update) for i in interventions)
+    shared: dict[tuple[str, str], Scorer] = {}  # per language pair: its baselines and pools, for every method
+    results = []
+    for i in interventions:
+        pair = (i.source, i.language)
+        if pair not in shared:
+            shared[pair] = pair_scorer(lm, facts, *pair, config.selection, tick=bar.update)
+        results.append(select_and_score(lm, facts, i, config.selection, tick=bar.update, shared=shared[pair]))
     bar.close()
     rows = []
     for r in results:
         row = summary_row(r, n_boot=config.n_boot, seed=config.seed)
         row["title"] = r.title
         rows.append(row)
-    return Comparison(config, lm.name, results, pd.DataFrame(rows), excluded)
+    return Comparison(config, lm.name, tuple(results), pd.DataFrame(rows), excluded)
 
 
 def summary_markdown(comparison: Comparison) -> str:

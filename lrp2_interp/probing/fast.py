@@ -28,6 +28,7 @@ from lrp2_interp.models.hooks import ShiftHook, is_unembed_hook
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast_causal import causal_scores
 from lrp2_interp.probing.fast_masked import masked_scores
+from lrp2_interp.probing.query_set import QuerySet
 from lrp2_interp.probing.types import Pools, ProbeConfig, Scores
 
 
@@ -51,13 +52,15 @@ def fast_scores(
     fwd_hooks: FwdHooks | None = None,
     exact: bool = False,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
     """Pools and scores the fast way (raises :class:`Unsupported` where it cannot be exact).
 
-    ``subset``: (facts in order, their pools) to score instead of every fact of ``language``.
+    ``subset``: (facts in order, their pools) to score instead of every fact of ``language``;
+    ``queries``: the run's query set (pools drawn once), else one is built.
     """
     if not supports(lm, fwd_hooks):
         raise Unsupported("hooks the fast path cannot honour exactly")
     if lm.kind == "masked":
-        return masked_scores(lm, facts, language, config, fwd_hooks, subset)
-    return causal_scores(lm, facts, language, config, fwd_hooks, exact=exact, subset=subset)
+        return masked_scores(lm, facts, language, config, fwd_hooks, subset, queries)
+    return causal_scores(lm, facts, language, config, fwd_hooks, exact=exact, subset=subset, queries=queries)

@@ -31,8 +31,9 @@ from lrp2_interp.models.layer_runner import (
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
 from lrp2_interp.probing.batching import forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.head import head_log_probs, head_logits
+from lrp2_interp.probing.query_set import QuerySet
 from lrp2_interp.probing.reference_probe import causal_rows
-from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools
+from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,11 @@ def causal_scores(
     fwd_hooks: FwdHooks | None,
     exact: bool = False,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores of every fact of ``language``, or of ``subset`` (facts in order, their pools) only."""
-    order, pools = subset or fact_pools(facts, language, config)
+    """Pools and scores of every fact of ``language`` (pools from ``queries``, else drawn), or of ``subset``
+    (facts in order, their pools) only."""
+    order, pools = subset or QuerySet.use(queries, facts, config).of(language)
     cfs = causal_facts(lm, facts, language, order, pools)
     scores: Scores = defaultdict(dict)
     with LayerRunner(lm) as runner:

@@ -19,7 +19,8 @@ from lrp2_interp.models.layer_runner import LayerRunner
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
 from lrp2_interp.probing.batching import batches, forward, logit_rows, rows_per_pass
 from lrp2_interp.probing.head import head_logits
-from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, fact_pools, token_table
+from lrp2_interp.probing.query_set import QuerySet
+from lrp2_interp.probing.types import FactKey, Pools, ProbeConfig, Scores, token_table
 from lrp2_interp.prompts import masked_ids, render_masked
 
 
@@ -107,9 +108,11 @@ def masked_scores(
     config: ProbeConfig,
     fwd_hooks: FwdHooks | None,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
-    """Pools and scores of every fact of ``language``, or of ``subset`` (facts in order, their pools) only."""
-    order, pools = subset or fact_pools(facts, language, config)
+    """Pools and scores of every fact of ``language`` (pools from ``queries``, else drawn), or of ``subset``
+    (facts in order, their pools) only."""
+    order, pools = subset or QuerySet.use(queries, facts, config).of(language)
     qs = masked_queries(lm, facts, language, order, pools)
     scores: Scores = defaultdict(dict)
     with LayerRunner(lm) as runner:

@@ -25,6 +25,7 @@ from lrp2_interp.errors import InputError, Unsupported
 from lrp2_interp.facts import FactSet
 from lrp2_interp.models.loading import FwdHooks, LanguageModel
 from lrp2_interp.probing.fast import fast_scores
+from lrp2_interp.probing.query_set import QuerySet
 from lrp2_interp.probing.reference_probe import reference_scores, sentence_logprobs
 from lrp2_interp.probing.types import (
     TABLE_COLUMNS,
@@ -33,7 +34,6 @@ from lrp2_interp.probing.types import (
     ProbeResult,
     Scores,
     candidate_pool,
-    fact_pools,
     rank_row,
     rank_rows,
     rankable,
@@ -67,27 +67,29 @@ def probe_scores(
     *,
     exact: bool = True,
     progress: bool = False,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
     """Candidate pools and scores of every fact (``exact``: causal ``sum`` scores include the shared prefix).
 
     ``config.head_dtype="bfloat16"``: the fast path's unembedding in bfloat16, then every fact whose
     top-1 margin is ``<= config.verify_margin`` re-scored in float32
     (:mod:`lrp2_interp.probing.verified`), so every fact's top-1 equals float32's.  The reference path
-    is float32 throughout.  ``progress``: a progress bar (the reference path's).
+    is float32 throughout.  ``progress``: a progress bar (the reference path's).  ``queries``: the run's
+    :class:`~lrp2_interp.probing.query_set.QuerySet` of ``facts`` (pools drawn once per run), else one is built.
     """
     _check(facts, language)
     config = config or ProbeConfig()
+    order, pools = QuerySet.use(queries, facts, config).of(language)
     if config.path == "fast":
         try:
-            pools, scores = fast_scores(lm, facts, language, config, fwd_hooks, exact=exact)
+            _, scores = fast_scores(lm, facts, language, config, fwd_hooks, exact=exact, subset=(order, pools))
         except Unsupported:
             pass
         else:
             if config.head_dtype == "float32":
                 return pools, scores
-            order, _ = fact_pools(facts, language, config)
             return pools, verified_scores(lm, facts, language, order, pools, scores, config, fwd_hooks, exact=exact)[0]
-    return reference_scores(lm, facts, language, config, fwd_hooks, progress=progress)
+    return reference_scores(lm, facts, language, config, fwd_hooks, progress=progress, subset=(order, pools))
 
 
 def probe(
@@ -98,6 +100,7 @@ def probe(
     fwd_hooks: FwdHooks | None = None,
     *,
     progress: bool = False,
+    queries: QuerySet | None = None,
 ) -> ProbeResult:
     """Typed probing of every fact of ``language`` in ``facts``: rank every candidate object, score P@1, P@k, MRR.
 
@@ -109,6 +112,8 @@ def probe(
         fwd_hooks: TransformerLens ``(hook_name, fn)`` hooks run in every forward pass, e.g.
             ``lrp2_hooks(lm, vectors, language, LRP2Config(m, n))``.
         progress: a progress bar.
+        queries: the :class:`~lrp2_interp.probing.query_set.QuerySet` of ``facts`` when one run probes the
+            same facts several times (candidate pools drawn once); ``None``: one is built.
 
     Returns:
         :class:`~lrp2_interp.probing.types.ProbeResult`: ``.accuracy`` (P@1, %) and the per-fact ``.table``.
@@ -130,7 +135,9 @@ def probe(
             file=facts.root / first["language"] / f"{first['relation']}.jsonl",
             field="obj_label",
         )
-    pools, scores = probe_scores(lm, facts, language, config, fwd_hooks, exact=False, progress=progress)
-    order, _ = fact_pools(facts, language, config)
-    rows = rank_rows(order, pools, scores)
+    queries = QuerySet.use(queries, facts, config)  # serves the rankable facts, a key restriction
+    pools, scores = probe_scores(
+        lm, facts, language, config, fwd_hooks, exact=False, progress=progress, queries=queries
+    )
+    rows = rank_rows(queries.of(language)[0], pools, scores)
     return ProbeResult(config, lm.name, language, pd.DataFrame(rows, columns=TABLE_COLUMNS), excluded)

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from lrp2_interp.errors import InputError
 from lrp2_interp.facts import Fact, FactSet
 from lrp2_interp.models.loading import Batch, FwdHooks, LanguageModel
-from lrp2_interp.probing.types import Pools, ProbeConfig, Scores, fact_pools, token_table
+from lrp2_interp.probing.query_set import QuerySet
+from lrp2_interp.probing.types import Pools, ProbeConfig, Scores, token_table
 from lrp2_interp.prompts import candidate_rows, render_masked
 
 
@@ -34,22 +35,23 @@ def masked_scores(
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
     mask_token, mask_id = lm.mask_token, lm.mask_token_id
-    order, pools = subset or fact_pools(facts, language, config)
+    order, pools = subset or QuerySet.use(queries, facts, config).of(language)
     tokens: dict[str, list[int]] = {}
     for rel in facts.relations:
         if facts.facts_of(language, rel):
             tokens.update(token_table(lm, set(facts.candidates(language, rel)), facts, language, rel))
-    queries: list[tuple[Fact, int, list[str]]] = []  # (fact, n_masks, pool)
+    masked: list[tuple[Fact, int, list[str]]] = []  # (fact, n_masks, pool)
     for fact in order:
         pool = pools[(fact.relation, fact.lineid)]
         for k in sorted({len(tokens[c]) for c in pool}):
-            queries.append((fact, k, pool))
+            masked.append((fact, k, pool))
     scores: Scores = defaultdict(dict)
-    bar = tqdm(total=len(queries), desc=f"probe {language}", disable=not progress, leave=False)
-    for start in range(0, len(queries), config.batch_size):
-        chunk = queries[start : start + config.batch_size]
+    bar = tqdm(total=len(masked), desc=f"probe {language}", disable=not progress, leave=False)
+    for start in range(0, len(masked), config.batch_size):
+        chunk = masked[start : start + config.batch_size]
         texts = [
             render_masked(facts.template(language, f.relation).template, f.sub_label, k, mask_token)
             for f, k, _ in chunk
@@ -102,8 +104,9 @@ def causal_scores(
     fwd_hooks: FwdHooks | None,
     progress: bool = False,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
-    order, pools = subset or fact_pools(facts, language, config)
+    order, pools = subset or QuerySet.use(queries, facts, config).of(language)
     items: list[tuple[Fact, str, list[int]]] = []
     for fact in order:
         pool = pools[(fact.relation, fact.lineid)]
@@ -131,10 +134,11 @@ def reference_scores(
     *,
     progress: bool = False,
     subset: tuple[Sequence[Fact], Pools] | None = None,
+    queries: QuerySet | None = None,
 ) -> tuple[Pools, Scores]:
     """Pools and scores of every fact of ``language`` (or of ``subset``: facts, pools) the reference way.
 
-    ``progress``: a progress bar.
+    ``progress``: a progress bar; ``queries``: the run's query set (pools drawn once), else one is built.
     """
     run = masked_scores if lm.kind == "masked" else causal_scores
-    return run(lm, facts, language, config, fwd_hooks, progress, subset)
+    return run(lm, facts, language, config, fwd_hooks, progress, subset, queries)

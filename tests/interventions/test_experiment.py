@@ -129,6 +129,12 @@ def test_a_changed_selection_setting_refuses_the_resume(lm, facts, tmp_path):
     with pytest.raises(InputError, match=r"config\.search"):
         run_experiment(lm, facts, _config(n_controls=1, search="full"), tmp_path, progress=False)
     assert _outputs(tmp_path) == before
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["units"]  # a folder of units named before the baselines were shared by a language pair
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=r"differs in: units"):
+        run_experiment(lm, facts, _config(n_controls=1), tmp_path, progress=False)
+    assert _outputs(tmp_path) == before
 
 
 def test_the_oracle_is_labelled_optimistic(lm, facts, tmp_path):

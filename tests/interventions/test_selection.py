@@ -162,3 +162,15 @@ def test_vectors_are_fitted_on_dev_facts_only(lm, facts, monkeypatch):
     test_keys = set(zip(*[res.facts_table.query("split == 'test'")[c] for c in ("relation", "lineid")]))
     assert seen["keys"] and not seen["keys"] & test_keys
     assert torch.is_tensor(res.facts_table["correct"].iloc[0]) is False
+
+
+@pytest.mark.parametrize("method", ["lrp2", "alignment"])
+def test_a_heldout_run_draws_each_languages_pools_once(lm, facts, pool_count, method):
+    """Shift conditions (LRP2) and probed ones (alignment: hooks the shift engine cannot take) alike
+    (regression: each probed unit drew its facts' pools again: 4 times French's, for 1 alignment run)."""
+    from lrp2_interp.methods.registry import MethodOptions, build_interventions
+
+    (inter,) = build_interventions(lm, "fr", [method], MethodOptions(lrp2_layers=(0, 2), sigmas=(0.5,)))
+    select_and_score(lm, facts, inter, SelectionConfig(max_dev=6, max_test=6, first_rung=3, n_controls=1))
+    assert set(pool_count) == {(lang, rel) for lang in ("en", "fr") for rel in facts.relations}
+    assert set(pool_count.values()) == {1}

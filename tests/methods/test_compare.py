@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -178,3 +179,37 @@ def test_cli_commands(repo_model_dir, tmp_path, capsys):
     assert set(table["condition"]) == {"baseline", "lrp2"} and {"lineid", "p_target", "p_source"} <= set(table.columns)
     assert main([*argv, "--sigmas", "3", "--out", str(tmp_path / "bad")]) == 2
     assert "sigmas" in capsys.readouterr().err
+
+
+def test_two_methods_share_their_pairs_pools_and_baselines_with_the_same_numbers(lm, facts, pool_count, monkeypatch):
+    """Per language pair the candidate pools are drawn once and the baseline and the source's baseline
+    scored once, for every method (regression: each method drew and scored them again); every table
+    equals each method's comparison run alone."""
+    from lrp2_interp.interventions.scoring import Scorer
+    from lrp2_interp.interventions.selection import SOURCE
+
+    def methods():
+        return [LRP2Intervention.for_model(lm, "fr", layers=(0, 2)), ScaleResidual("fr")]
+
+    alone = [run_comparison(lm, facts, [m], SMALL) for m in methods()]
+    scored: Counter = Counter()
+    compute = Scorer._compute
+
+    def counted(self, language, conds, chunk):
+        scored.update((language, c, k) for c in conds for k in chunk)
+        return compute(self, language, conds, chunk)
+
+    monkeypatch.setattr(Scorer, "_compute", counted)
+    pool_count.clear()
+    both = run_comparison(lm, facts, methods(), SMALL)
+    assert set(pool_count) == {(lang, rel) for lang in ("en", "fr") for rel in facts.relations}
+    assert set(pool_count.values()) == {1}
+    shared = {key: n for key, n in scored.items() if key[1] in (BASELINE, SOURCE)}
+    work = both.results[0].work
+    assert len(shared) == work["n_dev"] + 2 * work["n_test"] and set(shared.values()) == {1}
+    for got, one in zip(both.results, alone):
+        pd.testing.assert_frame_equal(got.facts_table, one.results[0].facts_table)
+        pd.testing.assert_frame_equal(got.search, one.results[0].search)
+    pd.testing.assert_frame_equal(both.to_frame(), pd.concat([a.to_frame() for a in alone], ignore_index=True))
+    saved = work["n_dev"] + 2 * work["n_test"]  # the second method scores no baseline
+    assert both.results[1].work["fact_conditions"] == alone[1].results[0].work["fact_conditions"] - saved
