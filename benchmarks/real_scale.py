@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     from lrp2_interp.interventions.language_projection import LRP2Intervention
     from lrp2_interp.interventions.selection import SelectionConfig, select_and_score
     from lrp2_interp.interventions.summary import headline, summary_row
+    from lrp2_interp.manifest import check_manifest, results_manifest
     from lrp2_interp.models.loading import load_model
     from lrp2_interp.probing.types import ProbeConfig
-    from lrp2_interp.store import ShardStore, check_manifest, results_manifest
+    from lrp2_interp.store import ShardStore
 
     torch.set_num_threads(args.threads)
     t0 = time.time()

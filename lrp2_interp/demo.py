@@ -43,6 +43,7 @@ from lrp2_interp.gallery import write_gallery
 from lrp2_interp.interventions.experiment import HeldoutResult, heldout_experiment
 from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, full_grid
 from lrp2_interp.lrp2.vectors import compute_language_vectors
+from lrp2_interp.manifest import finish_record, mark_incomplete
 from lrp2_interp.metrics import accuracy_ci, estimate_columns
 from lrp2_interp.models.loading import LanguageModel, load_model
 from lrp2_interp.neurons.overlap import overlap_gain
@@ -53,7 +54,7 @@ from lrp2_interp.plots import overlap_gain_heatmap, shared_neurons_heatmap, simi
 from lrp2_interp.presets import get_preset
 from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.prompts import prompt_corpus
-from lrp2_interp.store import ShardStore, UnitStore, finish_record, mark_incomplete, unit_store
+from lrp2_interp.store import ShardStore, UnitStore, unit_store
 
 
 @dataclass(frozen=True)

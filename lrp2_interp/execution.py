@@ -2,7 +2,7 @@
 
 :class:`ExecutionConfig` holds the device and placement, the torch threads, the batch size, the
 memory budget and the engine or code path.  None of them changes a number, so none is part of a
-results folder's manifest (:func:`lrp2_interp.store.results_manifest`): rerunning a command with
+results folder's manifest (:func:`lrp2_interp.manifest.results_manifest`): rerunning a command with
 other execution settings resumes the folder, while a change of anything that alters numbers (the
 analysis configs, the facts, the model's weights and its dtype) is refused.
 

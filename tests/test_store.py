@@ -126,7 +126,7 @@ def test_killed_run_resumes_to_the_same_table(bloom_dir, tmp_path):
 # ------------------------------------------------------------------ issue 11: results-folder manifest
 def test_manifest_written_then_same_accepted_other_refused(tmp_path):
     from lrp2_interp.errors import InputError
-    from lrp2_interp.store import MANIFEST, check_manifest
+    from lrp2_interp.manifest import MANIFEST, check_manifest
 
     m = {"config": {"relations": ["P36", "P30"], "max_facts": 5}, "model": {"weights_sha256": "a"}}
     check_manifest(tmp_path, m)
@@ -141,7 +141,7 @@ def test_manifest_written_then_same_accepted_other_refused(tmp_path):
 
 def test_legacy_shards_without_manifest_refused(tmp_path):
     from lrp2_interp.errors import InputError
-    from lrp2_interp.store import check_manifest
+    from lrp2_interp.manifest import check_manifest
 
     ShardStore(tmp_path / "control").write("fr-baseline", pd.DataFrame({"x": [1]}))
     with pytest.raises(InputError, match=r"no manifest\.json"):
@@ -152,7 +152,7 @@ def test_legacy_shards_without_manifest_refused(tmp_path):
 def test_model_fingerprint_sees_a_change_in_any_layer(bert_lm):
     import torch
 
-    from lrp2_interp.store import model_fingerprint
+    from lrp2_interp.manifest import model_fingerprint
 
     before = model_fingerprint(bert_lm)
     param = dict(bert_lm.bridge.original_model.named_parameters())
@@ -173,7 +173,7 @@ def test_vectors_digest_is_provenance_not_float_bits():
     import torch
 
     from lrp2_interp.lrp2.vectors import LanguageVectors
-    from lrp2_interp.store import vectors_digest
+    from lrp2_interp.manifest import vectors_digest
 
     v = {"en": torch.ones(2, 3), "fr": torch.zeros(2, 3)}
     a = LanguageVectors("m", 2, 3, v, corpus={"en": "probe prompts", "fr": "probe prompts"})

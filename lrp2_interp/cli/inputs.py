@@ -308,7 +308,7 @@ def finish_run(out: Path, meta: Mapping[str, Any]) -> Path:
     """Write ``figures.md`` (the gallery of the run's figures, :func:`lrp2_interp.gallery.write_gallery`), then
     ``run.json`` last, with ``"complete": true`` as its last field: only a finished run has it."""
     from lrp2_interp.gallery import write_gallery
-    from lrp2_interp.store import finish_record
+    from lrp2_interp.manifest import finish_record
 
     write_gallery(out)
     return finish_record(out, meta)

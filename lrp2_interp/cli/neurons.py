@@ -136,9 +136,9 @@ def check_attribute_input(lm: LanguageModel, prompt: str, target: str) -> None:
 def cmd_neurons(args: argparse.Namespace, run: Runner) -> None:
     from lrp2_interp.files import run_metadata
     from lrp2_interp.lrp2.vectors import LanguageVectors
+    from lrp2_interp.manifest import check_manifest
     from lrp2_interp.neurons.neuron_config import NeuronConfig
     from lrp2_interp.neurons.pipeline import prepare_facts, run_knowledge_analysis
-    from lrp2_interp.store import check_manifest
 
     langs = tuple(args.languages)
     lrp = lrp2_pairs(args, langs)
@@ -182,7 +182,7 @@ def cmd_neurons(args: argparse.Namespace, run: Runner) -> None:
 def computed_vectors_digest(args: argparse.Namespace, lm: LanguageModel, facts: FactSet) -> str:
     """The manifest's ``vectors_digest`` of the vectors ``language_vectors`` would compute, before computing them."""
     from lrp2_interp.lrp2.vectors import planned_provenance
-    from lrp2_interp.store import provenance_digest
+    from lrp2_interp.manifest import provenance_digest
 
     sentences, corpus = vector_sentences(lm, facts)
     return provenance_digest(planned_provenance(lm, sentences, corpus=corpus, tokens=vector_tokens(args)))

@@ -10,7 +10,7 @@ Every command runs inside a :class:`Runner` (``with Runner(args) as run:``, or t
         ...                                   # compute and write into out
         run.finish(run_metadata(config, **run.info()), report=text)
 
-The manifest (:func:`lrp2_interp.store.results_manifest`) holds what changes a number: the configs,
+The manifest (:func:`lrp2_interp.manifest.results_manifest`) holds what changes a number: the configs,
 every parsed option but the speed-only ones of :class:`~lrp2_interp.execution.ExecutionConfig` and
 those recorded by content (model weights and dtype, facts, vectors).  ``run.json`` gets
 ``"complete": true`` only in :meth:`Runner.finish`, as its last field.
@@ -82,7 +82,7 @@ class Runner:
     def clean(self) -> None:
         """``--overwrite``: empty ``--out`` (rank 0; the others wait).  Call it after every input check and
         before the manifest check, so bad input never removes old results."""
-        from lrp2_interp.store import clear_results
+        from lrp2_interp.manifest import clear_results
 
         if not getattr(self.args, "overwrite", False):
             return
@@ -102,7 +102,7 @@ class Runner:
     ) -> dict[str, Any]:
         """What the results depend on: ``config``, the facts, the model, loaded ``vectors`` and (``options``)
         the command and every parsed option that may change a number (:func:`cli_settings`)."""
-        from lrp2_interp.store import results_manifest
+        from lrp2_interp.manifest import results_manifest
 
         if options:
             extra = {"command": self.args.command, "options": cli_settings(self.args), **extra}
@@ -126,7 +126,7 @@ class Runner:
         ``ignore`` is an early check that writes nothing (an analysis that checks the whole manifest itself
         follows it; ``options=False``: its manifest has no command line).
         """
-        from lrp2_interp.store import check_manifest
+        from lrp2_interp.manifest import check_manifest
 
         manifest = self.manifest(config, facts=facts, lm=lm, vectors=vectors, options=options)
         self.clean()
@@ -137,7 +137,7 @@ class Runner:
         self, target: Path, outputs: Sequence[Path], config: Any = None, *, facts: FactSet | None = None, lm: Any = None
     ) -> None:
         """:meth:`folder` for a result that is the files ``outputs`` (``target.*``), with its manifest beside them."""
-        from lrp2_interp.store import check_file_manifest
+        from lrp2_interp.manifest import check_file_manifest
 
         manifest = self.manifest(config, facts=facts, lm=lm)
         check_file_manifest(target, outputs, manifest, overwrite=getattr(self.args, "overwrite", False))

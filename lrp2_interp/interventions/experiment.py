@@ -49,10 +49,11 @@ from lrp2_interp.interventions.selection import SelectionConfig, SelectionResult
 from lrp2_interp.interventions.summary import headline, markdown_table, summary_row
 from lrp2_interp.lrp2.full_grid import ExperimentConfig, ExperimentResult, check_experiment_config, run_full_grid
 from lrp2_interp.lrp2.vectors import LanguageVectors
+from lrp2_interp.manifest import finish_record, results_manifest
 from lrp2_interp.metrics import estimate_columns
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.types import EXCLUDED_COLUMNS, rankable
-from lrp2_interp.store import ShardStore, UnitStore, finish_record, results_manifest, unit_store
+from lrp2_interp.store import ShardStore, UnitStore, unit_store
 
 #: how a summary row says where its pair was chosen
 HELDOUT = "held-out (chosen on dev facts)"

@@ -36,12 +36,13 @@ from lrp2_interp.files import run_metadata, write_table, write_text
 from lrp2_interp.gallery import write_gallery
 from lrp2_interp.lrp2.sweep import SweepConfig, SweepResult, run_sweep
 from lrp2_interp.lrp2.vectors import LanguageVectors, compute_language_vectors
+from lrp2_interp.manifest import finish_record, results_manifest
 from lrp2_interp.metrics import accuracy_ci, estimate_columns, gain_ci, paired_test, transferability_ci
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.probing.probe import ProbeConfig, probe
 from lrp2_interp.probing.query_set import QuerySet
 from lrp2_interp.prompts import prompt_corpus
-from lrp2_interp.store import ShardStore, UnitStore, finish_record, results_manifest, unit_store
+from lrp2_interp.store import ShardStore, UnitStore, unit_store
 
 #: the designs of the experiment: ``heldout`` searches (m, n) on dev facts and probes test facts only at the
 #: baseline, the choice and its controls; ``full-grid`` probes every (m, n) on every fact (per-pair heatmaps)

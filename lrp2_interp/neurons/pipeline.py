@@ -54,6 +54,7 @@ from lrp2_interp.gallery import write_gallery
 from lrp2_interp.lrp2.projection import LRP2Config, lrp2_hooks
 from lrp2_interp.lrp2.similarity import SimilarityConfig, SimilarityResult, similarity_table
 from lrp2_interp.lrp2.vectors import LanguageVectors
+from lrp2_interp.manifest import results_manifest
 from lrp2_interp.models.loading import LanguageModel
 from lrp2_interp.neurons.causal import CausalConfig, CausalResult, causal_effect, summarize_causal
 from lrp2_interp.neurons.comparison import NullSettings, OverlapStage, compare_with_source
@@ -64,7 +65,7 @@ from lrp2_interp.neurons.overlap import OverlapResult, OverlapSummary
 from lrp2_interp.neurons.sets import NeuronSet, sets_to_frame
 from lrp2_interp.plots import attribution_heatmap, similarity_plot
 from lrp2_interp.prompts import attribution_queries, render_prefix
-from lrp2_interp.store import ShardStore, UnitStore, results_manifest, unit_store
+from lrp2_interp.store import ShardStore, UnitStore, unit_store
 
 BASELINE, LRP2 = "baseline", "lrp2"
 

@@ -105,7 +105,7 @@ SPEED_VALUES = {
 
 def test_configure_reaches_every_speed_field():
     """Every SPEED_FIELDS entry is set by ExecutionConfig.configure, alone and nested in a mapping and a tuple."""
-    from lrp2_interp.store import settings
+    from lrp2_interp.manifest import settings
 
     named = {field for fields in SPEED_FIELDS.values() for field in fields}
     assert named <= set(SPEED_VALUES), f"give a value for {sorted(named - set(SPEED_VALUES))}"
@@ -189,8 +189,8 @@ def test_batch_size_reaches_the_probe_config_through_configure(repo_model_dir, t
 
 
 def test_a_manifest_leaves_out_the_speed_fields_of_configs():
+    from lrp2_interp.manifest import settings
     from lrp2_interp.probing.types import ProbeConfig
-    from lrp2_interp.store import settings
 
     recorded = settings(ProbeConfig(batch_size=3, memory_mb=5, path="reference"))
     assert not {"batch_size", "memory_mb", "path"} & set(recorded) and "max_candidates" in recorded
