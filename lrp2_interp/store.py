@@ -89,17 +89,7 @@ class ShardStore:
         progress: Callable[[str, bool], None] | None = None,
     ) -> list[str]:
         """Compute this rank's units that are not stored yet; return every unit key in order."""
-        keys = []
-        for i, (key, compute) in enumerate(units):
-            keys.append(key)
-            if i % world != rank:
-                continue
-            done = self.has(key)
-            if not done:
-                self.write(key, compute())
-            if progress is not None:
-                progress(key, done)
-        return keys
+        return run_units(self, units, rank=rank, world=world, progress=progress)
 
 
 class MemoryStore:
@@ -139,18 +129,31 @@ class MemoryStore:
         world: int = 1,
         progress: Callable[[str, bool], None] | None = None,
     ) -> list[str]:
-        """:meth:`ShardStore.run` in memory (one process: every unit is this rank's)."""
-        keys = []
-        for i, (key, compute) in enumerate(units):
-            keys.append(key)
-            if i % world != rank:
-                continue
-            done = key in self._shards
-            if not done:
-                self._shards[key] = compute()
-            if progress is not None:
-                progress(key, done)
-        return keys
+        """:meth:`ShardStore.run` in memory."""
+        return run_units(self, units, rank=rank, world=world, progress=progress)
+
+
+def run_units(
+    store: ShardStore | MemoryStore,
+    units: Iterable[tuple[str, Callable[[], pd.DataFrame]]],
+    *,
+    rank: int = 0,
+    world: int = 1,
+    progress: Callable[[str, bool], None] | None = None,
+) -> list[str]:
+    """Compute the units of rank ``rank`` (unit ``i`` when ``i % world == rank``) that ``store`` does not hold
+    yet, writing each into it; every unit key in order.  ``progress(key, was_stored)`` after each of this rank's."""
+    keys = []
+    for i, (key, compute) in enumerate(units):
+        keys.append(key)
+        if i % world != rank:
+            continue
+        done = store.has(key)
+        if not done:
+            store.write(key, compute())
+        if progress is not None:
+            progress(key, done)
+    return keys
 
 
 #: where an analysis keeps its units: a results folder's shards, or memory
