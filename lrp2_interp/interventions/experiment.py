@@ -71,6 +71,7 @@ class HeldoutResult:
     work: dict  # fact_conditions probed, full_grid: what every pair on every fact would have probed
     #: facts left out of ranking in every language (probing.types.unrankable_facts), as probe and the CLI do
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXCLUDED_COLUMNS))
+    n_facts: dict[str, int] = field(default_factory=dict)  # each target's rankable facts (before the dev/test caps)
 
     def chosen(self, language: str) -> tuple[int, int]:
         """The (m, n) chosen for ``language``."""
@@ -226,7 +227,8 @@ def heldout_experiment(
         "fact_conditions": sum(r.work["fact_conditions"] for r in selections.values()),
         "full_grid": sum(r.work["full_grid"] for r in selections.values()),
     }
-    return HeldoutResult(config, lm.name, summary, selections, work, excluded)
+    n_facts = {lang: facts_of[lang].n_facts(lang) for lang in targets}
+    return HeldoutResult(config, lm.name, summary, selections, work, excluded, n_facts)
 
 
 def run_heldout(
@@ -261,8 +263,7 @@ def run_heldout(
         progress=progress,
     )
     res.save(out)
-    n_facts = {lang: r.work["n_dev"] + r.work["n_test"] for lang, r in res.selections.items()}
-    finish_record(out, {**meta, "n_facts": n_facts, "seconds": round(time.time() - t0, 1), "work": res.work})
+    finish_record(out, {**meta, "n_facts": res.n_facts, "seconds": round(time.time() - t0, 1), "work": res.work})
     return res
 
 

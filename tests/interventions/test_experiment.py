@@ -185,6 +185,8 @@ def test_the_held_out_experiment_computes_without_writing_and_its_save_writes_th
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert list(meta)[-1] == "complete" and meta["complete"] is True
     assert meta["work"] == res.work and set(meta["n_facts"]) == {"fr", "es"}
+    # run.json counts each language's rankable facts, not only those the dev/test caps kept (as before the split)
+    assert meta["n_facts"]["fr"] == facts.n_facts("fr") > sum(res.selections["fr"].work[k] for k in ("n_dev", "n_test"))
     pd.testing.assert_frame_equal(res.selections["fr"].facts_table, ran.selections["fr"].facts_table)
 
 
