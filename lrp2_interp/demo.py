@@ -197,27 +197,10 @@ def compute_demo(
         design=config.design,
         search=config.search,
     )
-    exp: HeldoutResult | ExperimentResult | None
-    if config.design == "full-grid":
-        exp = full_grid(
-            lm,
-            facts,
-            exp_config,
-            per_language=per_language,
-            vectors=vectors,
-            store=store.child("lrp2"),
-            progress=progress,
-        )
-    else:
-        exp = heldout_experiment(
-            lm,
-            facts,
-            exp_config,
-            per_language=per_language,
-            vectors=vectors,
-            store=store.child("lrp2"),
-            progress=progress,
-        )
+    compute = full_grid if config.design == "full-grid" else heldout_experiment
+    exp: HeldoutResult | ExperimentResult | None = compute(
+        lm, facts, exp_config, per_language=per_language, vectors=vectors, store=store.child("lrp2"), progress=progress
+    )
     if exp is None:  # only on ranks other than 0 of a distributed run; the demo runs in one process
         raise RuntimeError("the LRP2 experiment returned no result on the main process")
     if isinstance(exp, HeldoutResult):  # English on every fact (the held-out summary has target rows only)
